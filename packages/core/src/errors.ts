@@ -1,0 +1,156 @@
+// Every error Everlog raises carries a stable `code` (for programs), a message a user can act on, whether
+// retrying could help, and the underlying cause. Codes are part of the public API: never rename one.
+
+export const ErrorCodes = {
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  INVALID_STORE_URL: 'INVALID_STORE_URL',
+  INVALID_TOPIC_NAME: 'INVALID_TOPIC_NAME',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  STORE_ACCESS_DENIED: 'STORE_ACCESS_DENIED',
+  OBJECT_NOT_FOUND: 'OBJECT_NOT_FOUND',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
+  INTEGRITY: 'INTEGRITY',
+  FORMAT: 'FORMAT',
+  UNSUPPORTED_FORMAT_VERSION: 'UNSUPPORTED_FORMAT_VERSION',
+  FENCED: 'FENCED',
+  UNKNOWN_TOPIC: 'UNKNOWN_TOPIC',
+  UNKNOWN_PARTITION: 'UNKNOWN_PARTITION',
+  OFFSET_ORDER: 'OFFSET_ORDER',
+  ARCHIVE_UNAVAILABLE: 'ARCHIVE_UNAVAILABLE',
+  DATA_LOSS: 'DATA_LOSS',
+  CONFIG: 'CONFIG',
+} as const
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+export interface EverlogErrorOptions {
+  retriable?: boolean
+  cause?: unknown
+}
+
+export class EverlogError extends Error {
+  readonly code: ErrorCode
+  readonly retriable: boolean
+  constructor(code: ErrorCode, message: string, options: EverlogErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.retriable = options.retriable ?? false
+  }
+}
+
+/** A caller passed something that can never work (bad option, bad range). */
+export class InvalidArgumentError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.INVALID_ARGUMENT, message, options)
+  }
+}
+
+export class InvalidStoreUrlError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.INVALID_STORE_URL, message, options)
+  }
+}
+
+export class InvalidTopicNameError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.INVALID_TOPIC_NAME, message, options)
+  }
+}
+
+/** The store could not be reached or answered with a server error; usually worth retrying. */
+export class StoreUnavailableError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.STORE_UNAVAILABLE, message, { retriable: true, ...options })
+  }
+}
+
+export class StoreAccessDeniedError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.STORE_ACCESS_DENIED, message, options)
+  }
+}
+
+export class ObjectNotFoundError extends EverlogError {
+  readonly key: string
+  constructor(key: string, message = `object not found: ${key}`, options?: EverlogErrorOptions) {
+    super(ErrorCodes.OBJECT_NOT_FOUND, message, options)
+    this.key = key
+  }
+}
+
+/** A conditional write (put-if-absent / put-if-match) lost: someone else wrote the object first. */
+export class PreconditionFailedError extends EverlogError {
+  readonly key: string
+  constructor(key: string, message = `conditional write failed for ${key}`, options?: EverlogErrorOptions) {
+    super(ErrorCodes.PRECONDITION_FAILED, message, options)
+    this.key = key
+  }
+}
+
+/** An object's bytes do not match the hash in its key or the metadata that references it. */
+export class IntegrityError extends EverlogError {
+  readonly key: string
+  constructor(key: string, message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.INTEGRITY, message, options)
+    this.key = key
+  }
+}
+
+/** An object parsed but is not what the format says it must be. */
+export class FormatError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.FORMAT, message, options)
+  }
+}
+
+export class UnsupportedFormatVersionError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.UNSUPPORTED_FORMAT_VERSION, message, options)
+  }
+}
+
+/** Another writer replaced HEAD: this writer no longer owns the partition and must stop writing it. */
+export class FencedError extends EverlogError {
+  readonly topic: string
+  readonly partition: number
+  constructor(topic: string, partition: number, options?: EverlogErrorOptions) {
+    super(
+      ErrorCodes.FENCED,
+      `fenced: another writer advanced HEAD of ${topic}/${partition}; this writer stops writing that partition`,
+      options,
+    )
+    this.topic = topic
+    this.partition = partition
+  }
+}
+
+export class UnknownTopicError extends EverlogError {
+  readonly topic: string
+  constructor(topic: string, message = `topic "${topic}" is not in the archive`, options?: EverlogErrorOptions) {
+    super(ErrorCodes.UNKNOWN_TOPIC, message, options)
+    this.topic = topic
+  }
+}
+
+export class UnknownPartitionError extends EverlogError {
+  constructor(topic: string, partition: number, options?: EverlogErrorOptions) {
+    super(ErrorCodes.UNKNOWN_PARTITION, `partition ${partition} of topic "${topic}" is not in the archive`, options)
+  }
+}
+
+/** Records handed to a writer were not in strictly increasing offset order, or overlap what is archived. */
+export class OffsetOrderError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.OFFSET_ORDER, message, options)
+  }
+}
+
+export class ConfigError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.CONFIG, message, options)
+  }
+}
+
+export function isEverlogError(err: unknown): err is EverlogError {
+  return err instanceof EverlogError
+}

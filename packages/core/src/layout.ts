@@ -1,0 +1,81 @@
+// Where every object of the archive lives in the bucket (DESIGN.md "Objects in the bucket"). Every key is
+// built here, from validated topic names and partition numbers only, so no input can escape the store root.
+import { InvalidArgumentError, InvalidTopicNameError } from './errors.js'
+
+/** Archive format version written into everlog.json, HEAD, index nodes and segment metadata. */
+export const FORMAT_VERSION = 1
+/** Readers accept the current format version and the one before (CONVENTIONS: persisted formats). */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [FORMAT_VERSION]
+
+export const DESCRIPTOR_KEY = 'everlog.json'
+
+// Kafka's own rule for topic names (kafka.common.internals.Topic): 1-249 of [a-zA-Z0-9._-], not "." or "..".
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+
+export function validateTopicName(topic: string): string {
+  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+    throw new InvalidTopicNameError(
+      `invalid topic name ${JSON.stringify(topic)}: Kafka topic names are 1-249 characters of a-z A-Z 0-9 . _ - and not "." or ".."`,
+    )
+  }
+  return topic
+}
+
+export function validatePartition(partition: number): number {
+  if (!Number.isInteger(partition) || partition < 0 || partition > 0x7fffffff) {
+    throw new InvalidArgumentError(`invalid partition ${partition}: expected an integer >= 0`)
+  }
+  return partition
+}
+
+const OFFSET_WIDTH = 20
+
+/** Zero-padded to 20 digits so that lexicographic listings sort by offset. */
+export function padOffset(offset: bigint): string {
+  if (offset < 0n) throw new InvalidArgumentError(`invalid offset ${offset}: offsets are >= 0`)
+  return offset.toString().padStart(OFFSET_WIDTH, '0')
+}
+
+export function topicMetaKey(topic: string): string {
+  return `${validateTopicName(topic)}/topic.json`
+}
+
+/** The Athena table location of a topic. */
+export function topicDataPrefix(topic: string): string {
+  return `${validateTopicName(topic)}/data/`
+}
+
+export function segmentPrefix(topic: string, partition: number): string {
+  return `${topicDataPrefix(topic)}partition=${validatePartition(partition)}/`
+}
+
+export function segmentKey(topic: string, partition: number, firstOffset: bigint, sha256: string): string {
+  return `${segmentPrefix(topic, partition)}${padOffset(firstOffset)}-${sha256}.parquet`
+}
+
+export interface ParsedSegmentKey {
+  topic: string
+  partition: number
+  firstOffset: bigint
+  sha256: string
+}
+
+const SEGMENT_KEY = /^([a-zA-Z0-9._-]{1,249})\/data\/partition=(\d+)\/(\d{20})-([0-9a-f]{64})\.parquet$/
+
+export function parseSegmentKey(key: string): ParsedSegmentKey | undefined {
+  const m = SEGMENT_KEY.exec(key)
+  if (!m) return undefined
+  return { topic: m[1]!, partition: Number(m[2]), firstOffset: BigInt(m[3]!), sha256: m[4]! }
+}
+
+export function indexPrefix(topic: string, partition: number): string {
+  return `${validateTopicName(topic)}/index/partition=${validatePartition(partition)}/`
+}
+
+export function nodeKey(topic: string, partition: number, sha256: string): string {
+  return `${indexPrefix(topic, partition)}nodes/${sha256}`
+}
+
+export function headKey(topic: string, partition: number): string {
+  return `${indexPrefix(topic, partition)}HEAD`
+}

@@ -1,0 +1,49 @@
+// The one interface every object store implements. Keys are relative to the store's root (the URL's path or
+// prefix), use '/' as separator and never start with '/'. Implementations: memory.ts, file.ts, s3.ts.
+
+export interface ObjectInfo {
+  key: string
+  size: number
+  /** Opaque version tag; pass it back to putIfMatch. Quoted or not exactly as the backend gives it. */
+  etag: string
+}
+
+/** Byte range, HTTP-style: `start..end` inclusive, `start..` to the end, or the last `suffix` bytes. */
+export type ByteRange = { start: number; end?: number } | { suffix: number }
+
+export interface GetResult {
+  body: Buffer
+  etag: string
+  /** Size of the whole object, even when a range was read. */
+  size: number
+}
+
+export interface PutOptions {
+  contentType?: string
+}
+
+export interface ListOptions {
+  /** Only keys strictly greater than this (lexicographic). */
+  startAfter?: string
+}
+
+export interface ObjectStore {
+  /** The URL this store was opened from (credentials never included). */
+  readonly url: string
+  /** @throws ObjectNotFoundError */
+  get(key: string, range?: ByteRange): Promise<GetResult>
+  /** undefined when the object does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<{ etag: string }>
+  /** Atomic create. @throws PreconditionFailedError when the key exists. */
+  putIfAbsent(key: string, body: Uint8Array, options?: PutOptions): Promise<{ etag: string }>
+  /** Atomic compare-and-swap on the etag. @throws PreconditionFailedError when the current etag differs or the object is gone. */
+  putIfMatch(key: string, body: Uint8Array, etag: string, options?: PutOptions): Promise<{ etag: string }>
+  /** Every key under prefix in lexicographic order; pages are fetched lazily. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>
+  /** The distinct next path components under prefix (like S3's CommonPrefixes with delimiter '/'), sorted. */
+  listPrefixes(prefix: string): Promise<string[]>
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>
+  close(): Promise<void>
+}
