@@ -44,8 +44,7 @@ export interface ChildEntry {
 }
 
 export type IndexNode =
-  | { format: number; level: 0; entries: LeafEntry[] }
-  | { format: number; level: number; children: ChildEntry[] }
+  { format: number; level: 0; entries: LeafEntry[] } | { format: number; level: number; children: ChildEntry[] }
 
 /** HEAD: the only mutable object of a partition. JSON with bigints written as decimal strings. */
 export interface Head {
