@@ -41,7 +41,10 @@ export interface ObjectStore {
   putIfMatch(key: string, body: Uint8Array, etag: string, options?: PutOptions): Promise<{ etag: string }>
   /** Every key under prefix in lexicographic order; pages are fetched lazily. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>
-  /** The distinct next path components under prefix (like S3's CommonPrefixes with delimiter '/'), sorted. */
+  /**
+   * The distinct next path components under prefix, exactly like S3's CommonPrefixes with delimiter '/': full key
+   * prefixes ending in '/', sorted. E.g. keys `a/x/1`, `a/y/2`, `a/z` with prefix `a/` give `['a/x/', 'a/y/']`.
+   */
   listPrefixes(prefix: string): Promise<string[]>
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>
