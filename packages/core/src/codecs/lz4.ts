@@ -1,0 +1,53 @@
+// Kafka's lz4 is the LZ4 frame format. lz4js compresses frames correctly, but its frame decoder misplaces
+// block checksums and cannot bound output size, so frames are parsed here and only blocks are delegated.
+import * as lz4 from 'lz4js'
+import { FormatError } from '../errors.js'
+
+const MAGIC = 0x184d2204
+const BLOCK_MAX_SIZES: Record<number, number> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 }
+
+export function lz4Compress(input: Uint8Array): Buffer {
+  const out = lz4.compress(input)
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+}
+
+export function lz4Decompress(input: Buffer): Buffer {
+  const fail = (why: string): never => {
+    throw new FormatError(`invalid lz4 frame: ${why}`)
+  }
+  if (input.length < 7 || input.readUInt32LE(0) !== MAGIC) fail('bad magic number')
+  const flg = input[4]!
+  const bd = input[5]!
+  if (flg >> 6 !== 1) fail(`unsupported frame version ${flg >> 6}`)
+  const blockChecksum = (flg & 0x10) !== 0
+  const contentSize = (flg & 0x08) !== 0
+  const contentChecksum = (flg & 0x04) !== 0
+  const dictId = (flg & 0x01) !== 0
+  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 0x7] ?? fail(`bad block size code ${(bd >> 4) & 0x7}`)
+  let pos = 6 + (contentSize ? 8 : 0) + (dictId ? 4 : 0) + 1 // + header checksum byte
+  const scratch = Buffer.allocUnsafe(blockMax)
+  const parts: Buffer[] = []
+  for (;;) {
+    if (pos + 4 > input.length) fail('truncated before end mark')
+    const word = input.readUInt32LE(pos)
+    pos += 4
+    if (word === 0) break
+    const size = word & 0x7fffffff
+    if (size > blockMax || pos + size > input.length) fail(`block of ${size} bytes overruns the frame`)
+    if (word & 0x80000000) {
+      parts.push(Buffer.from(input.subarray(pos, pos + size)))
+    } else {
+      let n: number
+      try {
+        n = lz4.decompressBlock(input, scratch, pos, size, 0)
+      } catch (err) {
+        return fail(`corrupt block: ${(err as Error).message}`)
+      }
+      if (n < 0 || n > blockMax) fail('block decompressed beyond its declared maximum')
+      parts.push(Buffer.from(scratch.subarray(0, n)))
+    }
+    pos += size + (blockChecksum ? 4 : 0)
+  }
+  if (contentChecksum && pos + 4 > input.length) fail('truncated content checksum')
+  return Buffer.concat(parts)
+}
