@@ -154,3 +154,32 @@ export class ConfigError extends EverlogError {
 export function isEverlogError(err: unknown): err is EverlogError {
   return err instanceof EverlogError
 }
+
+/** Offsets the caller asked for are gone: Kafka deleted them before they were archived (a gap in the index). */
+export class DataLossError extends EverlogError {
+  readonly topic: string
+  readonly partition: number
+  readonly firstOffset: bigint
+  readonly lastOffset: bigint
+  readonly reason: string
+  constructor(
+    topic: string,
+    partition: number,
+    firstOffset: bigint,
+    lastOffset: bigint,
+    reason: string,
+    options?: EverlogErrorOptions,
+  ) {
+    super(
+      ErrorCodes.DATA_LOSS,
+      `data loss: offsets ${firstOffset}..${lastOffset} of ${topic}/${partition} are not in the archive (${reason}); ` +
+        `read with onGap 'skip' to continue past them`,
+      options,
+    )
+    this.topic = topic
+    this.partition = partition
+    this.firstOffset = firstOffset
+    this.lastOffset = lastOffset
+    this.reason = reason
+  }
+}
