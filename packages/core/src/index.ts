@@ -1,1 +1,10 @@
-export {}
+// @everlog/core: object stores, the segment format, the B+tree index, the commit protocol and ArchiveReader.
+export * from './errors.js'
+export * from './record.js'
+export * from './hash.js'
+export * from './layout.js'
+export type * from './store/types.js'
+export { MemoryStore } from './store/memory.js'
+export type { MemoryStoreOptions } from './store/memory.js'
+export type * from './index/types.js'
+export * from './codecs/index.js'
