@@ -1,0 +1,12 @@
+// The per-partition copy-on-write B+tree index (DESIGN.md "Index"): node codec, node sources, appends and reads.
+export { encodeNode, decodeNode, NODE_MAGIC, NODE_SCHEMA, MAX_NODE_ENTRIES, MAX_NODE_LEVEL } from './codec.js'
+export type { EncodedNode } from './codec.js'
+export { MemoryNodeSource, StoreNodeSource, putNodes } from './source.js'
+export type { NodeSource, StoreNodeSourceOptions } from './source.js'
+export { summarize } from './summary.js'
+export type { NodeSummary } from './summary.js'
+export { appendEntry, appendEntries, DEFAULT_FANOUT } from './append.js'
+export type { AppendOptions, AppendResult } from './append.js'
+export { seekOffset, seekTimestamp, iterateEntries, treeSummary } from './read.js'
+export type { OffsetRange, TreeSummary } from './read.js'
+export type * from './types.js'
