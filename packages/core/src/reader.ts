@@ -1,0 +1,251 @@
+// ArchiveReader: reads a partition's offset range straight from object storage (no Kafka), following HEAD to the
+// B+tree to the segments, fetching only the row groups a range needs and reading the next chunk ahead.
+import { readTopicMeta } from './catalog.js'
+import {
+  DataLossError,
+  IntegrityError,
+  InvalidArgumentError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from './errors.js'
+import { emptyHead, readHead } from './head.js'
+import { iterateEntries, seekTimestamp, StoreNodeSource } from './index/index.js'
+import type { GapEntry, Head, SegmentEntry } from './index/types.js'
+import { validatePartition, validateTopicName } from './layout.js'
+import type { ArchiveRecord } from './record.js'
+import { readRowGroup, readSegment, readSegmentLayout } from './segment/index.js'
+import type { ObjectStore } from './store/types.js'
+
+export interface ArchiveReaderOptions {
+  /** Decoded index nodes kept per partition (immutable, so a cache never goes stale). Default 256. */
+  cacheNodes?: number
+  /** Chunks (segments or row groups) fetched ahead of the one being consumed. Default 1; 0 disables read-ahead. */
+  prefetchSegments?: number
+}
+
+export interface ReadOptions {
+  topic: string
+  partition: number
+  /** First offset to read (default: the start of the archive). */
+  fromOffset?: bigint
+  /** Kafka's semantics: start at the first offset whose timestamp is >= this (epoch ms); then read onward. */
+  fromTimestamp?: bigint
+  /** Last offset to read, inclusive (default: the end of the archive as of the HEAD read when reading starts). */
+  toOffset?: bigint
+  /** A gap (offsets Kafka deleted before they were archived) in the range: throw DataLossError or skip it. */
+  onGap?: 'error' | 'skip'
+  /** Told about every gap skipped with onGap 'skip', before the records after it. */
+  onGapSkipped?: (gap: GapEntry) => void
+}
+
+/** A chunk of consecutive records of one segment (a whole segment or one row group of it). */
+export interface RecordBatch {
+  records: ArchiveRecord[]
+  segment: SegmentEntry
+}
+
+type Step =
+  { kind: 'load'; segment: SegmentEntry; load: () => Promise<ArchiveRecord[]> } | { kind: 'gap'; gap: GapEntry }
+
+export class ArchiveReader {
+  private readonly sources = new Map<string, StoreNodeSource>()
+  private readonly cacheNodes: number
+  private readonly prefetch: number
+
+  constructor(
+    readonly store: ObjectStore,
+    options: ArchiveReaderOptions = {},
+  ) {
+    this.cacheNodes = options.cacheNodes ?? 256
+    this.prefetch = options.prefetchSegments ?? 1
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
+      throw new InvalidArgumentError(`invalid prefetchSegments ${options.prefetchSegments}: expected an integer >= 0`)
+    }
+  }
+
+  /** The partition's HEAD, or undefined when nothing of it is archived yet. */
+  async head(topic: string, partition: number): Promise<Head | undefined> {
+    return (await readHead(this.store, topic, partition))?.head
+  }
+
+  /**
+   * The first offset whose timestamp is >= t (Kafka's ListOffsets semantics, correct with non-monotonic
+   * timestamps), or undefined when every archived record is older.
+   */
+  async offsetForTimestamp(topic: string, partition: number, timestamp: bigint): Promise<bigint | undefined> {
+    const head = await this.requireHead(topic, partition)
+    if (head.root === null) return undefined
+    const segment = await seekTimestamp(this.source(topic, partition), head.root, timestamp)
+    if (!segment) return undefined
+    const layout = await readSegmentLayout(this.store, segment.key)
+    for (const rg of layout.rowGroups) {
+      if (rg.maxTimestamp < timestamp) continue
+      for (const r of await readRowGroup(this.store, segment.key, layout, rg.index)) {
+        if (r.timestamp >= timestamp) return r.offset
+      }
+    }
+    throw new IntegrityError(
+      segment.key,
+      `segment ${segment.key} of ${topic}/${partition} is indexed with max timestamp ${segment.maxTimestamp} but holds no record at or after ${timestamp}`,
+    )
+  }
+
+  /** Records of the range in offset order. */
+  async *read(options: ReadOptions): AsyncGenerator<ArchiveRecord> {
+    for await (const batch of this.readBatches(options)) yield* batch.records
+  }
+
+  /** Records of the range in chunks of one segment or row group, the next chunk read ahead while this one is used. */
+  async *readBatches(options: ReadOptions): AsyncGenerator<RecordBatch> {
+    const { topic, partition } = options
+    if (options.fromOffset !== undefined && options.fromTimestamp !== undefined) {
+      throw new InvalidArgumentError('read: give fromOffset or fromTimestamp, not both')
+    }
+    const onGap = options.onGap ?? 'error'
+    if (onGap !== 'error' && onGap !== 'skip') {
+      throw new InvalidArgumentError(`read: invalid onGap ${JSON.stringify(onGap)}: expected 'error' or 'skip'`)
+    }
+    const head = await this.requireHead(topic, partition)
+    if (head.root === null || head.firstOffset === null) return
+    let from = options.fromOffset ?? head.firstOffset
+    if (options.fromTimestamp !== undefined) {
+      const found = await this.offsetForTimestamp(topic, partition, options.fromTimestamp)
+      if (found === undefined) return
+      from = found
+    }
+    const to = options.toOffset ?? head.nextOffset - 1n
+    if (from < 0n) throw new InvalidArgumentError(`read: fromOffset ${from} is negative`)
+    if (to < from) return
+
+    const steps = this.steps(topic, partition, head.root, from, to)
+    // Up to `prefetch` loads run ahead of the consumer; memory is bounded by those plus the chunk in use. Gaps
+    // and errors travel through the same queue so they surface in offset order, after the records before them.
+    type Pending =
+      | { kind: 'chunk'; segment: SegmentEntry; records: Promise<ArchiveRecord[]> }
+      | { kind: 'gap'; gap: GapEntry }
+      | { kind: 'error'; error: unknown }
+    const ahead: Pending[] = []
+    let loads = 0
+    let exhausted = false
+    const fill = async () => {
+      while (!exhausted && loads <= this.prefetch) {
+        let next: IteratorResult<Step>
+        try {
+          next = await steps.next()
+        } catch (error) {
+          ahead.push({ kind: 'error', error })
+          exhausted = true
+          return
+        }
+        if (next.done) {
+          exhausted = true
+          return
+        }
+        const step = next.value
+        if (step.kind === 'gap') {
+          ahead.push(step)
+          // Nothing after a gap is worth fetching when the gap is going to stop the read.
+          if (onGap === 'error') exhausted = true
+          continue
+        }
+        const records = step.load()
+        records.catch(() => {}) // awaited in order below; a consumer that stops early must not leave it unhandled
+        ahead.push({ kind: 'chunk', segment: step.segment, records })
+        loads++
+      }
+    }
+    try {
+      for (;;) {
+        await fill()
+        const item = ahead.shift()
+        if (!item) return
+        if (item.kind === 'error') throw item.error
+        if (item.kind === 'gap') {
+          if (onGap === 'error') {
+            throw new DataLossError(topic, partition, item.gap.firstOffset, item.gap.lastOffset, item.gap.reason)
+          }
+          options.onGapSkipped?.(item.gap)
+          continue
+        }
+        loads--
+        const records = await item.records
+        if (records.length > 0) yield { records, segment: item.segment }
+      }
+    } finally {
+      await steps.return(undefined)
+    }
+  }
+
+  /** What reading [from, to] takes, in offset order: gaps, and loads of whole segments or single row groups. */
+  private async *steps(topic: string, partition: number, root: string, from: bigint, to: bigint): AsyncGenerator<Step> {
+    for await (const entry of iterateEntries(this.source(topic, partition), root, { fromOffset: from, toOffset: to })) {
+      if (entry.lastOffset < from || entry.firstOffset > to) continue
+      if (entry.kind === 'gap') {
+        yield { kind: 'gap', gap: entry }
+        continue
+      }
+      if (entry.firstOffset >= from && entry.lastOffset <= to) {
+        // The whole segment is wanted: one GET, checked against the sha256 in its key.
+        yield { kind: 'load', segment: entry, load: () => this.loadSegment(topic, partition, entry) }
+        continue
+      }
+      // Part of a segment: its footer, then only the row groups overlapping the range (ranged GETs).
+      const layout = await readSegmentLayout(this.store, entry.key)
+      if (layout.size !== entry.bytes) {
+        throw new IntegrityError(
+          entry.key,
+          `segment ${entry.key} of ${topic}/${partition} is ${layout.size} bytes but the index says ${entry.bytes}`,
+        )
+      }
+      for (const rg of layout.rowGroups) {
+        if (rg.lastOffset < from || rg.firstOffset > to) continue
+        yield {
+          kind: 'load',
+          segment: entry,
+          load: async () => {
+            const records = await readRowGroup(this.store, entry.key, layout, rg.index)
+            return records.filter((r) => r.offset >= from && r.offset <= to)
+          },
+        }
+      }
+    }
+  }
+
+  private async loadSegment(topic: string, partition: number, entry: SegmentEntry): Promise<ArchiveRecord[]> {
+    const records = await readSegment(this.store, entry.key, { verify: true })
+    const first = records[0]
+    const last = records[records.length - 1]
+    if (records.length !== entry.records || first?.offset !== entry.firstOffset || last?.offset !== entry.lastOffset) {
+      throw new IntegrityError(
+        entry.key,
+        `segment ${entry.key} of ${topic}/${partition} holds ${records.length} records (offsets ` +
+          `${first?.offset}..${last?.offset}) but the index says ${entry.records} (${entry.firstOffset}..${entry.lastOffset})`,
+      )
+    }
+    return records
+  }
+
+  private async requireHead(topic: string, partition: number): Promise<Head> {
+    validateTopicName(topic)
+    validatePartition(partition)
+    const read = await readHead(this.store, topic, partition)
+    if (read) return read.head
+    // Tell "no such topic" from "this partition has nothing archived yet": users act differently on each.
+    const meta = await readTopicMeta(this.store, topic)
+    if (meta && partition < meta.partitions) return emptyHead('')
+    if (!meta && (await this.store.listPrefixes(`${topic}/`)).length === 0) {
+      throw new UnknownTopicError(topic, `topic "${topic}" is not in the archive ${this.store.url}`)
+    }
+    throw new UnknownPartitionError(topic, partition)
+  }
+
+  private source(topic: string, partition: number): StoreNodeSource {
+    const id = `${topic}/${partition}`
+    let src = this.sources.get(id)
+    if (!src) {
+      src = new StoreNodeSource(this.store, topic, partition, { cacheNodes: this.cacheNodes })
+      this.sources.set(id, src)
+    }
+    return src
+  }
+}
