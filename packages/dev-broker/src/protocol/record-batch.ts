@@ -1,0 +1,249 @@
+// Record batch v2 (magic 2) header access, CRC32C, and record decoding/encoding for the few paths that must look
+// inside a batch (compaction, timestamp lookup, control markers). Produce and Fetch never decode records.
+
+import { Reader } from './reader.js'
+import { Writer } from './writer.js'
+
+// byte offsets of the v2 batch header fields
+export const BATCH = {
+  baseOffset: 0,
+  batchLength: 8,
+  partitionLeaderEpoch: 12,
+  magic: 16,
+  crc: 17,
+  attributes: 21,
+  lastOffsetDelta: 23,
+  baseTimestamp: 27,
+  maxTimestamp: 35,
+  producerId: 43,
+  producerEpoch: 51,
+  baseSequence: 53,
+  recordCount: 57,
+  records: 61,
+} as const
+/** Size of everything before batchLength counts (baseOffset + batchLength). */
+export const BATCH_LOG_OVERHEAD = 12
+
+export const ATTR_COMPRESSION_MASK = 0x07
+export const ATTR_TIMESTAMP_LOG_APPEND = 0x08
+export const ATTR_TRANSACTIONAL = 0x10
+export const ATTR_CONTROL = 0x20
+
+export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
+
+// CRC32C (Castagnoli), slicing-by-8: the produce path verifies every batch, so it has to be quick.
+const CRC_TABLES: Int32Array[] = (() => {
+  const t0 = new Int32Array(256)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1
+    t0[n] = c
+  }
+  const tables = [t0]
+  for (let i = 1; i < 8; i++) {
+    const prev = tables[i - 1]!
+    const t = new Int32Array(256)
+    for (let n = 0; n < 256; n++) t[n] = (prev[n]! >>> 8) ^ t0[prev[n]! & 0xff]!
+    tables.push(t)
+  }
+  return tables
+})()
+
+export function crc32c(buf: Uint8Array, start = 0, end = buf.length): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+  ]
+  let crc = -1
+  let i = start
+  const end8 = end - 8
+  while (i <= end8) {
+    const a = crc ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))
+    crc =
+      t7[a & 0xff]! ^
+      t6[(a >>> 8) & 0xff]! ^
+      t5[(a >>> 16) & 0xff]! ^
+      t4[a >>> 24]! ^
+      t3[buf[i + 4]!]! ^
+      t2[buf[i + 5]!]! ^
+      t1[buf[i + 6]!]! ^
+      t0[buf[i + 7]!]!
+    i += 8
+  }
+  while (i < end) crc = t0[(crc ^ buf[i++]!) & 0xff]! ^ (crc >>> 8)
+  return (crc ^ -1) >>> 0
+}
+
+/** Header fields of one stored batch, read once on append. */
+export interface BatchInfo {
+  baseOffset: number
+  lastOffsetDelta: number
+  attributes: number
+  baseTimestamp: number
+  maxTimestamp: number
+  producerId: bigint
+  producerEpoch: number
+  baseSequence: number
+  recordCount: number
+  magic: number
+}
+
+export function readBatchInfo(b: Buffer, at = 0): BatchInfo {
+  return {
+    baseOffset: Number(b.readBigInt64BE(at + BATCH.baseOffset)),
+    magic: b.readInt8(at + BATCH.magic),
+    attributes: b.readInt16BE(at + BATCH.attributes),
+    lastOffsetDelta: b.readInt32BE(at + BATCH.lastOffsetDelta),
+    baseTimestamp: Number(b.readBigInt64BE(at + BATCH.baseTimestamp)),
+    maxTimestamp: Number(b.readBigInt64BE(at + BATCH.maxTimestamp)),
+    producerId: b.readBigInt64BE(at + BATCH.producerId),
+    producerEpoch: b.readInt16BE(at + BATCH.producerEpoch),
+    baseSequence: b.readInt32BE(at + BATCH.baseSequence),
+    recordCount: b.readInt32BE(at + BATCH.recordCount),
+  }
+}
+
+export interface SplitResult {
+  batches: Buffer[]
+  error?: string
+}
+
+/**
+ * Splits a Produce `records` field into whole batches (views, not copies). Returns an error string for anything
+ * that is not a well-formed v2 batch with a matching CRC32C.
+ */
+export function splitBatches(records: Buffer): SplitResult {
+  const batches: Buffer[] = []
+  let at = 0
+  while (at < records.length) {
+    if (records.length - at < BATCH.records) return { batches, error: `truncated batch header at byte ${at}` }
+    const len = records.readInt32BE(at + BATCH.batchLength)
+    const total = BATCH_LOG_OVERHEAD + len
+    if (len < BATCH.records - BATCH_LOG_OVERHEAD || at + total > records.length) {
+      return { batches, error: `batch length ${len} at byte ${at} exceeds the ${records.length} bytes sent` }
+    }
+    const magic = records.readInt8(at + BATCH.magic)
+    if (magic !== 2) return { batches, error: `record batch magic ${magic} is not supported (only v2)` }
+    const expected = records.readUInt32BE(at + BATCH.crc)
+    const actual = crc32c(records, at + BATCH.attributes, at + total)
+    if (expected !== actual) return { batches, error: `batch CRC32C mismatch at byte ${at}` }
+    batches.push(records.subarray(at, at + total))
+    at += total
+  }
+  return { batches }
+}
+
+/** Recomputes the CRC after the broker rewrote covered header fields (LogAppendTime). */
+export function fixCrc(b: Buffer): void {
+  b.writeUInt32BE(crc32c(b, BATCH.attributes, b.length), BATCH.crc)
+}
+
+export interface DecodedRecord {
+  offset: number
+  timestamp: number
+  key: Buffer | null
+  value: Buffer | null
+  headers: Array<[string, Buffer | null]>
+}
+
+/** Decodes the records of an uncompressed records section (the bytes after the 61-byte header). */
+export function decodeRecords(info: BatchInfo, body: Buffer): DecodedRecord[] {
+  const r = new Reader(body)
+  const out: DecodedRecord[] = []
+  for (let i = 0; i < info.recordCount && r.remaining > 0; i++) {
+    const len = r.varint()
+    const end = r.pos + len
+    r.int8() // record attributes, unused
+    const tsDelta = Number(r.varlong())
+    const offDelta = r.varint()
+    const key = r.varintBytes()
+    const value = r.varintBytes()
+    const nh = r.varint()
+    const headers: Array<[string, Buffer | null]> = []
+    for (let h = 0; h < nh; h++) {
+      const hk = r.varintBytes()
+      headers.push([hk === null ? '' : hk.toString('utf8'), r.varintBytes()])
+    }
+    r.pos = end
+    out.push({ offset: info.baseOffset + offDelta, timestamp: info.baseTimestamp + tsDelta, key, value, headers })
+  }
+  return out
+}
+
+export interface EncodeBatchOptions {
+  baseOffset: number
+  attributes: number
+  producerId: bigint
+  producerEpoch: number
+  baseSequence: number
+  partitionLeaderEpoch?: number
+  /** Kept when the broker set LogAppendTime. */
+  maxTimestamp?: number
+}
+
+/** Encodes an uncompressed v2 batch; offsets keep their holes (records carry their own offset deltas). */
+export function encodeBatch(records: readonly DecodedRecord[], o: EncodeBatchOptions): Buffer {
+  const baseTs = records.length > 0 ? Math.min(...records.map((x) => x.timestamp)) : 0
+  const maxTs = o.maxTimestamp ?? (records.length > 0 ? Math.max(...records.map((x) => x.timestamp)) : 0)
+  const body = new Writer()
+  for (const x of records) {
+    const rec = new Writer(256)
+    rec
+      .int8(0)
+      .varlong(BigInt(x.timestamp - baseTs))
+      .varint(x.offset - o.baseOffset)
+      .varintBytes(x.key)
+      .varintBytes(x.value)
+      .varint(x.headers.length)
+    for (const [hk, hv] of x.headers) rec.varintBytes(Buffer.from(hk, 'utf8')).varintBytes(hv)
+    const bytes = rec.toBuffer()
+    body.varint(bytes.length).raw(bytes)
+  }
+  const recordsBuf = body.toBuffer()
+  const lastDelta = records.length > 0 ? records[records.length - 1]!.offset - o.baseOffset : 0
+  const b = Buffer.alloc(BATCH.records + recordsBuf.length)
+  b.writeBigInt64BE(BigInt(o.baseOffset), BATCH.baseOffset)
+  b.writeInt32BE(b.length - BATCH_LOG_OVERHEAD, BATCH.batchLength)
+  b.writeInt32BE(o.partitionLeaderEpoch ?? 0, BATCH.partitionLeaderEpoch)
+  b.writeInt8(2, BATCH.magic)
+  b.writeInt16BE(o.attributes & ~ATTR_COMPRESSION_MASK, BATCH.attributes)
+  b.writeInt32BE(lastDelta, BATCH.lastOffsetDelta)
+  b.writeBigInt64BE(BigInt(baseTs), BATCH.baseTimestamp)
+  b.writeBigInt64BE(BigInt(maxTs), BATCH.maxTimestamp)
+  b.writeBigInt64BE(o.producerId, BATCH.producerId)
+  b.writeInt16BE(o.producerEpoch, BATCH.producerEpoch)
+  b.writeInt32BE(o.baseSequence, BATCH.baseSequence)
+  b.writeInt32BE(records.length, BATCH.recordCount)
+  recordsBuf.copy(b, BATCH.records)
+  fixCrc(b)
+  return b
+}
+
+/** A transaction marker (control batch with one record): key = version, type; value = version, coordinatorEpoch. */
+export function encodeControlBatch(
+  baseOffset: number,
+  producerId: bigint,
+  producerEpoch: number,
+  commit: boolean,
+  timestamp: number,
+): Buffer {
+  const key = Buffer.alloc(4)
+  key.writeInt16BE(0, 0)
+  key.writeInt16BE(commit ? 1 : 0, 2)
+  const value = Buffer.alloc(6)
+  value.writeInt16BE(0, 0)
+  value.writeInt32BE(0, 2)
+  return encodeBatch([{ offset: baseOffset, timestamp, key, value, headers: [] }], {
+    baseOffset,
+    attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL,
+    producerId,
+    producerEpoch,
+    baseSequence: -1,
+  })
+}
