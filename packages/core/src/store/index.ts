@@ -1,0 +1,12 @@
+// The public face of the object stores: one interface, three backends, and the URL that picks one.
+export type { ByteRange, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './types.js'
+export { MemoryStore } from './memory.js'
+export type { MemoryStoreOptions } from './memory.js'
+export { FileStore } from './file.js'
+export type { FileStoreOptions } from './file.js'
+export { S3Store } from './s3.js'
+export type { S3StoreOptions } from './s3.js'
+export { BucketNotFoundError } from './errors.js'
+export { ACCEPTED_STORE_URLS, openStore, parseStoreUrl } from './open.js'
+export type { OpenStoreOptions, StoreLocation } from './open.js'
+export { compareKeys, validateKey, validatePrefix } from './keys.js'

@@ -1,0 +1,381 @@
+// Object store on Amazon S3 or any S3-compatible service (`s3://bucket/prefix`). HEAD fencing relies on S3's
+// conditional writes: If-None-Match: * creates, If-Match: <etag> compares-and-swaps.
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import type { PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import {
+  EverlogError,
+  InvalidArgumentError,
+  ObjectNotFoundError,
+  PreconditionFailedError,
+  StoreAccessDeniedError,
+  StoreUnavailableError,
+} from '../errors.js'
+import { BucketNotFoundError } from './errors.js'
+import { compareKeys, rangeHeader, rangeNotSatisfiable, validateKey, validatePrefix, validateRange } from './keys.js'
+import type { ByteRange, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './types.js'
+
+export interface S3StoreOptions {
+  /** A ready client; endpoint, region, credentials and path-style options below are then ignored. */
+  client?: S3Client
+  /** Overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL. */
+  endpoint?: string
+  /** Overrides AWS_REGION / the profile's region; us-east-1 when none is set anywhere. */
+  region?: string
+  /** Overrides the default credential chain (env, profile, SSO, instance role, ...). */
+  credentials?: S3ClientConfig['credentials']
+  /** Path-style addressing (http://host/bucket/key). Default: on when a custom endpoint is set, off for AWS. */
+  forcePathStyle?: boolean
+  /** Keys per ListObjectsV2 page (1-1000). Default 1000. */
+  pageSize?: number
+  /** Unconditional puts larger than this use multipart upload. Default 64 MiB. */
+  multipartThreshold?: number
+  /** Multipart part size (>= 5 MiB). Default 16 MiB. */
+  partSize?: number
+  /** Attempts per request including the first, retried by the SDK with backoff. Default: the SDK's (3). */
+  maxAttempts?: number
+  serverSideEncryption?: 'AES256' | 'aws:kms'
+  sseKmsKeyId?: string
+  storageClass?: PutObjectCommandInput['StorageClass']
+}
+
+const MiB = 1024 * 1024
+
+export class S3Store implements ObjectStore {
+  readonly url: string
+  readonly bucket: string
+  /** Root prefix inside the bucket: empty or ending with '/'. */
+  readonly prefix: string
+  private readonly client: S3Client
+  private readonly ownsClient: boolean
+  private readonly pageSize: number
+  private readonly multipartThreshold: number
+  private readonly partSize: number
+  private readonly putParams: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'StorageClass'>
+
+  constructor(location: { bucket: string; prefix?: string }, options: S3StoreOptions = {}) {
+    const prefix = location.prefix ?? ''
+    validatePrefix(prefix)
+    if (prefix !== '' && !prefix.endsWith('/')) {
+      throw new InvalidArgumentError(`S3 store prefix must be empty or end with "/", got ${JSON.stringify(prefix)}`)
+    }
+    this.bucket = location.bucket
+    this.prefix = prefix
+    this.url = `s3://${location.bucket}/${prefix}`
+    this.pageSize = options.pageSize ?? 1000
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > 1000) {
+      throw new InvalidArgumentError(`S3 store pageSize must be an integer 1-1000, got ${options.pageSize}`)
+    }
+    this.multipartThreshold = options.multipartThreshold ?? 64 * MiB
+    this.partSize = Math.max(options.partSize ?? 16 * MiB, 5 * MiB)
+    if (options.sseKmsKeyId !== undefined && options.serverSideEncryption !== 'aws:kms') {
+      throw new InvalidArgumentError(`S3 store option sseKmsKeyId needs serverSideEncryption: 'aws:kms'`)
+    }
+    this.putParams = {
+      ...(options.serverSideEncryption ? { ServerSideEncryption: options.serverSideEncryption } : {}),
+      ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
+      ...(options.storageClass ? { StorageClass: options.storageClass } : {}),
+    }
+    if (options.client) {
+      this.client = options.client
+      this.ownsClient = false
+    } else {
+      this.client = new S3Client(clientConfig(options))
+      this.ownsClient = true
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<GetResult> {
+    validateKey(key)
+    validateRange(key, range)
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          ...(range ? { Range: rangeHeader(range) } : {}),
+        }),
+      )
+      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0)
+      const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      const total = /\/(\d+)$/.exec(res.ContentRange ?? '')
+      const size = total ? Number(total[1]) : (res.ContentLength ?? body.length)
+      return { body, etag: res.ETag ?? '', size }
+    } catch (err) {
+      if (range && statusOf(err) === 416) {
+        // S3 refuses any range on an empty object; the other stores read it as empty.
+        const info = await this.head(key)
+        if (info?.size === 0) return { body: Buffer.alloc(0), etag: info.etag, size: 0 }
+        throw rangeNotSatisfiable(key, range, info?.size)
+      }
+      throw this.mapError('read', key, err)
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    validateKey(key)
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
+      return { key, size: res.ContentLength ?? 0, etag: res.ETag ?? '' }
+    } catch (err) {
+      // HEAD responses have no body, so a missing bucket looks like a missing key here; get/put/list tell them apart.
+      if (statusOf(err) === 404) return undefined
+      throw this.mapError('head', key, err)
+    }
+  }
+
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<{ etag: string }> {
+    validateKey(key)
+    if (body.length > this.multipartThreshold) return this.putMultipart(key, body, options)
+    return this.putObject(key, body, options, {})
+  }
+
+  async putIfAbsent(key: string, body: Uint8Array, options?: PutOptions): Promise<{ etag: string }> {
+    validateKey(key)
+    return this.putObject(key, body, options, { IfNoneMatch: '*' })
+  }
+
+  async putIfMatch(key: string, body: Uint8Array, etag: string, options?: PutOptions): Promise<{ etag: string }> {
+    validateKey(key)
+    if (typeof etag !== 'string' || etag === '') {
+      throw new InvalidArgumentError(
+        `putIfMatch on ${key} needs the etag last read from it, got ${JSON.stringify(etag)}`,
+      )
+    }
+    return this.putObject(key, body, options, { IfMatch: etag })
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key)
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
+    } catch (err) {
+      if (statusOf(err) === 404 && errorName(err) !== 'NoSuchBucket') return
+      throw this.mapError('delete', key, err)
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix)
+    let token: string | undefined
+    do {
+      let res
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            MaxKeys: this.pageSize,
+            ...(token
+              ? { ContinuationToken: token }
+              : options.startAfter !== undefined
+                ? { StartAfter: this.prefix + options.startAfter }
+                : {}),
+          }),
+        )
+      } catch (err) {
+        throw this.mapError('list', prefix, err)
+      }
+      for (const obj of res.Contents ?? []) {
+        if (obj.Key === undefined) continue
+        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, etag: obj.ETag ?? '' }
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined
+    } while (token)
+  }
+
+  async listPrefixes(prefix: string): Promise<string[]> {
+    validatePrefix(prefix)
+    const out: string[] = []
+    let token: string | undefined
+    do {
+      let res
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            Delimiter: '/',
+            MaxKeys: this.pageSize,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        )
+      } catch (err) {
+        throw this.mapError('list', prefix, err)
+      }
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(this.prefix.length))
+      token = res.IsTruncated ? res.NextContinuationToken : undefined
+    } while (token)
+    return out.sort(compareKeys)
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) this.client.destroy()
+  }
+
+  private async putObject(
+    key: string,
+    body: Uint8Array,
+    options: PutOptions | undefined,
+    condition: { IfNoneMatch?: string; IfMatch?: string },
+  ): Promise<{ etag: string }> {
+    try {
+      const res = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          Body: body,
+          ContentLength: body.length,
+          ...(options?.contentType ? { ContentType: options.contentType } : {}),
+          ...this.putParams,
+          ...condition,
+        }),
+      )
+      return { etag: res.ETag ?? '' }
+    } catch (err) {
+      const status = statusOf(err)
+      if (
+        (condition.IfMatch !== undefined || condition.IfNoneMatch !== undefined) &&
+        (status === 412 || status === 409 || errorName(err) === 'ConditionalRequestConflict')
+      ) {
+        const why =
+          condition.IfNoneMatch !== undefined
+            ? `${key} already exists in ${this.url}`
+            : `${key} in ${this.url} changed or is gone (expected etag ${condition.IfMatch})`
+        throw new PreconditionFailedError(key, `conditional write failed: ${why}`, { cause: err })
+      }
+      // If-Match on a missing object is a 404 on AWS: for a compare-and-swap it is a lost race like any other.
+      if (condition.IfMatch !== undefined && status === 404 && errorName(err) !== 'NoSuchBucket') {
+        throw new PreconditionFailedError(key, `conditional write failed: ${key} no longer exists in ${this.url}`, {
+          cause: err,
+        })
+      }
+      throw this.mapError('write', key, err)
+    }
+  }
+
+  private async putMultipart(
+    key: string,
+    body: Uint8Array,
+    options: PutOptions | undefined,
+  ): Promise<{ etag: string }> {
+    const upload = new Upload({
+      client: this.client,
+      partSize: this.partSize,
+      queueSize: 4,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.bucket,
+        Key: this.prefix + key,
+        Body: body,
+        ...(options?.contentType ? { ContentType: options.contentType } : {}),
+        ...this.putParams,
+      },
+    })
+    try {
+      const res = await upload.done()
+      return { etag: res.ETag ?? '' }
+    } catch (err) {
+      throw this.mapError('write', key, err)
+    }
+  }
+
+  /** Turns an SDK or network error into a typed Everlog error naming the object; never includes credentials. */
+  private mapError(op: string, key: string, err: unknown): EverlogError {
+    if (err instanceof EverlogError) return err
+    const status = statusOf(err)
+    const name = errorName(err) ?? 'Error'
+    const where = `s3://${this.bucket}/${this.prefix}${key}`
+    const detail = status === undefined ? name : `${name}, HTTP ${status}`
+    if (name === 'NoSuchBucket') {
+      return new BucketNotFoundError(
+        this.bucket,
+        `cannot ${op} ${where}: bucket "${this.bucket}" does not exist (check the store URL, the endpoint and the region)`,
+        { cause: err },
+      )
+    }
+    if (name === 'NoSuchKey' || (status === 404 && op === 'read')) {
+      return new ObjectNotFoundError(key, `object not found: ${key} in ${this.url}`, { cause: err })
+    }
+    if (status === 403 || ACCESS_DENIED.has(name)) {
+      return new StoreAccessDeniedError(
+        `cannot ${op} ${where}: access denied (${detail}); check the credentials and the bucket policy`,
+        { cause: err },
+      )
+    }
+    if (status === 416) return new InvalidArgumentError(`cannot ${op} ${where}: invalid byte range`, { cause: err })
+    const retriable = status === undefined || status >= 500 || status === 429 || THROTTLING.has(name)
+    return new StoreUnavailableError(`cannot ${op} ${where}: ${detail}${messageOf(err)}`, { cause: err, retriable })
+  }
+}
+
+const ACCESS_DENIED = new Set([
+  'AccessDenied',
+  'Forbidden',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'AllAccessDisabled',
+])
+const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed'])
+
+function clientConfig(options: S3StoreOptions): S3ClientConfig {
+  const endpoint = options.endpoint ?? env('AWS_ENDPOINT_URL_S3') ?? env('AWS_ENDPOINT_URL')
+  const region = options.region ?? env('AWS_REGION') ?? env('AWS_DEFAULT_REGION')
+  return {
+    // Without a region anywhere (env or profile), fall back to us-east-1 instead of failing every request.
+    region: region ?? profileRegionOr('us-east-1'),
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+  }
+}
+
+/** The region from the shared AWS config/profile as the SDK resolves it, or the fallback when there is none. */
+function profileRegionOr(fallback: string): () => Promise<string> {
+  let resolved: Promise<string> | undefined
+  return () =>
+    (resolved ??= (async () => {
+      const probe = new S3Client({})
+      try {
+        return await probe.config.region()
+      } catch {
+        return fallback
+      } finally {
+        probe.destroy()
+      }
+    })())
+}
+
+function env(name: string): string | undefined {
+  const value = process.env[name]
+  return value === undefined || value === '' ? undefined : value
+}
+
+function statusOf(err: unknown): number | undefined {
+  const meta = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata
+  return meta?.httpStatusCode
+}
+
+function errorName(err: unknown): string | undefined {
+  const e = err as { name?: unknown; Code?: unknown; code?: unknown } | null
+  if (typeof e?.Code === 'string') return e.Code
+  if (typeof e?.name === 'string' && e.name !== 'Error') return e.name
+  if (typeof e?.code === 'string') return e.code
+  return undefined
+}
+
+function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message
+  if (typeof message !== 'string' || message === '' || message === 'UnknownError') return ''
+  return `: ${message}`
+}
