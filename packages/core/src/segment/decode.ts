@@ -1,0 +1,166 @@
+// Parquet segment bytes -> records. parquet-wasm decodes one row group at a time inside WASM and hands back an
+// Arrow IPC stream; records are cut from that stream's buffers without copying each key and value.
+import * as arrow from 'apache-arrow'
+import { readParquet } from 'parquet-wasm'
+import type { Table as WasmTable } from 'parquet-wasm'
+import { EverlogError, FormatError, IntegrityError } from '../errors.js'
+import { sha256Hex } from '../hash.js'
+import type { ArchiveRecord, RecordHeader } from '../record.js'
+import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
+import { segmentSchema } from './schema.js'
+import type { SegmentLayout } from './types.js'
+
+const expectedTypes = new Map(segmentSchema.fields.map((f) => [f.name, String(f.type)]))
+
+export interface DecodeSegmentOptions {
+  /** When given, the bytes must hash to it (IntegrityError otherwise). */
+  expectedSha256?: string
+  /** The object's key, named in errors. */
+  key?: string
+}
+
+export function decodeSegment(bytes: Uint8Array, options: DecodeSegmentOptions = {}): ArchiveRecord[] {
+  const what = options.key ?? 'segment'
+  if (options.expectedSha256 !== undefined) {
+    const actual = sha256Hex(bytes)
+    if (actual !== options.expectedSha256) {
+      throw new IntegrityError(
+        what,
+        `segment ${what} is corrupt: its bytes hash to ${actual}, expected ${options.expectedSha256}`,
+      )
+    }
+  }
+  const layout = layoutOf(bytes, what)
+  // Row group by row group: WASM memory grows to the largest row group, never to the whole segment (WASM
+  // memory is never given back, so one big segment would keep the process large for good).
+  const out: ArchiveRecord[] = []
+  for (const rg of layout.rowGroups) {
+    decodeRowGroupInto(layout, rg.index, bytes.subarray(rg.byteStart, rg.byteEnd), what, out)
+  }
+  return out
+}
+
+/** Parses and validates the footer of a whole segment held in memory. */
+export function layoutOf(bytes: Uint8Array, what: string): SegmentLayout {
+  const size = bytes.length
+  footerLength(bytes, size, what)
+  if (new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) !== MAGIC) {
+    throw new FormatError(`${what} is not a Parquet file: no PAR1 header`)
+  }
+  return parseFooter(bytes, size, what)
+}
+
+/**
+ * Decodes one row group from its column-chunk bytes and the footer alone, as a one-row-group Parquet file.
+ * Memory: that file (chunk + footer) is copied into WASM once, WASM decodes it to Arrow columns (about the row
+ * group's raw record bytes), and those are copied out as one IPC buffer that the returned records view.
+ */
+export function decodeRowGroup(layout: SegmentLayout, index: number, chunk: Uint8Array, what: string): ArchiveRecord[] {
+  return decodeRowGroupInto(layout, index, chunk, what, [])
+}
+
+function decodeRowGroupInto(
+  layout: SegmentLayout,
+  index: number,
+  chunk: Uint8Array,
+  what: string,
+  out: ArchiveRecord[],
+): ArchiveRecord[] {
+  const rg = layout.rowGroups[index]!
+  const file = singleRowGroupFile(layout, index, chunk, what)
+  const table = wasmCall(what, () => readParquet(file))
+  const before = out.length
+  wasmTableToRecords(table, what, out)
+  checkCount(out.length - before, rg.records, what)
+  // Statistics are what the index and readers seek by: the data must agree with them.
+  if (out[before]!.offset !== rg.firstOffset || out[out.length - 1]!.offset !== rg.lastOffset) {
+    throw new FormatError(`${what}: row group ${index} holds other offsets than its statistics declare`)
+  }
+  return out
+}
+
+function wasmCall<T>(what: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw asFormatError(err, what)
+  }
+}
+
+function checkCount(actual: number, expected: number, what: string): void {
+  if (actual !== expected) {
+    throw new FormatError(`${what} decoded to ${actual} records but its footer declares ${expected}`)
+  }
+}
+
+function asFormatError(err: unknown, what: string): EverlogError {
+  if (err instanceof EverlogError) return err
+  const detail = err instanceof Error ? err.message : String(err)
+  return new FormatError(`${what} is not a readable Parquet segment: ${detail}`, { cause: err })
+}
+
+function wasmTableToRecords(table: WasmTable, what: string, out: ArchiveRecord[]): void {
+  // intoIPCStream consumes the WASM table and copies its bytes into a JS-owned buffer: the Buffers we return
+  // are views over that copy, so no later WASM call can move or reuse them.
+  const ipc = wasmCall(what, () => table.intoIPCStream())
+  const decoded = wasmCall(what, () => arrow.tableFromIPC(ipc))
+  for (const batch of decoded.batches) appendBatch(batch, out, what)
+}
+
+function appendBatch(batch: arrow.RecordBatch, out: ArchiveRecord[], what: string): void {
+  const col = (name: string): arrow.Data => {
+    const i = batch.schema.fields.findIndex((f) => f.name === name)
+    const data = i < 0 ? undefined : batch.data.children[i]
+    // Comparing rendered types checks the whole nested headers type, timestamp unit and zone in one go.
+    if (data === undefined || String(data.type) !== expectedTypes.get(name) || data.offset !== 0) {
+      throw new FormatError(`${what} is not an Everlog segment: column "${name}" is missing or has another type`)
+    }
+    return data
+  }
+  const n = batch.numRows
+  const offsets = col('offset').values as BigInt64Array
+  const timestamps = col('timestamp').values as BigInt64Array
+  const keys = new BinaryReader(col('key'))
+  const values = new BinaryReader(col('value'))
+  const headers = col('headers')
+  const entries = headers.children[0]!
+  const hk = new BinaryReader(entries.children[0]!)
+  const hv = new BinaryReader(entries.children[1]!)
+  const listOffsets = headers.valueOffsets as Int32Array
+  for (let i = 0; i < n; i++) {
+    const from = listOffsets[i]!
+    const to = listOffsets[i + 1]!
+    const hs: RecordHeader[] = new Array<RecordHeader>(to - from)
+    for (let h = from; h < to; h++) hs[h - from] = [hk.string(h), hv.buffer(h)]
+    out.push({
+      offset: offsets[i]!,
+      timestamp: timestamps[i]!,
+      key: keys.buffer(i),
+      value: values.buffer(i),
+      headers: hs,
+    })
+  }
+}
+
+/** Reads entries of a Binary/Utf8 column as Buffer views over its one value buffer. */
+class BinaryReader {
+  private readonly offsets: Int32Array
+  private readonly values: Buffer
+  private readonly bitmap: Uint8Array | null
+
+  constructor(data: arrow.Data) {
+    const v = data.values as Uint8Array
+    this.offsets = data.valueOffsets as Int32Array
+    this.values = Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    this.bitmap = data.nullCount > 0 ? data.nullBitmap : null
+  }
+
+  buffer(i: number): Buffer | null {
+    if (this.bitmap !== null && ((this.bitmap[i >> 3]! >> (i & 7)) & 1) === 0) return null
+    return this.values.subarray(this.offsets[i]!, this.offsets[i + 1]!)
+  }
+
+  string(i: number): string {
+    return this.values.toString('utf8', this.offsets[i]!, this.offsets[i + 1]!)
+  }
+}

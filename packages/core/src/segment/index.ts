@@ -1,0 +1,7 @@
+// The segment format's public surface (DESIGN.md "Segment format (Parquet)").
+export type * from './types.js'
+export { encodeSegment } from './encode.js'
+export { decodeSegment } from './decode.js'
+export type { DecodeSegmentOptions } from './decode.js'
+export { readRowGroup, readSegment, readSegmentLayout } from './read.js'
+export { DEFAULT_ROW_GROUP_BYTES, MetadataKeys as SegmentMetadataKeys } from './schema.js'

@@ -1,0 +1,67 @@
+// Reading segments from an object store: the footer with suffix-range GETs, one row group with one ranged GET,
+// or the whole object checked against the hash in its key.
+import { IntegrityError, InvalidArgumentError } from '../errors.js'
+import { parseSegmentKey } from '../layout.js'
+import type { ArchiveRecord } from '../record.js'
+import type { ObjectStore } from '../store/types.js'
+import { decodeRowGroup, decodeSegment } from './decode.js'
+import { footerLength, parseFooter, TAIL_BYTES } from './footer.js'
+import type { SegmentLayout } from './types.js'
+
+/** One suffix GET of this size holds the whole footer of any ordinary segment. */
+const FOOTER_GUESS_BYTES = 64 * 1024
+
+export async function readSegmentLayout(store: ObjectStore, key: string): Promise<SegmentLayout> {
+  const first = await store.get(key, { suffix: FOOTER_GUESS_BYTES })
+  const size = first.size
+  const need = footerLength(first.body, size, key) + TAIL_BYTES
+  let footer: Uint8Array
+  if (first.body.length >= need) {
+    // Copied so the layout pins neither the GET buffer nor a pooled slab.
+    footer = Uint8Array.prototype.slice.call(first.body, first.body.length - need)
+  } else {
+    const second = await store.get(key, { suffix: need })
+    if (second.size !== size || second.body.length !== need) {
+      throw new IntegrityError(key, `segment ${key} changed between two reads of its footer; segments are immutable`)
+    }
+    footer = second.body
+  }
+  return parseFooter(footer, size, key)
+}
+
+/** One ranged GET of the row group's bytes; see decodeRowGroup for the memory it takes. */
+export async function readRowGroup(
+  store: ObjectStore,
+  key: string,
+  layout: SegmentLayout,
+  index: number,
+): Promise<ArchiveRecord[]> {
+  const rg = layout.rowGroups[index]
+  if (rg === undefined || !Number.isInteger(index)) {
+    throw new InvalidArgumentError(`row group ${index} does not exist in ${key} (it has ${layout.rowGroups.length})`)
+  }
+  const got = await store.get(key, { start: rg.byteStart, end: rg.byteEnd - 1 })
+  if (got.size !== layout.size || got.body.length !== rg.byteEnd - rg.byteStart) {
+    throw new IntegrityError(
+      key,
+      `segment ${key} is ${got.size} bytes but its layout says ${layout.size}: the layout belongs to another object`,
+    )
+  }
+  return decodeRowGroup(layout, index, got.body, key)
+}
+
+export async function readSegment(
+  store: ObjectStore,
+  key: string,
+  options: { verify?: boolean } = {},
+): Promise<ArchiveRecord[]> {
+  const verify = options.verify ?? true
+  const parsed = parseSegmentKey(key)
+  if (verify && parsed === undefined) {
+    throw new InvalidArgumentError(
+      `cannot verify ${key}: not a segment key (<topic>/data/partition=<p>/<base20>-<sha256>.parquet)`,
+    )
+  }
+  const { body } = await store.get(key)
+  return decodeSegment(body, verify ? { expectedSha256: parsed!.sha256, key } : { key })
+}
