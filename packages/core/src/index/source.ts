@@ -82,13 +82,13 @@ export class StoreNodeSource implements NodeSource {
     }
     const pending = this.inflight.get(hash)
     if (pending) return pending
-    checkHash(hash)
     const read = this.fetch(hash).finally(() => this.inflight.delete(hash))
     this.inflight.set(hash, read)
     return read
   }
 
   private async fetch(hash: string): Promise<IndexNode> {
+    checkHash(hash)
     const key = nodeKey(this.topic, this.partition, hash)
     this.getCount++
     const { body } = await this.store.get(key)
@@ -126,8 +126,8 @@ export async function putNodes(
   nodes: readonly EncodedNode[],
   options: { concurrency?: number } = {},
 ): Promise<void> {
-  // Nodes of one append are a single path (one per level), so a bounded number of parallel PUTs keeps order
-  // where it matters: every node of a batch is finished before the next batch (holding its parents) starts.
+  // Level by level from the leaves up: every child is stored before any parent PUT starts, while the many leaves
+  // of a bulk build still upload in parallel.
   const concurrency = options.concurrency ?? 8
   const byLevel = new Map<number, EncodedNode[]>()
   for (const n of nodes) {
