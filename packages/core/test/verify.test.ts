@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { UnknownTopicError } from '../src/errors.js'
+import { encodeHead, readHead } from '../src/head.js'
+import { decodeNode, encodeNode } from '../src/index/index.js'
+import { headKey, nodeKey } from '../src/layout.js'
+import { PartitionWriter } from '../src/partition-writer.js'
+import type { ArchiveRecord } from '../src/record.js'
+import { MemoryStore } from '../src/store/memory.js'
+import { verifyArchive } from '../src/verify.js'
+import type { VerifyProgress } from '../src/verify.js'
+
+const T0 = 1_700_000_000_000n
+
+function records(from: number, count: number): ArchiveRecord[] {
+  return Array.from({ length: count }, (_, i) => ({
+    offset: BigInt(from + i),
+    timestamp: T0 + BigInt((from + i) % 13) * 1000n,
+    key: Buffer.from(`k${from + i}`),
+    value: Buffer.from(`v${from + i}`),
+    headers: [],
+  }))
+}
+
+async function archive(): Promise<MemoryStore> {
+  const store = new MemoryStore()
+  for (const partition of [0, 1]) {
+    const w = await PartitionWriter.open(store, { topic: 'orders', partition, writer: 't', fanout: 2 })
+    for (let s = 0; s < 5; s++) await w.appendSegment(records(s * 10, 10))
+    await w.appendGap({ firstOffset: 50n, lastOffset: 59n, reason: 'retention' })
+    await w.appendSegment(records(60, 10))
+  }
+  const w = await PartitionWriter.open(store, { topic: 'clicks', partition: 0, writer: 't' })
+  await w.appendSegment(records(0, 3))
+  return store
+}
+
+async function segmentKeys(store: MemoryStore, topic: string, partition: number): Promise<string[]> {
+  const keys: string[] = []
+  for await (const o of store.list(`${topic}/data/partition=${partition}/`)) keys.push(o.key)
+  return keys
+}
+
+test('a sound archive verifies with every object counted', async () => {
+  const store = await archive()
+  const progress: VerifyProgress[] = []
+  const r = await verifyArchive(store, { onProgress: (p) => progress.push(p) })
+  assert.deepEqual(r.problems, [])
+  assert.equal(r.ok, true)
+  assert.equal(r.checked.topics, 2)
+  assert.equal(r.checked.partitions, 3)
+  assert.equal(r.checked.segments, 13)
+  assert.equal(r.checked.gaps, 2)
+  assert.equal(r.checked.records, 123)
+  assert.ok(r.checked.nodes >= 7)
+  assert.ok(progress.length >= 13)
+  assert.equal(progress.at(-1)!.records, 123)
+  const only = await verifyArchive(store, { topic: 'clicks' })
+  assert.deepEqual([only.ok, only.checked.partitions, only.checked.records], [true, 1, 3])
+  await assert.rejects(verifyArchive(store, { topic: 'nope' }), UnknownTopicError)
+})
+
+test('a flipped byte in a segment is reported against that segment', async () => {
+  const store = await archive()
+  const key = (await segmentKeys(store, 'orders', 1))[2]!
+  const body = (await store.get(key)).body
+  body[body.length >> 1]! ^= 0x01
+  await store.put(key, body)
+  const r = await verifyArchive(store)
+  assert.equal(r.ok, false)
+  assert.equal(r.problems.length, 1)
+  assert.equal(r.problems[0]!.key, key)
+  assert.match(r.problems[0]!.message, /segment .* is unreadable/)
+})
+
+test('a missing segment and a corrupt index node are named', async () => {
+  const store = await archive()
+  const missing = (await segmentKeys(store, 'orders', 0))[0]!
+  await store.delete(missing)
+  const head = (await readHead(store, 'orders', 1))!.head
+  const rootKey = nodeKey('orders', 1, head.root!)
+  const body = (await store.get(rootKey)).body
+  body[body.length - 1]! ^= 0x80
+  await store.put(rootKey, body)
+  const r = await verifyArchive(store)
+  assert.deepEqual(
+    r.problems.map((p) => p.key),
+    [missing, rootKey],
+  )
+  assert.match(r.problems[1]!.message, /corrupt/)
+})
+
+test('aggregates that disagree with the data are caught in a node and in HEAD', async () => {
+  const store = await archive()
+  const { head, etag } = (await readHead(store, 'orders', 0))!
+  // A validly hashed root whose claim about its first child is wrong.
+  const root = decodeNode((await store.get(nodeKey('orders', 0, head.root!))).body)
+  assert.ok('children' in root)
+  root.children[0]!.records += 1
+  const forged = encodeNode(root)
+  await store.put(nodeKey('orders', 0, forged.hash), forged.bytes)
+  await store.putIfMatch(headKey('orders', 0), encodeHead({ ...head, root: forged.hash }), etag)
+  let r = await verifyArchive(store, { topic: 'orders' })
+  assert.equal(r.problems.length, 1)
+  assert.equal(r.problems[0]!.key, nodeKey('orders', 0, forged.hash))
+  assert.match(r.problems[0]!.message, /records is \d+ but the data says \d+/)
+
+  // Put the true root back but lie in HEAD.
+  const cur = (await readHead(store, 'orders', 0))!
+  await store.putIfMatch(
+    headKey('orders', 0),
+    encodeHead({ ...head, records: head.records + 5, maxTimestamp: T0 }),
+    cur.etag,
+  )
+  r = await verifyArchive(store, { topic: 'orders' })
+  assert.equal(r.problems[0]!.key, headKey('orders', 0))
+  assert.match(
+    r.problems[0]!.message,
+    /HEAD of orders\/0 disagrees with its index: records is 65 but the data says 60; maxTimestamp/,
+  )
+})
+
+test('an unparsable HEAD is a problem, not a crash', async () => {
+  const store = await archive()
+  await store.put(headKey('clicks', 0), Buffer.from('{"format":1}'))
+  const r = await verifyArchive(store)
+  assert.deepEqual(
+    r.problems.map((p) => p.key),
+    [headKey('clicks', 0)],
+  )
+})
