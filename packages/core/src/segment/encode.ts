@@ -6,6 +6,7 @@ import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
+import { sortFooterMetadata } from './footer.js'
 import {
   DEFAULT_ROW_GROUP_BYTES,
   headerEntryType,
@@ -93,7 +94,7 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
   ])
   const ipc = arrow.tableToIPC(new arrow.Table(segmentSchema, batches), 'stream')
   // writeParquet takes ownership of (and frees) both WASM objects.
-  const bytes = writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(compression, metadata))
+  const bytes = sortFooterMetadata(writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(compression, metadata)))
   return {
     bytes,
     sha256: sha256Hex(bytes),

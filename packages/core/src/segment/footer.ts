@@ -182,3 +182,28 @@ function minMax(stats: TValue | undefined): [bigint, bigint] | undefined {
   const le = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0, true)
   return [le(min), le(max)]
 }
+
+/**
+ * parquet-wasm passes key/value metadata through a Rust HashMap whose iteration order changes from call to call;
+ * sorting the entries by key makes the footer, and so the whole file, a pure function of the records and options.
+ */
+export function sortFooterMetadata(file: Uint8Array): Uint8Array {
+  const len = footerLength(file, file.length, 'written segment')
+  const start = file.length - len - TAIL_BYTES
+  const meta = decodeThriftStruct(file.subarray(start, start + len))
+  const kv = getField(meta, 5)
+  if (typeof kv !== 'object' || kv instanceof Uint8Array || kv.kind !== 'list') return file
+  const keyOf = (e: TValue) => {
+    const k = getField(e, 1)
+    return k instanceof Uint8Array ? Buffer.from(k.buffer, k.byteOffset, k.length) : Buffer.alloc(0)
+  }
+  kv.items.sort((a, b) => Buffer.compare(keyOf(a), keyOf(b)))
+  const footer = encodeThriftStruct(meta)
+  const out = footer.length === len ? file : new Uint8Array(start + footer.length + TAIL_BYTES)
+  if (out !== file) out.set(file.subarray(0, start))
+  out.set(footer, start)
+  const view = new DataView(out.buffer, out.byteOffset, out.length)
+  view.setUint32(out.length - 8, footer.length, true)
+  view.setUint32(out.length - 4, MAGIC, true)
+  return out
+}
