@@ -379,3 +379,19 @@ test('offsets and timestamps at the limits of a 64-bit long stay exact', async (
     )
   }
 })
+
+test('the nodes an append returns are exactly what a reader decodes from their bytes', async () => {
+  const entry = {
+    kind: 'segment' as const,
+    firstOffset: 0n,
+    lastOffset: 9n,
+    records: 10,
+    bytes: 1,
+    minTimestamp: 1n,
+    maxTimestamp: 2n,
+    key: 'k',
+    writerNote: 'not part of the format',
+  }
+  const r = await appendEntry(new MemoryNodeSource(), null, entry)
+  assert.deepEqual(r.root.node, decodeNode(r.root.bytes))
+})

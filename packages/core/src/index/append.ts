@@ -54,7 +54,10 @@ function describe(e: LeafEntry): string {
   return e.kind === 'segment' ? `segment ${e.key}` : `gap (${e.reason})`
 }
 
-function checkEntry(e: LeafEntry): void {
+const INT64_MAX = (1n << 63n) - 1n
+
+/** Validates an entry and copies exactly its fields, so the node kept in memory is what a reader decodes. */
+function cleanEntry(e: LeafEntry): LeafEntry {
   const what = e && typeof e === 'object' ? describe(e) : String(e)
   if (!e || (e.kind !== 'segment' && e.kind !== 'gap')) {
     throw new InvalidArgumentError(`index entry ${what} must have kind "segment" or "gap"`)
@@ -62,25 +65,50 @@ function checkEntry(e: LeafEntry): void {
   if (typeof e.firstOffset !== 'bigint' || typeof e.lastOffset !== 'bigint') {
     throw new InvalidArgumentError(`index entry ${what}: firstOffset and lastOffset must be bigint`)
   }
-  if (e.firstOffset < 0n || e.firstOffset > e.lastOffset) {
+  if (e.firstOffset < 0n || e.firstOffset > e.lastOffset || e.lastOffset > INT64_MAX) {
     throw new InvalidArgumentError(
-      `index entry ${what} covers offsets ${e.firstOffset}..${e.lastOffset}; expected 0 <= firstOffset <= lastOffset`,
+      `index entry ${what} covers offsets ${e.firstOffset}..${e.lastOffset}; expected 0 <= firstOffset <= lastOffset < 2^63`,
     )
   }
-  if (e.kind === 'segment') {
-    if (typeof e.minTimestamp !== 'bigint' || typeof e.maxTimestamp !== 'bigint') {
-      throw new InvalidArgumentError(`index entry ${what}: minTimestamp and maxTimestamp must be bigint`)
+  if (e.kind === 'gap') {
+    if (typeof e.reason !== 'string') {
+      throw new InvalidArgumentError(`gap entry for offsets ${e.firstOffset}..${e.lastOffset} has no reason`)
     }
-    if (e.minTimestamp > e.maxTimestamp) {
-      throw new InvalidArgumentError(
-        `index entry ${what}: minTimestamp ${e.minTimestamp} is after maxTimestamp ${e.maxTimestamp}`,
-      )
+    return { kind: 'gap', firstOffset: e.firstOffset, lastOffset: e.lastOffset, reason: e.reason }
+  }
+  if (typeof e.key !== 'string' || e.key === '') {
+    throw new InvalidArgumentError(`index entry for offsets ${e.firstOffset}..${e.lastOffset} has no segment key`)
+  }
+  if (typeof e.minTimestamp !== 'bigint' || typeof e.maxTimestamp !== 'bigint') {
+    throw new InvalidArgumentError(`index entry ${what}: minTimestamp and maxTimestamp must be bigint`)
+  }
+  if (e.minTimestamp > e.maxTimestamp) {
+    throw new InvalidArgumentError(
+      `index entry ${what}: minTimestamp ${e.minTimestamp} is after maxTimestamp ${e.maxTimestamp}`,
+    )
+  }
+  for (const [field, n] of [
+    ['records', e.records],
+    ['bytes', e.bytes],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidArgumentError(`index entry ${what}: ${field} is ${n}; expected an integer >= 0`)
     }
-    if (typeof e.key !== 'string' || e.key === '') {
-      throw new InvalidArgumentError(`index entry for offsets ${e.firstOffset}..${e.lastOffset} has no segment key`)
-    }
-  } else if (typeof e.reason !== 'string') {
-    throw new InvalidArgumentError(`gap entry for offsets ${e.firstOffset}..${e.lastOffset} has no reason`)
+  }
+  if (BigInt(e.records) > e.lastOffset - e.firstOffset + 1n) {
+    throw new InvalidArgumentError(
+      `index entry ${what} claims ${e.records} records in the ${e.lastOffset - e.firstOffset + 1n} offsets ${e.firstOffset}..${e.lastOffset}`,
+    )
+  }
+  return {
+    kind: 'segment',
+    firstOffset: e.firstOffset,
+    lastOffset: e.lastOffset,
+    records: e.records,
+    bytes: e.bytes,
+    minTimestamp: e.minTimestamp,
+    maxTimestamp: e.maxTimestamp,
+    key: e.key,
   }
 }
 
@@ -182,8 +210,8 @@ export async function appendEntries(
     lastOffset = leaf[leaf.length - 1]!.lastOffset
   }
   const builder = new PathBuilder(path, fanout)
-  for (const e of entries) {
-    checkEntry(e)
+  for (const raw of entries) {
+    const e = cleanEntry(raw)
     if (e.firstOffset <= lastOffset) {
       throw new OffsetOrderError(
         `cannot append ${describe(e)} at offsets ${e.firstOffset}..${e.lastOffset}: the index already covers up to offset ${lastOffset}`,

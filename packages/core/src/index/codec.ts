@@ -103,6 +103,7 @@ function checkLeafEntries(entries: readonly LeafEntry[], fail: Fail): void {
   let previousLast = -1n
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!
+    if (typeof e.firstOffset !== 'bigint' || typeof e.lastOffset !== 'bigint') fail(`entry ${i} offsets are not bigint`)
     if (e.firstOffset < 0n || e.firstOffset > e.lastOffset) {
       fail(`entry ${i} has offsets ${e.firstOffset}..${e.lastOffset}; expected 0 <= firstOffset <= lastOffset`)
     }
@@ -111,6 +112,9 @@ function checkLeafEntries(entries: readonly LeafEntry[], fail: Fail): void {
     }
     previousLast = e.lastOffset
     if (e.kind === 'segment') {
+      if (typeof e.minTimestamp !== 'bigint' || typeof e.maxTimestamp !== 'bigint' || typeof e.key !== 'string') {
+        fail(`segment entry ${i} needs bigint timestamps and a string key`)
+      }
       checkCount(e.records, `entry ${i} records`, fail)
       checkCount(e.bytes, `entry ${i} bytes`, fail)
       if (BigInt(e.records) > e.lastOffset - e.firstOffset + 1n) {
@@ -119,6 +123,8 @@ function checkLeafEntries(entries: readonly LeafEntry[], fail: Fail): void {
       if (e.minTimestamp > e.maxTimestamp) {
         fail(`entry ${i} has minTimestamp ${e.minTimestamp} > maxTimestamp ${e.maxTimestamp}`)
       }
+    } else if (e.kind !== 'gap' || typeof e.reason !== 'string') {
+      fail(`entry ${i} is neither a segment nor a gap with a string reason`)
     }
   }
 }
@@ -127,6 +133,7 @@ function checkChildren(children: readonly ChildEntry[], fail: Fail): void {
   let previousLast = -1n
   for (let i = 0; i < children.length; i++) {
     const c = children[i]!
+    if (typeof c.firstOffset !== 'bigint' || typeof c.lastOffset !== 'bigint') fail(`child ${i} offsets are not bigint`)
     if (c.firstOffset < 0n || c.firstOffset > c.lastOffset) {
       fail(`child ${i} has offsets ${c.firstOffset}..${c.lastOffset}; expected 0 <= firstOffset <= lastOffset`)
     }
@@ -139,6 +146,9 @@ function checkChildren(children: readonly ChildEntry[], fail: Fail): void {
     checkCount(c.segments, `child ${i} segments`, fail)
     checkCount(c.gaps, `child ${i} gaps`, fail)
     if (c.segments + c.gaps < 1) fail(`child ${i} covers no entries`)
+    for (const t of [c.minTimestamp, c.maxTimestamp]) {
+      if (t !== null && typeof t !== 'bigint') fail(`child ${i} timestamps must be bigint or null`)
+    }
     const hasTimestamps = c.segments > 0
     if ((c.minTimestamp !== null) !== hasTimestamps || (c.maxTimestamp !== null) !== hasTimestamps) {
       fail(`child ${i} timestamps must be set exactly when it holds segments`)
