@@ -89,6 +89,7 @@ export interface EncodedNode {
 const INT64_MIN = -(1n << 63n)
 const INT64_MAX = (1n << 63n) - 1n
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const HALF_SAFE = 1n << 52n
 const HASH_HEX = /^[0-9a-f]{64}$/
 // The smallest encodings of one array item: a gap (union index, two longs, empty string) and a child entry.
 const MIN_LEAF_ENTRY_BYTES = 4
@@ -183,28 +184,23 @@ class Writer {
   }
   /** Avro long: zigzag, then base-128 varint, least significant group first. */
   long(v: bigint): void {
-    if (v < INT64_MIN || v > INT64_MAX) throw new InvalidArgumentError(`value ${v} does not fit a 64-bit long`)
-    this.ensure(10)
-    const z = v >= 0n ? v << 1n : (-v << 1n) - 1n
-    const buf = this.buf
-    if (z <= SAFE) {
-      let f = Number(z)
-      while (f >= 128) {
-        buf[this.pos++] = (f % 128) | 0x80
-        f = Math.floor(f / 128)
-      }
-      buf[this.pos++] = f
+    if (v >= -HALF_SAFE && v <= HALF_SAFE) {
+      this.number(Number(v))
       return
     }
-    let b = z
-    while (b >= 128n) {
-      buf[this.pos++] = Number(b & 0x7fn) | 0x80
-      b >>= 7n
+    if (v < INT64_MIN || v > INT64_MAX) throw new InvalidArgumentError(`value ${v} does not fit a 64-bit long`)
+    this.ensure(10)
+    const buf = this.buf
+    let z = v >= 0n ? v << 1n : (-v << 1n) - 1n
+    while (z >= 128n) {
+      buf[this.pos++] = Number(z & 0x7fn) | 0x80
+      z >>= 7n
     }
-    buf[this.pos++] = Number(b)
+    buf[this.pos++] = Number(z)
   }
-  small(n: number): void {
-    this.ensure(5)
+  /** The same encoding for |n| <= 2^52, where the zigzag value is still exact in a double. */
+  number(n: number): void {
+    this.ensure(8)
     let z = n >= 0 ? n * 2 : -n * 2 - 1
     while (z >= 128) {
       this.buf[this.pos++] = (z % 128) | 0x80
@@ -212,8 +208,12 @@ class Writer {
     }
     this.buf[this.pos++] = z
   }
+  small(n: number): void {
+    this.number(n)
+  }
   count(n: number): void {
-    this.long(BigInt(n))
+    if (n <= 2 ** 52) this.number(n)
+    else this.long(BigInt(n))
   }
   string(s: string): void {
     const len = Buffer.byteLength(s)
