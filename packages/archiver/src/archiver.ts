@@ -1,0 +1,824 @@
+// The archiver daemon's lifecycle: a kafkajs consumer group tails the selected topics, each assigned partition
+// resumes at its HEAD, records flow through a PartitionPipeline into segments, and the Kafka group offset follows
+// HEAD. Also: retention-overrun detection, --once, topic discovery, metrics, health and progress logs.
+import {
+  DataLossError,
+  EverlogError,
+  FencedError,
+  PartitionWriter,
+  encodeSegment,
+  ensureArchive,
+  openStore,
+  rawRecordBytes,
+  registerKafkaCodecs,
+  writeTopicMeta,
+} from './core.js'
+import type { ArchiveRecord, ObjectStore } from './core.js'
+import kafkajs from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs'
+import type { DestinationStream, Logger } from 'pino'
+import { ByteBudget, Limiter } from './budget.js'
+import { parseConfig, selectTopics, topicSelector } from './config.js'
+import type { ArchiverConfig, ArchiverConfigInput, TopicSelector } from './config.js'
+import { startOpsServer } from './http.js'
+import type { OpsServer } from './http.js'
+import { kafkaClientConfig, toArchiveRecord } from './kafka.js'
+import { createLogger, redactUrl } from './logger.js'
+import { ArchiverMetrics } from './metrics.js'
+import type { ErrorKind } from './metrics.js'
+import { PartitionPipeline } from './partition-pipeline.js'
+import type { Committed } from './partition-pipeline.js'
+import { isRetriable, withRetry } from './retry.js'
+
+// kafkajs is CommonJS: its runtime values come off the default export.
+const { CompressionCodecs, ConfigResourceTypes, Kafka } = kafkajs
+type Kafka = InstanceType<typeof Kafka>
+
+registerKafkaCodecs(CompressionCodecs)
+
+export interface ArchiverOptions {
+  /** Log destination (default stdout); ignored when `logger` is given. */
+  logStream?: DestinationStream
+  logger?: Logger
+  /** An already open store (tests); otherwise opened from config.store. */
+  store?: ObjectStore
+  /** Export Node process metrics (CPU, memory, event loop) too. Default true. */
+  processMetrics?: boolean
+}
+
+interface TopicInfo {
+  partitions: number
+  /** retention.ms; undefined or < 0 means Kafka does not delete by time. */
+  retentionMs: number | undefined
+  cleanupPolicy: string | undefined
+}
+
+interface PartitionState {
+  topic: string
+  partition: number
+  /** Set once HEAD was read and Kafka was told where to fetch from. */
+  pipeline: PartitionPipeline | undefined
+  /** Bumped on every assignment so late callbacks of an older one are ignored. */
+  generation: number
+  init: Promise<void>
+  highWatermark: bigint | undefined
+  /** Newest record timestamp committed by this process. */
+  committedMaxTimestamp: bigint | undefined
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+export type ArchiverStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
+
+export class Archiver {
+  readonly config: ArchiverConfig
+  readonly metrics: ArchiverMetrics
+  readonly logger: Logger
+  private readonly selector: TopicSelector
+  private store: ObjectStore | undefined
+  private readonly ownsStore: boolean
+  private kafka: Kafka | undefined
+  private admin: Admin | undefined
+  private consumer: Consumer | undefined
+  private ops: OpsServer | undefined
+  private readonly budget: ByteBudget
+  private readonly limiter: Limiter
+  private readonly partitions = new Map<string, PartitionState>()
+  private readonly topics = new Map<string, TopicInfo>()
+  private subscribed: string[] = []
+  private generation = 0
+  private joined = false
+  private _status: ArchiverStatus = 'created'
+  private failure: unknown
+  private activeBatches = 0
+  private batchesIdle: (() => void)[] = []
+  private timers: NodeJS.Timeout[] = []
+  private onceTargets: Map<string, bigint> | undefined
+  private onceDone = false
+  private stopPromise: Promise<void> | undefined
+  private resolveDone!: () => void
+  private rejectDone!: (err: unknown) => void
+  private readonly abort = new AbortController()
+  private lastProgress = { at: Date.now(), records: 0, bytes: 0 }
+  private totals = { records: 0, bytes: 0, segments: 0, gaps: 0 }
+  private consumerRestart: Promise<void> | undefined
+  /**
+   * Settles when the archiver has stopped: after stop(), after --once finished, or with the error that stopped it.
+   * Always handled, so an embedding that only calls stop() sees no unhandled rejection.
+   */
+  readonly done: Promise<void>
+
+  constructor(config: ArchiverConfigInput | ArchiverConfig, options: ArchiverOptions = {}) {
+    this.config = parseConfig(config)
+    this.selector = topicSelector(this.config.topics)
+    this.logger = options.logger ?? createLogger(this.config.logLevel, options.logStream)
+    this.metrics = new ArchiverMetrics({ processMetrics: options.processMetrics ?? true })
+    this.budget = new ByteBudget(this.config.maxBufferedBytes)
+    this.limiter = new Limiter(this.config.uploadConcurrency)
+    this.store = options.store
+    this.ownsStore = options.store === undefined
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve
+      this.rejectDone = reject
+    })
+    this.done.catch(() => {})
+  }
+
+  get status(): ArchiverStatus {
+    return this._status
+  }
+
+  /** The port the ops HTTP server listens on (useful with http.port 0). */
+  get httpPort(): number | undefined {
+    return this.ops?.port
+  }
+
+  /** Connects, starts the ops server and the consumer group; resolves once archiving has started. */
+  async start(): Promise<void> {
+    if (this._status !== 'created') throw new EverlogError('INVALID_ARGUMENT', 'an Archiver can be started once')
+    this._status = 'starting'
+    const c = this.config
+    try {
+      this.logger.info(
+        {
+          brokers: c.brokers,
+          topics: c.topics,
+          store: redactUrl(c.store),
+          group: c.group,
+          once: c.once,
+          segment: c.segment,
+          maxBufferedBytes: c.maxBufferedBytes,
+          sasl: c.kafka.sasl ? c.kafka.sasl.mechanism : undefined,
+          ssl: c.kafka.ssl !== undefined && c.kafka.ssl !== false,
+        },
+        'archiver starting',
+      )
+      this.store ??= openStore(c.store, c.s3 ? { s3: c.s3 } : {})
+      const store = this.store
+      await this.retrying('store', () => ensureArchive(store))
+      this.ops = await startOpsServer(
+        this.metrics.registry,
+        {
+          healthy: () =>
+            this._status === 'failed'
+              ? { ok: false, detail: `failed: ${(this.failure as Error)?.message ?? this.failure}` }
+              : { ok: true, detail: this._status },
+          ready: () =>
+            this._status === 'running' && (this.joined || this.subscribed.length === 0)
+              ? { ok: true, detail: `ready: ${this.assignedCount()} partitions assigned` }
+              : { ok: false, detail: `not ready: ${this._status}${this.joined ? '' : ', not joined'}` },
+        },
+        c.http.port,
+        c.http.host,
+      )
+      this.kafka = new Kafka(kafkaClientConfig(c, this.logger))
+      this.admin = this.kafka.admin()
+      await this.retrying('kafka', () => this.admin!.connect())
+      const topics = await this.discoverTopics()
+      if (c.once) await this.snapshotOnceTargets(topics)
+      await this.subscribe(topics)
+      this._status = 'running'
+      this.startTimers()
+      this.logger.info({ topics, httpPort: this.ops.port }, 'archiver started')
+      if (c.once) this.checkOnceDone()
+    } catch (err) {
+      this.fail(err, 'archiver failed to start')
+      await this.stopPromise
+      throw err
+    }
+  }
+
+  /** Flushes every open segment, commits, leaves the group and closes everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.shutdown()
+    return this.stopPromise
+  }
+
+  private async shutdown(): Promise<void> {
+    const failed = this._status === 'failed'
+    if (!failed) this._status = 'stopping'
+    this.logger.info('archiver stopping: flushing open segments')
+    for (const t of this.timers) clearInterval(t)
+    this.timers = []
+    try {
+      await this.consumerRestart?.catch(() => {})
+      await this.drainConsumer()
+    } catch (err) {
+      this.logger.error({ err }, 'error while flushing on stop')
+      if (!failed) {
+        this.failure = err
+        this._status = 'failed'
+      }
+    }
+    this.abort.abort()
+    this.budget.wake()
+    await this.admin?.disconnect().catch(() => {})
+    await this.ops?.close().catch(() => {})
+    if (this.ownsStore) await this.store?.close().catch(() => {})
+    this.logProgress(true)
+    if (this._status === 'failed') {
+      this.logger.error({ err: this.failure }, 'archiver stopped with an error')
+      this.rejectDone(this.failure)
+    } else {
+      this._status = 'stopped'
+      this.logger.info(this.totals, 'archiver stopped')
+      this.resolveDone()
+    }
+  }
+
+  /** Stops fetching, commits everything buffered, then leaves the group (so the next owner starts at HEAD). */
+  private async drainConsumer(): Promise<void> {
+    const consumer = this.consumer
+    if (!consumer) return
+    // New batches are ignored from here on; the ones already running finish first.
+    const states = [...this.partitions.values()]
+    await this.batchesSettled()
+    await Promise.all(states.map((s) => s.init.catch(() => {})))
+    await Promise.all(states.map((s) => s.pipeline?.flush()))
+    for (const s of states) s.pipeline?.close()
+    this.partitions.clear()
+    await consumer.disconnect().catch((err: unknown) => this.logger.warn({ err }, 'leaving the consumer group failed'))
+    if (this.consumer === consumer) this.consumer = undefined
+  }
+
+  private batchesSettled(): Promise<void> {
+    if (this.activeBatches === 0) return Promise.resolve()
+    return new Promise((resolve) => this.batchesIdle.push(resolve))
+  }
+
+  private get stopping(): boolean {
+    return this._status === 'stopping' || this._status === 'failed' || this._status === 'stopped'
+  }
+
+  // ---- topics -----------------------------------------------------------------------------------------------
+
+  private async discoverTopics(): Promise<string[]> {
+    const all = await this.retrying('kafka', () => this.admin!.listTopics())
+    const selected = selectTopics(this.selector, all)
+    if (this.selector.kind === 'list') {
+      const missing = this.selector.topics.filter((t) => !selected.includes(t))
+      if (missing.length > 0) {
+        this.logger.warn({ missing }, 'topics not found in Kafka yet; they are picked up once they exist')
+      }
+    }
+    for (const topic of selected) if (!this.topics.has(topic)) await this.describeTopic(topic)
+    return selected
+  }
+
+  /** Reads partition count, cleanup.policy and retention.ms from Kafka and records them in topic.json. */
+  private async describeTopic(topic: string): Promise<void> {
+    const admin = this.admin!
+    const meta = await this.retrying('kafka', () => admin.fetchTopicMetadata({ topics: [topic] }))
+    const partitions = meta.topics[0]?.partitions.length ?? 0
+    const configs: Record<string, string> = {}
+    try {
+      const described = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy', 'retention.ms'] }],
+        includeSynonyms: false,
+      })
+      for (const entry of described.resources[0]?.configEntries ?? []) {
+        if (entry.configValue !== null && entry.configValue !== undefined) configs[entry.configName] = entry.configValue
+      }
+    } catch (err) {
+      this.logger.warn({ topic, err }, 'could not read the topic configuration; retention headroom is not reported')
+    }
+    const retention = configs['retention.ms'] === undefined ? undefined : Number(configs['retention.ms'])
+    const info: TopicInfo = {
+      partitions,
+      retentionMs: retention !== undefined && Number.isFinite(retention) ? retention : undefined,
+      cleanupPolicy: configs['cleanup.policy'],
+    }
+    this.topics.set(topic, info)
+    const store = this.store!
+    await this.retrying('store', () =>
+      writeTopicMeta(store, {
+        topic,
+        partitions,
+        ...(info.cleanupPolicy !== undefined ? { cleanupPolicy: info.cleanupPolicy } : {}),
+        configs,
+      }),
+    )
+  }
+
+  private async snapshotOnceTargets(topics: string[]): Promise<void> {
+    const targets = new Map<string, bigint>()
+    for (const topic of topics) {
+      const offsets = await this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+      for (const o of offsets) targets.set(tpKey(topic, o.partition), BigInt(o.high))
+    }
+    this.onceTargets = targets
+    this.logger.info({ partitions: targets.size }, '--once: archiving every partition up to its high watermark')
+  }
+
+  /** Re-reads the topic list; new matching topics mean a new subscription (kafkajs fixes topics at run()). */
+  private async refreshTopics(): Promise<void> {
+    if (this.stopping || this.consumerRestart) return
+    let topics: string[]
+    try {
+      topics = await this.discoverTopics()
+    } catch (err) {
+      this.logger.warn({ err }, 'topic refresh failed; retrying at the next interval')
+      return
+    }
+    const added = topics.filter((t) => !this.subscribed.includes(t))
+    if (added.length === 0 || this.stopping) return
+    this.logger.info({ added }, 'new topics match the selector: resubscribing')
+    this.consumerRestart = (async () => {
+      await this.drainConsumer()
+      if (!this.stopping) await this.subscribe(topics)
+    })()
+      .catch((err: unknown) => this.fail(err, 'resubscribing to new topics failed'))
+      .finally(() => {
+        this.consumerRestart = undefined
+      })
+  }
+
+  // ---- consumer ---------------------------------------------------------------------------------------------
+
+  private async subscribe(topics: string[]): Promise<void> {
+    this.subscribed = topics
+    if (topics.length === 0) return
+    const k = this.config.kafka
+    const consumer = this.kafka!.consumer({
+      groupId: this.config.group,
+      readUncommitted: false,
+      sessionTimeout: k.sessionTimeout,
+      heartbeatInterval: k.heartbeatInterval,
+      maxBytesPerPartition: k.maxBytesPerPartition,
+      maxBytes: k.maxBytes,
+      maxWaitTimeInMs: k.maxWaitTimeInMs,
+      allowAutoTopicCreation: false,
+      retry: {
+        initialRetryTime: this.config.retry.initialMs,
+        maxRetryTime: this.config.retry.maxMs,
+        retries: this.config.retry.maxAttempts === 0 ? Number.MAX_SAFE_INTEGER : this.config.retry.maxAttempts,
+      },
+    })
+    this.consumer = consumer
+    this.joined = false
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (this.consumer === consumer) this.onAssignment(consumer, e.payload.memberAssignment)
+    })
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, batchSize, firstOffset, lastOffset } = e.payload
+      // Batches of only control records or aborted data never reach eachBatch, but kafkajs moves past them.
+      if (batchSize !== 0 || firstOffset === null || lastOffset === null) return
+      const p = this.partitions.get(tpKey(topic, partition))?.pipeline
+      if (p && BigInt(firstOffset) >= p.position) {
+        p.skipTo(BigInt(lastOffset) + 1n)
+        this.checkOnceDone()
+      }
+    })
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload
+      this.countError('kafka')
+      if (restart) this.logger.warn({ err: error }, 'Kafka consumer crashed; kafkajs restarts it')
+      else if (this.consumer === consumer && !this.stopping) this.fail(error, 'Kafka consumer crashed')
+    })
+    await this.retrying('kafka', () => consumer.connect())
+    // The start position of every partition is set from HEAD by seek(); fromBeginning only matters when kafkajs
+    // resets an out-of-range offset itself, and the earliest offset is what retention-overrun detection expects.
+    await consumer.subscribe({ topics, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.eachBatch(consumer, payload),
+    })
+  }
+
+  private onAssignment(consumer: Consumer, assignment: Record<string, number[]>): void {
+    const generation = ++this.generation
+    this.joined = true
+    const assigned = new Set<string>()
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) assigned.add(tpKey(topic, partition))
+    }
+    const previous = new Map(this.partitions)
+    this.partitions.clear()
+    // Every assigned partition restarts from HEAD: after a rebalance another member may have advanced it. Records
+    // buffered here are dropped; they are re-read from Kafka at HEAD's nextOffset.
+    for (const s of previous.values()) s.pipeline?.close()
+    const toPause: Record<string, number[]> = {}
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        ;(toPause[topic] ??= []).push(partition)
+        const before = previous.get(tpKey(topic, partition))
+        const state: PartitionState = {
+          topic,
+          partition,
+          pipeline: undefined,
+          generation,
+          init: Promise.resolve(),
+          highWatermark: before?.highWatermark,
+          committedMaxTimestamp: before?.committedMaxTimestamp,
+        }
+        // A commit still in flight from the previous assignment must land before HEAD is read again.
+        const settled = before?.pipeline?.settled() ?? Promise.resolve()
+        state.init = settled
+          .then(() => this.openPartition(consumer, state))
+          .catch((err: unknown) => this.fail(err, `could not start archiving ${topic}/${partition}`))
+        this.partitions.set(tpKey(topic, partition), state)
+      }
+    }
+    for (const s of previous.values()) {
+      if (!assigned.has(tpKey(s.topic, s.partition))) {
+        this.metrics.lag.remove(s.topic, String(s.partition))
+        this.metrics.freshness.remove(s.topic, String(s.partition))
+        this.metrics.retentionHeadroom.remove(s.topic, String(s.partition))
+      }
+    }
+    // Fetching waits until HEAD is read: kafkajs would otherwise start at the group's committed offset.
+    const pauses = Object.entries(toPause).map(([topic, partitions]) => ({ topic, partitions }))
+    if (pauses.length > 0) consumer.pause(pauses)
+    this.metrics.assignedPartitions.set(assigned.size)
+    this.logger.info(
+      {
+        generation,
+        assignment: Object.fromEntries(Object.entries(assignment).map(([t, ps]) => [t, [...ps].sort((a, b) => a - b)])),
+      },
+      'partitions assigned',
+    )
+  }
+
+  private async openPartition(consumer: Consumer, state: PartitionState): Promise<void> {
+    const { topic, partition } = state
+    const c = this.config
+    const store = this.store!
+    const writer = await this.retrying('store', () =>
+      PartitionWriter.open(store, {
+        topic,
+        partition,
+        writer: c.writer,
+        compression: c.segment.compression,
+        rowGroupBytes: c.segment.rowGroupBytes,
+      }),
+    )
+    if (this.isStale(state)) return
+    const watermarks = await this.watermarks(topic, partition)
+    if (this.isStale(state)) return
+    const hasHead = writer.head.root !== null
+    const pipeline = new PartitionPipeline({
+      topic,
+      partition,
+      sink: writer,
+      encode: (records: readonly ArchiveRecord[]) =>
+        encodeSegment(records, {
+          topic,
+          partition,
+          compression: c.segment.compression,
+          rowGroupBytes: c.segment.rowGroupBytes,
+        }),
+      limits: c.segment,
+      budget: this.budget,
+      limiter: this.limiter,
+      retry: c.retry,
+      onCommitted: (committed) => this.onCommitted(consumer, state, committed),
+      onRetry: (err, attempt, delayMs) => {
+        this.metrics.retries.inc({ kind: 'store' })
+        this.logger.warn({ topic, partition, err, attempt, delayMs }, 'store operation failed; retrying')
+      },
+      onStopped: (err) => this.onPartitionStopped(consumer, state, err),
+    })
+    state.highWatermark = watermarks.high
+    if (!hasHead) {
+      // Nothing archived yet: the archive starts where Kafka's log starts (or ends), which is not data loss.
+      pipeline.position = c.startFrom === 'latest' ? watermarks.high : watermarks.low
+    } else if (watermarks.low > pipeline.position) {
+      this.overrun(pipeline, watermarks.low)
+    }
+    state.pipeline = pipeline
+    this.logger.info(
+      {
+        topic,
+        partition,
+        nextOffset: pipeline.position.toString(),
+        headNextOffset: hasHead ? writer.nextOffset.toString() : null,
+        logStartOffset: watermarks.low.toString(),
+        highWatermark: watermarks.high.toString(),
+      },
+      hasHead ? 'resuming partition at HEAD' : `partition has no HEAD: starting at the ${c.startFrom} offset`,
+    )
+    if (this.stopping || pipeline.state !== 'running') return
+    consumer.seek({ topic, partition, offset: pipeline.position.toString() })
+    consumer.resume([{ topic, partitions: [partition] }])
+    this.checkOnceDone()
+  }
+
+  private isStale(state: PartitionState): boolean {
+    return this.stopping || this.partitions.get(tpKey(state.topic, state.partition)) !== state
+  }
+
+  private async watermarks(topic: string, partition: number): Promise<{ low: bigint; high: bigint }> {
+    const offsets = await this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+    const o = offsets.find((x) => x.partition === partition)
+    if (!o) throw new EverlogError('UNKNOWN_PARTITION', `Kafka has no partition ${partition} of topic "${topic}"`)
+    return { low: BigInt(o.low), high: BigInt(o.high) }
+  }
+
+  /** Kafka's log now starts beyond what was archived: record the loss, loudly, then follow the policy. */
+  private overrun(pipeline: PartitionPipeline, logStart: bigint): void {
+    const { topic, partition } = pipeline
+    const first = pipeline.position
+    const last = logStart - 1n
+    const lost = logStart - first
+    this.metrics.dataLossOffsets.inc({ topic, partition: String(partition) }, Number(lost))
+    this.countError('data_loss')
+    const err = new DataLossError(topic, partition, first, last, 'retention')
+    this.logger.error(
+      { topic, partition, firstOffset: first.toString(), lastOffset: last.toString(), lostOffsets: lost.toString() },
+      `retention overrun: Kafka deleted offsets ${first}..${last} of ${topic}/${partition} before they were archived` +
+        (this.config.onDataLoss === 'fail'
+          ? '; stopping (onDataLoss: fail)'
+          : '; recording a gap (onDataLoss: continue)'),
+    )
+    if (this.config.onDataLoss === 'fail') {
+      this.fail(err, 'data loss')
+      return
+    }
+    pipeline.gap(first, last, 'retention')
+  }
+
+  private async eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    if (this.stopping || this.consumer !== consumer) return
+    this.activeBatches++
+    try {
+      await this.handleBatch(consumer, payload)
+    } finally {
+      if (--this.activeBatches === 0) {
+        const idle = this.batchesIdle
+        this.batchesIdle = []
+        for (const r of idle) r()
+      }
+    }
+  }
+
+  private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isStale } = payload
+    const { topic, partition } = batch
+    const state = this.partitions.get(tpKey(topic, partition))
+    const pipeline = state?.pipeline
+    if (!state || !pipeline || pipeline.state !== 'running' || isStale()) return
+    const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)
+    if (fetched < pipeline.position) {
+      // Re-delivered after a rebalance or a seek that has not applied yet: already buffered or archived.
+      consumer.seek({ topic, partition, offset: pipeline.position.toString() })
+      return
+    }
+    if (fetched > pipeline.position) {
+      // kafkajs moved on its own: it resets to the log start on OFFSET_OUT_OF_RANGE, i.e. retention overran us.
+      const { low } = await this.watermarks(topic, partition)
+      if (low > pipeline.position) this.overrun(pipeline, low)
+      if (pipeline.state !== 'running' || this.stopping) return
+      if (fetched !== pipeline.position) {
+        consumer.seek({ topic, partition, offset: pipeline.position.toString() })
+        return
+      }
+    }
+    state.highWatermark = BigInt(batch.highWatermark)
+
+    // Backpressure: while the budget is spent, roll the biggest open buffers so uploads can free memory.
+    while (this.budget.exhausted && !this.stopping) {
+      this.relieveBudget()
+      await Promise.race([this.budget.waitForRoom(), sleepUnref(this.config.kafka.heartbeatInterval)])
+      await heartbeat().catch(() => {})
+    }
+    if (this.stopping || pipeline.state !== 'running' || this.partitions.get(tpKey(topic, partition)) !== state) return
+
+    const messages = batch.messages
+    const records: ArchiveRecord[] = []
+    let raw = 0
+    const from = pipeline.position
+    for (const m of messages) {
+      if (BigInt(m.offset) < from) continue
+      const r = toArchiveRecord(m)
+      raw += rawRecordBytes(r)
+      records.push(r)
+    }
+    const upTo = BigInt(batch.lastOffset()) + 1n
+    pipeline.append(records, raw, upTo)
+    resolveOffset(batch.lastOffset())
+    this.metrics.bufferedBytes.set(this.budget.bytes)
+    this.checkOnceDone()
+    await heartbeat().catch(() => {})
+  }
+
+  private relieveBudget(): void {
+    let biggest: PartitionPipeline | undefined
+    for (const s of this.partitions.values()) {
+      const p = s.pipeline
+      if (p && p.openBufferBytes > (biggest?.openBufferBytes ?? 0)) biggest = p
+    }
+    biggest?.roll('size')
+  }
+
+  private async onCommitted(consumer: Consumer, state: PartitionState, c: Committed): Promise<void> {
+    const { topic, partition } = state
+    const labels = { topic }
+    if (c.kind === 'segment') {
+      this.metrics.recordsArchived.inc(labels, c.records)
+      this.metrics.bytesArchived.inc(labels, c.rawBytes)
+      this.metrics.segmentBytes.inc(labels, c.objectBytes)
+      this.metrics.segmentsCommitted.inc({ topic, reason: c.reason })
+      this.metrics.uploadSeconds.observe(labels, c.uploadSeconds)
+      this.totals.records += c.records
+      this.totals.bytes += c.rawBytes
+      this.totals.segments++
+      if (state.committedMaxTimestamp === undefined || c.maxTimestamp > state.committedMaxTimestamp) {
+        state.committedMaxTimestamp = c.maxTimestamp
+      }
+      this.logger.debug(
+        {
+          topic,
+          partition,
+          firstOffset: c.firstOffset.toString(),
+          lastOffset: c.lastOffset.toString(),
+          records: c.records,
+          bytes: c.objectBytes,
+          reason: c.reason,
+          seconds: c.uploadSeconds,
+        },
+        'segment committed',
+      )
+    } else {
+      this.metrics.gapsCommitted.inc(labels)
+      this.totals.gaps++
+      this.logger.warn(
+        {
+          topic,
+          partition,
+          firstOffset: c.firstOffset.toString(),
+          lastOffset: c.lastOffset.toString(),
+          reason: c.reason,
+        },
+        'gap committed to the index',
+      )
+    }
+    // The group offset only follows HEAD (lag monitoring); HEAD stays the source of truth, so a failure is harmless.
+    if (this.consumer === consumer && state.generation === this.generation) {
+      try {
+        await consumer.commitOffsets([{ topic, partition, offset: c.head.nextOffset.toString() }])
+      } catch (err) {
+        this.logger.debug({ topic, partition, err }, 'committing the group offset failed (HEAD is committed)')
+      }
+    }
+    this.updatePartitionGauges(state)
+    this.checkOnceDone()
+  }
+
+  private onPartitionStopped(consumer: Consumer, state: PartitionState, err: unknown): void {
+    const { topic, partition } = state
+    if (err instanceof FencedError) {
+      this.countError('fenced')
+      this.metrics.fencedPartitions.inc()
+      this.logger.error(
+        { topic, partition, err },
+        `fenced: another writer advanced HEAD of ${topic}/${partition}; this archiver stops writing it (other partitions continue)`,
+      )
+      if (this.consumer === consumer && state.generation === this.generation) {
+        try {
+          consumer.pause([{ topic, partitions: [partition] }])
+        } catch {
+          // not assigned any more
+        }
+      }
+      return
+    }
+    this.countError(isRetriable(err) ? 'store' : 'internal')
+    this.fail(err, `archiving ${topic}/${partition} failed`)
+  }
+
+  private fail(err: unknown, message: string): void {
+    if (this._status === 'failed' || this._status === 'stopped') return
+    if (!(err instanceof DataLossError))
+      this.countError(err instanceof EverlogError && err.code === 'CONFIG' ? 'config' : 'internal')
+    this.logger.error({ err }, `${message}: ${(err as Error)?.message ?? err}`)
+    this.failure = err
+    this._status = 'failed'
+    void this.stop()
+  }
+
+  private countError(kind: ErrorKind): void {
+    this.metrics.errors.inc({ kind })
+  }
+
+  private async retrying<T>(kind: ErrorKind, op: () => Promise<T>): Promise<T> {
+    return withRetry(op, {
+      policy: this.config.retry,
+      signal: this.abort.signal,
+      onRetry: (err, attempt, delayMs) => {
+        this.metrics.retries.inc({ kind })
+        this.logger.warn({ err, attempt, delayMs }, `${kind} operation failed; retrying`)
+      },
+    })
+  }
+
+  // ---- periodic work ----------------------------------------------------------------------------------------
+
+  private startTimers(): void {
+    const tick = setInterval(() => this.tick(), 1000)
+    tick.unref()
+    this.timers.push(tick)
+    if (!this.config.once) {
+      const refresh = setInterval(() => void this.refreshTopics(), this.config.topicRefreshMs)
+      refresh.unref()
+      this.timers.push(refresh)
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now()
+    for (const s of this.partitions.values()) {
+      s.pipeline?.rollIfOlderThan(now)
+      this.updatePartitionGauges(s, now)
+    }
+    this.metrics.bufferedBytes.set(this.budget.bytes)
+    if (this.config.progressIntervalMs > 0 && now - this.lastProgress.at >= this.config.progressIntervalMs) {
+      this.logProgress(false)
+    }
+    this.checkOnceDone()
+  }
+
+  private updatePartitionGauges(s: PartitionState, now = Date.now()): void {
+    const p = s.pipeline
+    if (!p) return
+    const labels = { topic: s.topic, partition: String(s.partition) }
+    const committed = p.committedOffset
+    const hw = s.highWatermark
+    const lag = hw === undefined ? 0n : hw - committed > 0n ? hw - committed : 0n
+    this.metrics.lag.set(labels, Number(lag))
+    const caughtUp = p.idle && (hw === undefined || p.position >= hw)
+    const newest = s.committedMaxTimestamp ?? p.head.maxTimestamp ?? undefined
+    const oldestOpen = p.oldestUnarchivedTimestamp
+    const freshness = caughtUp ? 0 : Math.max(0, (now - Number(newest ?? oldestOpen ?? BigInt(now))) / 1000)
+    this.metrics.freshness.set(labels, freshness)
+    const retentionMs = this.topics.get(s.topic)?.retentionMs
+    if (retentionMs !== undefined && retentionMs >= 0) {
+      const oldest = oldestOpen === undefined ? now : Number(oldestOpen)
+      this.metrics.retentionHeadroom.set(labels, (oldest + retentionMs - now) / 1000)
+    }
+  }
+
+  private logProgress(final: boolean): void {
+    const now = Date.now()
+    const seconds = Math.max(0.001, (now - this.lastProgress.at) / 1000)
+    const records = this.totals.records - this.lastProgress.records
+    const bytes = this.totals.bytes - this.lastProgress.bytes
+    let lag = 0n
+    let fenced = 0
+    for (const s of this.partitions.values()) {
+      const p = s.pipeline
+      if (!p) continue
+      if (p.state === 'fenced') fenced++
+      if (s.highWatermark !== undefined && s.highWatermark > p.committedOffset)
+        lag += s.highWatermark - p.committedOffset
+    }
+    this.logger.info(
+      {
+        partitions: this.assignedCount(),
+        records: this.totals.records,
+        segments: this.totals.segments,
+        gaps: this.totals.gaps,
+        recordsPerSecond: Math.round(records / seconds),
+        mbPerSecond: Number((bytes / seconds / 1e6).toFixed(2)),
+        lag: lag.toString(),
+        bufferedBytes: this.budget.bytes,
+        fenced,
+        final,
+      },
+      `progress: ${this.totals.records} records in ${this.totals.segments} segments, lag ${lag}`,
+    )
+    this.lastProgress = { at: now, records: this.totals.records, bytes: this.totals.bytes }
+  }
+
+  private assignedCount(): number {
+    return this.partitions.size
+  }
+
+  /** --once: done when every partition reached the high watermark seen at start and everything is committed. */
+  private checkOnceDone(): void {
+    const targets = this.onceTargets
+    if (!targets || this.onceDone || this._status !== 'running') return
+    if (targets.size > 0 && !this.joined) return
+    const pending: PartitionPipeline[] = []
+    for (const [key, target] of targets) {
+      const s = this.partitions.get(key)
+      // Partitions another group member owns are that member's job.
+      if (!s) continue
+      const p = s.pipeline
+      if (!p) return
+      // A fenced or failed partition is reported where it stopped; it cannot get any further here.
+      if (p.state !== 'running') continue
+      if (p.position < target) return
+      pending.push(p)
+    }
+    if (targets.size > 0 && this.partitions.size === 0) return
+    this.onceDone = true
+    this.logger.info('--once: every partition reached its start-time high watermark; flushing')
+    void Promise.all(pending.map((p) => p.flush())).then(() => this.stop())
+  }
+}
+
+function sleepUnref(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}

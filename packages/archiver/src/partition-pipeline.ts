@@ -1,0 +1,296 @@
+// One partition's way from Kafka records to committed segments: buffer, roll on size/count/age, encode, and commit
+// through the partition's writer strictly in offset order while fetching goes on. Memory is charged to the shared
+// budget until a segment is committed (or dropped); uploads across partitions share the limiter's slots.
+import { FencedError, OffsetOrderError } from './core.js'
+import type { ArchiveRecord, EncodedSegment, Head } from './core.js'
+import type { ByteBudget, Limiter } from './budget.js'
+import { withRetry } from './retry.js'
+import type { RetryPolicy } from './retry.js'
+
+/** What the pipeline needs of core's PartitionWriter (a fake in unit tests). */
+export interface SegmentSink {
+  readonly head: Head
+  readonly nextOffset: bigint
+  readonly fenced: boolean
+  commitSegment(encoded: EncodedSegment): Promise<{ head: Head }>
+  appendGap(gap: { firstOffset: bigint; lastOffset: bigint; reason: string }): Promise<{ head: Head }>
+}
+
+export interface RollLimits {
+  maxBytes: number
+  maxRecords: number
+  maxAgeMs: number
+}
+
+/** What one commit achieved, for the Kafka offset commit, metrics and logs. */
+export type Committed =
+  | {
+      kind: 'segment'
+      head: Head
+      firstOffset: bigint
+      lastOffset: bigint
+      records: number
+      rawBytes: number
+      objectBytes: number
+      maxTimestamp: bigint
+      uploadSeconds: number
+      reason: RollReason
+    }
+  | { kind: 'gap'; head: Head; firstOffset: bigint; lastOffset: bigint; reason: string }
+
+export type RollReason = 'size' | 'records' | 'age' | 'flush' | 'gap'
+
+export interface PartitionPipelineOptions {
+  topic: string
+  partition: number
+  sink: SegmentSink
+  encode: (records: readonly ArchiveRecord[]) => EncodedSegment
+  limits: RollLimits
+  budget: ByteBudget
+  limiter: Limiter
+  retry: RetryPolicy
+  /** Called in commit order after HEAD moved; a rejection is logged by the caller's onError, not retried. */
+  onCommitted?: (c: Committed) => Promise<void> | void
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void
+  /** The partition stopped: fenced (another writer owns it) or a non-retriable error. Called once. */
+  onStopped?: (err: unknown) => void
+  now?: () => number
+}
+
+/** Rough per-record heap overhead beyond key/value/header bytes (objects, bigints, array slots). */
+export const RECORD_OVERHEAD_BYTES = 96
+
+export type PipelineState = 'running' | 'fenced' | 'failed' | 'closed'
+
+export class PartitionPipeline {
+  readonly topic: string
+  readonly partition: number
+  private buffer: ArchiveRecord[] = []
+  private bufferBytes = 0
+  private bufferRaw = 0
+  private openedAt = 0
+  /** Bytes charged to the budget by sealed segments not yet committed. */
+  private inflightBytes = 0
+  private inflightSegments = 0
+  /** Oldest record timestamp of each sealed segment not yet committed, in commit order. */
+  private inflightOldest: bigint[] = []
+  private tail: Promise<void> = Promise.resolve()
+  private stopError: unknown
+  private _state: PipelineState = 'running'
+  /** The next offset expected from Kafka: one past the last offset seen (records or control/aborted ones). */
+  position: bigint
+  private readonly now: () => number
+
+  constructor(private readonly options: PartitionPipelineOptions) {
+    this.topic = options.topic
+    this.partition = options.partition
+    this.position = options.sink.nextOffset
+    this.now = options.now ?? Date.now
+  }
+
+  get state(): PipelineState {
+    return this._state
+  }
+
+  get head(): Head {
+    return this.options.sink.head
+  }
+
+  /** Offsets below this are in the archive (HEAD.nextOffset). */
+  get committedOffset(): bigint {
+    return this.options.sink.nextOffset
+  }
+
+  get bufferedRecords(): number {
+    return this.buffer.length
+  }
+
+  /** Budget bytes this partition holds (open buffer plus segments uploading). */
+  get heldBytes(): number {
+    return this.bufferBytes + this.inflightBytes
+  }
+
+  get openBufferBytes(): number {
+    return this.bufferBytes
+  }
+
+  /** Nothing buffered and nothing uploading. */
+  get idle(): boolean {
+    return this.buffer.length === 0 && this.inflightSegments === 0
+  }
+
+  /** Timestamp of the oldest record not yet committed, for the retention headroom. */
+  get oldestUnarchivedTimestamp(): bigint | undefined {
+    return this.inflightOldest[0] ?? this.buffer[0]?.timestamp
+  }
+
+  get error(): unknown {
+    return this.stopError
+  }
+
+  /**
+   * Buffers records (strictly increasing offsets, all >= position) and rolls a segment when a limit is reached.
+   * `upTo` moves the position past trailing offsets that carried no record (control records, aborted data).
+   */
+  append(records: readonly ArchiveRecord[], rawBytes: number, upTo?: bigint): void {
+    if (this._state !== 'running') return
+    if (records.length > 0) {
+      const first = records[0]!.offset
+      if (first < this.position) {
+        throw new OffsetOrderError(
+          `records of ${this.topic}/${this.partition} start at ${first}, below the next expected offset ${this.position}`,
+        )
+      }
+      if (this.buffer.length === 0) this.openedAt = this.now()
+      for (const r of records) this.buffer.push(r)
+      const charged = rawBytes + records.length * RECORD_OVERHEAD_BYTES
+      this.bufferBytes += charged
+      this.bufferRaw += rawBytes
+      this.options.budget.add(charged)
+      this.position = records[records.length - 1]!.offset + 1n
+    }
+    if (upTo !== undefined && upTo > this.position) this.position = upTo
+    const { maxBytes, maxRecords } = this.options.limits
+    if (this.bufferRaw >= maxBytes) this.roll('size')
+    else if (this.buffer.length >= maxRecords) this.roll('records')
+  }
+
+  /** Moves the position over offsets that hold no records for us (e.g. a batch of only control records). */
+  skipTo(offset: bigint): void {
+    if (offset > this.position) this.position = offset
+  }
+
+  /** Rolls the open buffer when it is older than the age limit; returns true when it did. */
+  rollIfOlderThan(now = this.now()): boolean {
+    if (this.buffer.length > 0 && now - this.openedAt >= this.options.limits.maxAgeMs) {
+      this.roll('age')
+      return true
+    }
+    return false
+  }
+
+  /** Seals the open buffer into a segment queued for commit after the ones before it. */
+  roll(reason: RollReason): void {
+    if (this.buffer.length === 0 || this._state !== 'running') return
+    const records = this.buffer
+    const charged = this.bufferBytes
+    const raw = this.bufferRaw
+    this.buffer = []
+    this.bufferBytes = 0
+    this.bufferRaw = 0
+    this.inflightBytes += charged
+    this.inflightSegments++
+    this.inflightOldest.push(minTimestamp(records))
+    this.enqueue(async () => {
+      try {
+        if (this._state !== 'running') return
+        await this.options.limiter.run(async () => {
+          if (this._state !== 'running') return
+          const started = this.now()
+          const encoded = this.options.encode(records)
+          const head = await this.commitSegment(encoded)
+          await this.options.onCommitted?.({
+            kind: 'segment',
+            head,
+            firstOffset: encoded.firstOffset,
+            lastOffset: encoded.lastOffset,
+            records: encoded.records,
+            rawBytes: raw,
+            objectBytes: encoded.bytes.length,
+            maxTimestamp: encoded.maxTimestamp,
+            uploadSeconds: (this.now() - started) / 1000,
+            reason,
+          })
+        })
+      } finally {
+        this.inflightBytes -= charged
+        this.inflightSegments--
+        this.inflightOldest.shift()
+        this.options.budget.release(charged)
+      }
+    })
+  }
+
+  /**
+   * Kafka no longer has offsets first..last: whatever is buffered is committed first, then the gap entry, so the
+   * index stays in offset order. The position moves past the gap.
+   */
+  gap(firstOffset: bigint, lastOffset: bigint, reason: string): void {
+    if (this._state !== 'running') return
+    this.roll('gap')
+    if (lastOffset + 1n > this.position) this.position = lastOffset + 1n
+    this.enqueue(async () => {
+      if (this._state !== 'running') return
+      const head = await withRetry(
+        async () => {
+          if (this.options.sink.nextOffset > lastOffset) return this.options.sink.head
+          return (await this.options.sink.appendGap({ firstOffset, lastOffset, reason })).head
+        },
+        { policy: this.options.retry, onRetry: this.options.onRetry },
+      )
+      await this.options.onCommitted?.({ kind: 'gap', head, firstOffset, lastOffset, reason })
+    })
+  }
+
+  /** Commits everything buffered and waits until it is committed (or the partition stopped). */
+  async flush(): Promise<void> {
+    this.roll('flush')
+    await this.tail
+  }
+
+  /** Waits for queued commits without rolling the open buffer. */
+  async settled(): Promise<void> {
+    await this.tail
+  }
+
+  /**
+   * The partition was revoked: records not yet sealed are dropped (the next owner re-reads them from Kafka), and
+   * queued segments are not started; one already uploading finishes.
+   */
+  close(): void {
+    if (this._state === 'running') this._state = 'closed'
+    this.dropBuffer()
+  }
+
+  private dropBuffer(): void {
+    this.options.budget.release(this.bufferBytes)
+    this.buffer = []
+    this.bufferBytes = 0
+    this.bufferRaw = 0
+  }
+
+  private async commitSegment(encoded: EncodedSegment): Promise<Head> {
+    const sink = this.options.sink
+    return withRetry(
+      async () => {
+        // An earlier attempt whose answer was lost may have landed: the writer learns it when it reconciles.
+        if (sink.nextOffset > encoded.lastOffset) return sink.head
+        try {
+          return (await sink.commitSegment(encoded)).head
+        } catch (err) {
+          if (err instanceof OffsetOrderError && sink.nextOffset > encoded.lastOffset) return sink.head
+          throw err
+        }
+      },
+      { policy: this.options.retry, onRetry: this.options.onRetry },
+    )
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.tail = this.tail.then(task).catch((err: unknown) => this.stop(err))
+  }
+
+  private stop(err: unknown): void {
+    if (this._state === 'fenced' || this._state === 'failed') return
+    this._state = err instanceof FencedError || this.options.sink.fenced ? 'fenced' : 'failed'
+    this.stopError = err
+    this.dropBuffer()
+    this.options.onStopped?.(err)
+  }
+}
+
+function minTimestamp(records: readonly ArchiveRecord[]): bigint {
+  let min = records[0]!.timestamp
+  for (const r of records) if (r.timestamp < min) min = r.timestamp
+  return min
+}
