@@ -9,7 +9,7 @@ import type { EncodedNode } from './codec.js'
 import type { IndexNode } from './types.js'
 
 export interface NodeSource {
-  /** The node whose encoded bytes hash to `hash`. */
+  /** The node whose encoded bytes hash to `hash`. Shared with other readers: never modify it. */
   getNode(hash: string): Promise<IndexNode>
 }
 
@@ -41,7 +41,11 @@ export class MemoryNodeSource implements NodeSource {
 }
 
 export interface StoreNodeSourceOptions {
-  /** How many decoded nodes to keep (least recently used go first). Default 1024: a few tens of MiB at fan-out 256. */
+  /**
+   * How many decoded nodes to keep, least recently used evicted first. Default 1024. A full leaf at fan-out 256
+   * with ~120-character segment keys is ~38 KiB stored and ~80 KiB decoded, so the default may hold ~80 MiB: a
+   * process reading many partitions should pass less (seeks only need the few upper nodes to stay warm).
+   */
   cacheNodes?: number
 }
 
