@@ -12,8 +12,8 @@ import {
   rawRecordBytes,
   registerKafkaCodecs,
   writeTopicMeta,
-} from './core.js'
-import type { ArchiveRecord, ObjectStore } from './core.js'
+} from '@everlog/core'
+import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, EachBatchPayload } from 'kafkajs'
 import type { DestinationStream, Logger } from 'pino'

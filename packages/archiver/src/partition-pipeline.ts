@@ -1,8 +1,8 @@
 // One partition's way from Kafka records to committed segments: buffer, roll on size/count/age, encode, and commit
 // through the partition's writer strictly in offset order while fetching goes on. Memory is charged to the shared
 // budget until a segment is committed (or dropped); uploads across partitions share the limiter's slots.
-import { FencedError, OffsetOrderError } from './core.js'
-import type { ArchiveRecord, EncodedSegment, Head } from './core.js'
+import { FencedError, OffsetOrderError } from '@everlog/core'
+import type { ArchiveRecord, EncodedSegment, Head } from '@everlog/core'
 import type { ByteBudget, Limiter } from './budget.js'
 import { withRetry } from './retry.js'
 import type { RetryPolicy } from './retry.js'
