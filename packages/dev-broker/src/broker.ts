@@ -62,7 +62,10 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
   })
   const node = await server.listen()
-  dataDir?.start()
+  if (dataDir !== undefined) {
+    dataDir.onError = (err) => server.log('error', { err, dataDir: options.dataDir }, 'dev broker: persisting failed')
+    dataDir.start()
+  }
 
   const interval = options.retentionCheckIntervalMs ?? 300_000
   let cleaning = false

@@ -185,12 +185,19 @@ export interface EncodeBatchOptions {
   partitionLeaderEpoch?: number
   /** Kept when the broker set LogAppendTime. */
   maxTimestamp?: number
+  /** Keeps the original batch's last offset when compaction removed its tail records (as Kafka does). */
+  lastOffset?: number
 }
 
 /** Encodes an uncompressed v2 batch; offsets keep their holes (records carry their own offset deltas). */
 export function encodeBatch(records: readonly DecodedRecord[], o: EncodeBatchOptions): Buffer {
-  const baseTs = records.length > 0 ? Math.min(...records.map((x) => x.timestamp)) : 0
-  const maxTs = o.maxTimestamp ?? (records.length > 0 ? Math.max(...records.map((x) => x.timestamp)) : 0)
+  let baseTs = records.length > 0 ? Infinity : 0
+  let recordMaxTs = records.length > 0 ? -Infinity : 0
+  for (const x of records) {
+    if (x.timestamp < baseTs) baseTs = x.timestamp
+    if (x.timestamp > recordMaxTs) recordMaxTs = x.timestamp
+  }
+  const maxTs = o.maxTimestamp ?? recordMaxTs
   const body = new Writer()
   for (const x of records) {
     const rec = new Writer(256)
@@ -206,7 +213,12 @@ export function encodeBatch(records: readonly DecodedRecord[], o: EncodeBatchOpt
     body.varint(bytes.length).raw(bytes)
   }
   const recordsBuf = body.toBuffer()
-  const lastDelta = records.length > 0 ? records[records.length - 1]!.offset - o.baseOffset : 0
+  const lastDelta =
+    o.lastOffset !== undefined
+      ? o.lastOffset - o.baseOffset
+      : records.length > 0
+        ? records[records.length - 1]!.offset - o.baseOffset
+        : 0
   const b = Buffer.alloc(BATCH.records + recordsBuf.length)
   b.writeBigInt64BE(BigInt(o.baseOffset), BATCH.baseOffset)
   b.writeInt32BE(b.length - BATCH_LOG_OVERHEAD, BATCH.batchLength)

@@ -42,6 +42,8 @@ export class PartitionLog {
   /** producerId -> first offset of its open transaction here. */
   readonly openTxns = new Map<bigint, number>()
   readonly producers = new Map<bigint, ProducerSequence>()
+  /** Set when batches were removed or rewritten (not only appended), so persistence rewrites the file. */
+  rewritten = false
 
   constructor(topic: string, partition: number) {
     this.topic = topic
@@ -134,6 +136,7 @@ export class PartitionLog {
     const keepFrom = this.indexOf(offset)
     for (let i = 0; i < keepFrom; i++) this.sizeBytes -= this.batches[i]!.buf.length
     this.batches = this.batches.slice(keepFrom)
+    this.rewritten = true
     this.logStartOffset = Math.min(offset, this.nextOffset)
     this.aborted = this.aborted.filter((a) => a.lastOffset >= this.logStartOffset)
   }
