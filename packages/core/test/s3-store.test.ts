@@ -151,6 +151,16 @@ describe('S3Store', () => {
     await store.close()
   })
 
+  it('gives up on a hung request after requestTimeoutMs with a retriable StoreUnavailableError', async () => {
+    const store = makeStore({ maxAttempts: 2, requestTimeoutMs: 300 })
+    await store.put('slow/k', Buffer.from('v'))
+    server.delayNext(2, 2000, { method: 'GET', key: `${store.prefix}slow/k` })
+    const start = Date.now()
+    await assert.rejects(store.get('slow/k'), (err) => err instanceof StoreUnavailableError && err.retriable)
+    assert.ok(Date.now() - start < 1900, `timed out after ${Date.now() - start} ms`)
+    await store.close()
+  })
+
   it('maps a 409 ConditionalRequestConflict on a conditional write to PreconditionFailedError', async () => {
     const store = makeStore({ maxAttempts: 1 })
     const { etag } = await store.put('cc/HEAD', Buffer.from('v1'))

@@ -41,6 +41,10 @@ export interface S3StoreOptions {
   partSize?: number
   /** Attempts per request including the first, retried by the SDK with backoff. Default: the SDK's (3). */
   maxAttempts?: number
+  /** Abandon one request (attempt) after this long; a hung endpoint then fails retriably. Default 120 s. */
+  requestTimeoutMs?: number
+  /** Abandon connecting after this long. Default 10 s. */
+  connectionTimeoutMs?: number
   serverSideEncryption?: 'AES256' | 'aws:kms'
   sseKmsKeyId?: string
   storageClass?: PutObjectCommandInput['StorageClass']
@@ -337,6 +341,11 @@ function clientConfig(options: S3StoreOptions): S3ClientConfig {
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 120_000,
+      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+      throwOnRequestTimeout: true,
+    },
   }
 }
 

@@ -1,0 +1,12 @@
+// Test helpers for every package: a local S3 endpoint and the ObjectStore contract suite.
+export { resolveHttpRange, startS3Server } from './s3-server.js'
+export type {
+  S3Fault,
+  S3FaultFilter,
+  S3RequestRecord,
+  S3ServerOptions,
+  S3StoredObject,
+  S3TestServer,
+} from './s3-server.js'
+export { storeContract } from './store-contract.js'
+export type { StoreContractOptions } from './store-contract.js'
