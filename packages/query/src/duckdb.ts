@@ -1,0 +1,131 @@
+// `openQuery`: a DuckDB connection where every archived topic is a view with the Athena table's columns, plus
+// the decoded view. A file store is read in place; other stores go through the local segment cache.
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { FileStore, listTopics, openStore, UnknownTopicError, type ObjectStore } from '@everlog/core'
+import { SegmentCache, type CacheProgress } from './cache.js'
+import { PARTITION_COLUMN, SEGMENT_COLUMNS, decodedViewName, tableNameForTopic } from './columns.js'
+import { selectSegments, type SegmentSelection } from './segments.js'
+
+export interface OpenQueryOptions extends SegmentSelection {
+  /** Topics to expose; every archived topic by default. */
+  topics?: readonly string[]
+  /** Where segments of non-file stores are cached; default <tmp>/everlog-cache. */
+  cacheDir?: string
+  onProgress?: (progress: { topic: string } & CacheProgress) => void
+}
+
+export interface QueryTable {
+  topic: string
+  table: string
+  view: string
+  segments: number
+  bytes: number
+}
+
+export interface ArchiveQuery {
+  connection: DuckDBConnection
+  tables: QueryTable[]
+  /** Bytes fetched from the store into the cache while opening (0 for a file store). */
+  downloadedBytes: number
+  downloadedFiles: number
+  reusedFiles: number
+  corruptFiles: string[]
+  close(): void
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`
+
+/** DuckDB's decoded view: the same columns as the Athena view; repeated header keys keep their last value. */
+export function duckdbDecodedView(table: string): string {
+  return `CREATE OR REPLACE VIEW ${ident(decodedViewName(table))} AS
+SELECT
+  "partition",
+  "offset",
+  "timestamp",
+  try(decode(key)) AS key,
+  try(decode(value)) AS value,
+  map_from_entries(
+    list_transform(
+      list_filter(headers, (h, i) -> NOT list_contains(list_transform(headers[i + 1:], x -> x.key), h.key)),
+      h -> struct_pack(k := h.key, v := try(decode(h.value)))
+    )
+  ) AS headers
+FROM ${ident(table)}`
+}
+
+function emptyTable(table: string): string {
+  const cols = [...SEGMENT_COLUMNS, PARTITION_COLUMN].map((c) => `NULL::${c.duckdb} AS ${ident(c.name)}`)
+  return `CREATE OR REPLACE VIEW ${ident(table)} AS SELECT ${cols.join(', ')} WHERE false`
+}
+
+export async function openQuery(store: ObjectStore | string, options: OpenQueryOptions = {}): Promise<ArchiveQuery> {
+  const s = typeof store === 'string' ? openStore(store) : store
+  const available = await listTopics(s)
+  const topics = options.topics ?? available
+  for (const t of topics)
+    if (!available.includes(t)) throw new UnknownTopicError(t, `topic "${t}" is not in the archive ${s.url}`)
+
+  const instance = await DuckDBInstance.create(':memory:')
+  const connection = await instance.connect()
+  const cache =
+    s instanceof FileStore ? undefined : new SegmentCache(options.cacheDir ?? join(tmpdir(), 'everlog-cache'))
+  const result: ArchiveQuery = {
+    connection,
+    tables: [],
+    downloadedBytes: 0,
+    downloadedFiles: 0,
+    reusedFiles: 0,
+    corruptFiles: [],
+    close: () => {
+      connection.closeSync()
+      instance.closeSync()
+    },
+  }
+  try {
+    for (const topic of topics) {
+      const table = tableNameForTopic(topic)
+      const segments = await selectSegments(s, topic, options)
+      let paths: string[]
+      if (cache) {
+        const fetched = await cache.fetch(
+          s,
+          segments.map((g) => g.key),
+          { onProgress: (p) => options.onProgress?.({ topic, ...p }) },
+        )
+        paths = fetched.paths
+        result.downloadedBytes += fetched.downloadedBytes
+        result.downloadedFiles += fetched.downloadedFiles
+        result.reusedFiles += fetched.reusedFiles
+        result.corruptFiles.push(...fetched.corruptFiles)
+      } else {
+        const root = (s as FileStore).root
+        paths = segments.map((g) => join(root, ...g.key.split('/')))
+      }
+      if (paths.length === 0) {
+        await connection.run(emptyTable(table))
+      } else {
+        const files = `[${paths.map(sqlString).join(', ')}]`
+        await connection.run(
+          `CREATE OR REPLACE VIEW ${ident(table)} AS SELECT * FROM read_parquet(${files}, hive_partitioning = true)`,
+        )
+      }
+      await connection.run(duckdbDecodedView(table))
+      result.tables.push({
+        topic,
+        table,
+        view: decodedViewName(table),
+        segments: segments.length,
+        bytes: segments.reduce((n, g) => n + g.bytes, 0),
+      })
+    }
+  } catch (err) {
+    result.close()
+    throw err
+  } finally {
+    if (typeof store === 'string') await s.close()
+  }
+  return result
+}
