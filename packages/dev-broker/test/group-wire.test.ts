@@ -393,28 +393,41 @@ describe('group APIs on the wire', () => {
     )
   })
 
-  test('TxnOffsetCommit v3 offsets stay pending until the transaction completes', async () => {
+  test('TxnOffsetCommit v3 offsets stay pending until the transaction completes; fenced producers are refused', async () => {
     const c = await client()
-    const txnCommit = await c.call(28, 3, (w, f) => {
-      w.str(f, 'tx').str(f, 'txg').int64(4242n).int16(0).int32(-1).str(f, '').nstr(f, null)
-      w.array(f, ['wire'], (w, t) => {
-        w.str(f, t)
-        w.array(f, [2], (w, p) => w.int32(p).int64(9n).int32(-1).nstr(f, 'tx-meta').tags())
+    const { producerId, epoch } = broker.state.transactions.initProducerId('tx', 60_000)
+    const txnCommit = (pid: bigint, producerEpoch: number) =>
+      c.call(28, 3, (w, f) => {
+        w.str(f, 'tx').str(f, 'txg').int64(pid).int16(producerEpoch).int32(-1).str(f, '').nstr(f, null)
+        w.array(f, ['wire'], (w, t) => {
+          w.str(f, t)
+          w.array(f, [2], (w, p) => w.int32(p).int64(9n).int32(-1).nstr(f, 'tx-meta').tags())
+          w.tags()
+        })
         w.tags()
       })
-      w.tags()
-    })
-    txnCommit.int32()
-    assert.deepEqual(
-      txnCommit.array(true, (r) =>
-        [
+    const partitionErrors = (r: Reader) => {
+      r.int32()
+      return r.array(true, (r) => {
+        const t = [
           r.compactString(),
-          r.array(true, (r) => [r.int32(), r.int16(), r.taggedFields()].slice(0, 2)),
-          r.taggedFields(),
-        ].slice(0, 2),
-      ),
-      [['wire', [[2, 0]]]],
-    )
+          r.array(true, (r) => {
+            const p = [r.int32(), r.int16()]
+            r.taggedFields()
+            return p
+          }),
+        ]
+        r.taggedFields()
+        return t
+      })
+    }
+    assert.deepEqual(partitionErrors(await txnCommit(producerId, epoch + 1)), [
+      ['wire', [[2, E.INVALID_PRODUCER_EPOCH.code]]],
+    ])
+    assert.deepEqual(partitionErrors(await txnCommit(producerId + 1000n, epoch)), [
+      ['wire', [[2, E.INVALID_PRODUCER_ID_MAPPING.code]]],
+    ])
+    assert.deepEqual(partitionErrors(await txnCommit(producerId, epoch)), [['wire', [[2, 0]]]])
     const read = async (requireStable: boolean) => {
       const r = await c.call(9, 7, (w, f) => {
         w.str(f, 'txg')
@@ -427,23 +440,28 @@ describe('group APIs on the wire', () => {
         w.bool(requireStable).tags()
       })
       r.int32()
-      const [[, [p]]] = r.array(true, (r) => {
-        const t = [
-          r.compactString(),
-          r.array(true, (r) => {
-            const p = [r.int32(), r.int64(), r.int32(), r.compactNullableString(), r.int16()] as const
-            r.taggedFields()
-            return p
-          }),
-        ] as const
+      const topics = r.array(true, (r) => {
+        r.compactString()
+        const parts = r.array(true, (r) => {
+          const p = {
+            partition: r.int32(),
+            offset: r.int64(),
+            epoch: r.int32(),
+            meta: r.compactNullableString(),
+            error: r.int16(),
+          }
+          r.taggedFields()
+          return p
+        })
         r.taggedFields()
-        return t
-      }) as [[string, [readonly [number, bigint, number, string | null, number]]]]
-      return [p[1], p[4]]
+        return parts
+      })
+      const p = topics[0]![0]!
+      return [p.offset, p.error]
     }
     assert.deepEqual(await read(false), [-1n, 0])
     assert.deepEqual(await read(true), [-1n, E.UNSTABLE_OFFSET_COMMIT.code])
-    broker.state.groups.completeTransaction(4242n, true)
+    broker.state.groups.completeTransaction(producerId, true)
     assert.deepEqual(await read(true), [9n, 0])
   })
 

@@ -78,16 +78,18 @@ export function readOffsetTopics(r: Reader, ctx: ApiContext, leaderEpoch: (r: Re
 
 /**
  * Per-partition outcome: partitions the broker does not host and oversized metadata fail on their own (as in
- * Kafka); the rest go to the coordinator together and share its verdict.
+ * Kafka); the rest go to the coordinator together and share its verdict. `failAll` (an injected error, a fenced
+ * producer) answers every partition with that code and commits nothing.
  */
 export function commitChecked(
   ctx: ApiContext,
   topics: OffsetTopic[],
   commit: (offsets: OffsetToCommit[]) => KafkaErrorName,
+  failAll: number | undefined = ctx.injectedError,
 ): Map<OffsetToCommit, number> {
   const out = new Map<OffsetToCommit, number>()
-  if (ctx.injectedError !== undefined) {
-    for (const t of topics) for (const p of t.partitions) out.set(p, ctx.injectedError)
+  if (failAll !== undefined) {
+    for (const t of topics) for (const p of t.partitions) out.set(p, failAll)
     return out
   }
   const valid: OffsetToCommit[] = []

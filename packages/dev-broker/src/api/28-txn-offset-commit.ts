@@ -24,7 +24,7 @@ export const txnOffsetCommit: ApiModule = {
   handle(r, w, ctx) {
     const f = ctx.flexible
     const v = ctx.version
-    r.str(f) // transactional_id: the producer id identifies the transaction
+    const transactionalId = r.str(f)
     const groupId = r.str(f)
     const producerId = r.int64()
     const producerEpoch = r.int16()
@@ -34,16 +34,22 @@ export const txnOffsetCommit: ApiModule = {
     const topics = readOffsetTopics(r, ctx, (r) => (v >= 2 ? r.int32() : -1))
     r.taggedFields(f)
 
-    const outcome = commitChecked(ctx, topics, (offsets) =>
-      ctx.state.groups.txnCommitOffsets({
-        groupId,
-        producerId,
-        producerEpoch,
-        generationId,
-        memberId,
-        groupInstanceId,
-        offsets,
-      }),
+    // a fenced or unknown producer must not slip offsets into someone else's transaction
+    const fenced = ctx.injectedError ?? ctx.state.transactions.lookup(transactionalId, producerId, producerEpoch).error
+    const outcome = commitChecked(
+      ctx,
+      topics,
+      (offsets) =>
+        ctx.state.groups.txnCommitOffsets({
+          groupId,
+          producerId,
+          producerEpoch,
+          generationId,
+          memberId,
+          groupInstanceId,
+          offsets,
+        }),
+      fenced === 0 ? undefined : fenced,
     )
     w.int32(0)
     writeOutcome(w, ctx, topics, outcome)
