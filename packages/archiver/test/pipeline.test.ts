@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import {
+  ArchiveReader,
+  DataLossError,
+  FencedError,
+  MemoryStore,
+  PartitionWriter,
+  StoreUnavailableError,
+  encodeSegment,
+  rawRecordBytes,
+} from '@everlog/core'
+import type { ArchiveRecord, ObjectStore, PutOptions } from '@everlog/core'
+import { ByteBudget, Limiter } from '../src/budget.js'
+import { PartitionPipeline, RECORD_OVERHEAD_BYTES } from '../src/partition-pipeline.js'
+import type { Committed, PartitionPipelineOptions } from '../src/partition-pipeline.js'
+
+const TOPIC = 'events'
+const fastRetry = { initialMs: 1, maxMs: 5, maxAttempts: 6 }
+
+function records(from: number, count: number, valueBytes = 100): ArchiveRecord[] {
+  return Array.from({ length: count }, (_, i) => {
+    const offset = from + i
+    return {
+      offset: BigInt(offset),
+      timestamp: 1_700_000_000_000n + BigInt(offset),
+      key: offset % 7 === 0 ? null : Buffer.from(`key-${offset}`),
+      value: offset % 11 === 0 ? null : Buffer.alloc(valueBytes, offset % 251),
+      headers: offset % 3 === 0 ? [['h', Buffer.from(String(offset))] as const] : [],
+    }
+  })
+}
+
+const raw = (rs: readonly ArchiveRecord[]) => rs.reduce((n, r) => n + rawRecordBytes(r), 0)
+
+async function readAll(store: ObjectStore, partition = 0): Promise<ArchiveRecord[]> {
+  const out: ArchiveRecord[] = []
+  for await (const r of new ArchiveReader(store).read({ topic: TOPIC, partition })) out.push(r)
+  return out
+}
+
+async function pipeline(
+  store: ObjectStore,
+  overrides: Partial<PartitionPipelineOptions> & { writerName?: string; partition?: number } = {},
+) {
+  const partition = overrides.partition ?? 0
+  const sink = await PartitionWriter.open(store, { topic: TOPIC, partition, writer: overrides.writerName ?? 'test-a' })
+  const committed: Committed[] = []
+  const stopped: unknown[] = []
+  const p = new PartitionPipeline({
+    topic: TOPIC,
+    partition,
+    sink,
+    encode: (rs) => encodeSegment(rs, { topic: TOPIC, partition, compression: 'snappy' }),
+    limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 60_000 },
+    budget: new ByteBudget(1 << 30),
+    limiter: new Limiter(2),
+    retry: fastRetry,
+    onCommitted: (c) => {
+      committed.push(c)
+    },
+    onStopped: (err) => stopped.push(err),
+    ...overrides,
+  })
+  return { p, sink, committed, stopped }
+}
+
+/** A store that fails chosen writes, before or after they reach the backing store. */
+class FlakyStore extends MemoryStore {
+  failPut: ((key: string) => 'before' | 'after' | undefined) | undefined
+  override async put(key: string, body: Uint8Array, options?: PutOptions) {
+    const mode = this.failPut?.(key)
+    if (mode === 'before') throw new StoreUnavailableError(`injected: ${key} unavailable`)
+    const r = await super.put(key, body, options)
+    if (mode === 'after') throw new StoreUnavailableError(`injected: answer for ${key} lost`)
+    return r
+  }
+  override async putIfMatch(key: string, body: Uint8Array, etag: string, options?: PutOptions) {
+    const mode = this.failPut?.(key)
+    if (mode === 'before') throw new StoreUnavailableError(`injected: ${key} unavailable`)
+    const r = await super.putIfMatch(key, body, etag, options)
+    if (mode === 'after') throw new StoreUnavailableError(`injected: answer for ${key} lost`)
+    return r
+  }
+}
+
+describe('PartitionPipeline', () => {
+  test('rolls by record count and by raw size, commits in offset order, and the archive holds every record once', async () => {
+    const store = new MemoryStore()
+    const { p, committed } = await pipeline(store, { limits: { maxBytes: 5000, maxRecords: 30, maxAgeMs: 60_000 } })
+    const input = records(0, 200, 100)
+    for (let i = 0; i < input.length; i += 17) {
+      const chunk = input.slice(i, i + 17)
+      p.append(chunk, raw(chunk))
+    }
+    await p.flush()
+    const segments = committed.filter((c) => c.kind === 'segment')
+    assert.ok(segments.length >= 5, `expected several segments, got ${segments.length}`)
+    for (let i = 1; i < segments.length; i++) assert.equal(segments[i]!.firstOffset, segments[i - 1]!.lastOffset + 1n)
+    for (const s of segments.slice(0, -1)) {
+      assert.ok(s.reason === 'size' || s.reason === 'records')
+      assert.ok(s.kind === 'segment' && s.records <= 30 + 16)
+    }
+    assert.equal(segments.at(-1)!.head.nextOffset, 200n)
+    assert.deepEqual(await readAll(store), input)
+  })
+
+  test('rolls a quiet partition by age', async () => {
+    let now = 1_000
+    const store = new MemoryStore()
+    const { p, committed } = await pipeline(store, {
+      limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 5_000 },
+      now: () => now,
+    })
+    p.append(records(0, 3), raw(records(0, 3)))
+    now += 4_999
+    assert.equal(p.rollIfOlderThan(now), false)
+    now += 1
+    assert.equal(p.rollIfOlderThan(now), true)
+    await p.settled()
+    assert.equal(committed.length, 1)
+    assert.equal(committed[0]!.kind === 'segment' && committed[0]!.reason, 'age')
+    assert.equal((await readAll(store)).length, 3)
+  })
+
+  test('budget bytes are held until the segment is committed, then released', async () => {
+    const store = new MemoryStore()
+    const budget = new ByteBudget(10_000)
+    const { p } = await pipeline(store, { budget })
+    const rs = records(0, 50, 200)
+    p.append(rs, raw(rs))
+    assert.equal(budget.bytes, raw(rs) + 50 * RECORD_OVERHEAD_BYTES)
+    assert.equal(budget.exhausted, true)
+    let released = false
+    const waiting = budget.waitForRoom().then(() => (released = true))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(released, false)
+    await p.flush()
+    await waiting
+    assert.equal(budget.bytes, 0)
+    assert.equal(p.heldBytes, 0)
+  })
+
+  test('uploads across partitions never exceed the limiter slots, and each partition stays in order', async () => {
+    let active = 0
+    let peak = 0
+    class SlowStore extends MemoryStore {
+      override async put(key: string, body: Uint8Array, options?: PutOptions) {
+        active++
+        peak = Math.max(peak, active)
+        await new Promise((r) => setTimeout(r, 2))
+        active--
+        return super.put(key, body, options)
+      }
+    }
+    const store = new SlowStore()
+    const limiter = new Limiter(2)
+    const pipes = await Promise.all(
+      [0, 1, 2, 3, 4].map((partition) =>
+        pipeline(store, { partition, limiter, limits: { maxBytes: 1 << 30, maxRecords: 10, maxAgeMs: 60_000 } }),
+      ),
+    )
+    for (const { p } of pipes) {
+      for (let i = 0; i < 50; i += 10) p.append(records(i, 10), raw(records(i, 10)))
+    }
+    await Promise.all(pipes.map(({ p }) => p.flush()))
+    assert.ok(peak <= 2, `peak concurrent puts ${peak}`)
+    for (const [partition] of pipes.entries()) assert.deepEqual(await readAll(store, partition), records(0, 50))
+  })
+
+  test('retriable store errors are retried, also when a write landed but its answer was lost: no loss, no duplicate', async () => {
+    const store = new FlakyStore()
+    let segmentFailures = 2
+    let headLost = 1
+    store.failPut = (key) => {
+      if (key.endsWith('.parquet') && segmentFailures > 0) return segmentFailures-- > 0 ? 'before' : undefined
+      if (key.endsWith('/HEAD') && headLost > 0) return headLost-- > 0 ? 'after' : undefined
+      return undefined
+    }
+    const retries: unknown[] = []
+    const { p, committed, stopped } = await pipeline(store, {
+      limits: { maxBytes: 1 << 30, maxRecords: 20, maxAgeMs: 60_000 },
+      onRetry: (err) => retries.push(err),
+    })
+    // The first HEAD goes through putIfAbsent (not injected); lose the answer of the second one.
+    const input = records(0, 60)
+    for (let i = 0; i < 60; i += 20) p.append(input.slice(i, i + 20), raw(input.slice(i, i + 20)))
+    await p.flush()
+    assert.deepEqual(stopped, [])
+    assert.equal(headLost, 0)
+    assert.ok(retries.length >= 3, `expected retries, got ${retries.map(String).join('; ')}`)
+    assert.equal(committed.at(-1)!.head.nextOffset, 60n)
+    assert.deepEqual(await readAll(store), input)
+  })
+
+  test('a second writer on the partition fences the pipeline; HEAD keeps the other writer and is never corrupted', async () => {
+    const store = new MemoryStore()
+    const { p, stopped } = await pipeline(store, { writerName: 'archiver-a' })
+    p.append(records(0, 10), raw(records(0, 10)))
+    await p.flush()
+    // Another archiver takes over and commits the next offsets first.
+    const other = await PartitionWriter.open(store, { topic: TOPIC, partition: 0, writer: 'archiver-b' })
+    await other.appendSegment(records(10, 5))
+    p.append(records(10, 10), raw(records(10, 10)))
+    await p.flush()
+    assert.equal(p.state, 'fenced')
+    assert.equal(stopped.length, 1)
+    assert.ok(stopped[0] instanceof FencedError)
+    // Later records are ignored, nothing more is written.
+    p.append(records(20, 5), raw(records(20, 5)))
+    await p.flush()
+    const head = await new ArchiveReader(store).head(TOPIC, 0)
+    assert.equal(head?.writer, 'archiver-b')
+    assert.equal(head?.nextOffset, 15n)
+    assert.deepEqual(await readAll(store), records(0, 15))
+  })
+
+  test('a gap commits buffered records first, then the gap entry, and the position moves past it', async () => {
+    const store = new MemoryStore()
+    const { p, committed } = await pipeline(store)
+    p.append(records(0, 10), raw(records(0, 10)))
+    p.gap(10n, 49n, 'retention')
+    assert.equal(p.position, 50n)
+    p.append(records(50, 5), raw(records(50, 5)))
+    await p.flush()
+    assert.deepEqual(
+      committed.map((c) => [c.kind, c.firstOffset, c.lastOffset]),
+      [
+        ['segment', 0n, 9n],
+        ['gap', 10n, 49n],
+        ['segment', 50n, 54n],
+      ],
+    )
+    await assert.rejects(readAll(store), (err: unknown) => err instanceof DataLossError && err.firstOffset === 10n)
+    const skipped: ArchiveRecord[] = []
+    for await (const r of new ArchiveReader(store).read({ topic: TOPIC, partition: 0, onGap: 'skip' })) skipped.push(r)
+    assert.deepEqual(skipped, [...records(0, 10), ...records(50, 5)])
+  })
+
+  test('records below the position are refused, offsets without records only move the position', async () => {
+    const store = new MemoryStore()
+    const { p } = await pipeline(store)
+    p.append(records(0, 5), raw(records(0, 5)), 8n)
+    assert.equal(p.position, 8n)
+    assert.throws(() => p.append(records(6, 2), raw(records(6, 2))), /below the next expected offset 8/)
+    p.append(records(9, 2), raw(records(9, 2)))
+    await p.flush()
+    assert.deepEqual(await readAll(store), [...records(0, 5), ...records(9, 2)])
+  })
+
+  test('close() drops what is not sealed and releases its budget', async () => {
+    const store = new MemoryStore()
+    const budget = new ByteBudget(1 << 30)
+    const { p } = await pipeline(store, { budget })
+    p.append(records(0, 10), raw(records(0, 10)))
+    p.close()
+    await p.settled()
+    assert.equal(budget.bytes, 0)
+    assert.equal(await new ArchiveReader(store).head(TOPIC, 0), undefined)
+  })
+})
