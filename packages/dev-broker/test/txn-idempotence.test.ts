@@ -7,6 +7,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { startDevBroker, type DevBroker } from '../src/broker.js'
 import { KafkaErrors } from '../src/protocol/errors.js'
 import { encodeBatch, type DecodedRecord } from '../src/protocol/record-batch.js'
+import type { Writer } from '../src/protocol/writer.js'
 import { WireClient } from '../src/testing/wire-client.js'
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
@@ -39,7 +40,7 @@ async function consumeValues(kafka: Kafka, topic: string, count: number, readUnc
 }
 
 function produceBody(topic: string, batch: Buffer, transactionalId: string | null = null) {
-  return (w: import('../src/protocol/writer.js').Writer) => {
+  return (w: Writer) => {
     w.nullableString(transactionalId).int16(-1).int32(5000)
     w.int32(1).string(topic).int32(1).int32(0).bytes(batch)
   }
