@@ -214,6 +214,19 @@ describe('segment row groups', () => {
     )
   })
 
+  it('many small records fill each group up to the bound (the writer never splits a group by rows)', () => {
+    const records = Array.from({ length: 60_000 }, (_, i) => rec(BigInt(i), { value: Buffer.alloc(100, i) }))
+    const layout = layoutOf(
+      encodeSegment(records, { ...opts, rowGroupBytes: 1024 * 1024, compression: 'none' }).bytes,
+      'x',
+    )
+    const full = Math.floor((1024 * 1024) / 100)
+    assert.deepEqual(
+      layout.rowGroups.map((g) => g.records),
+      [...Array<number>(Math.floor(60_000 / full)).fill(full), 60_000 % full],
+    )
+  })
+
   it('row groups carry offset and timestamp bounds, and byte ranges that tile the data', () => {
     const records = Array.from({ length: 300 }, (_, i) =>
       rec(BigInt(i * 3), { timestamp: BigInt(5000 - i * (i % 2 ? 1 : -1)), value: Buffer.alloc(100) }),
