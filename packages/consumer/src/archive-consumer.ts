@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events'
 import { ArchiveReader, ConfigError, DataLossError, EverlogError, openStore } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
-import { KafkaJSNonRetriableError } from 'kafkajs'
+// kafkajs is CommonJS and spreads its error classes into module.exports, which ESM named imports cannot see.
+import kafkajs from 'kafkajs'
 import type {
   Admin,
   Batch,
@@ -33,6 +34,8 @@ import { OffsetBook } from './offset-book.js'
 import { chooseSource, earliestOffset, initialPosition } from './position.js'
 import type { PartitionExtent, ReadMode } from './position.js'
 import { Semaphore, Signal, sleep } from './sync.js'
+
+const { KafkaJSNonRetriableError } = kafkajs
 
 export interface ArchiveConsumerConfig extends ConsumerConfig {
   /** The kafkajs client whose cluster holds the group and the live records. */
