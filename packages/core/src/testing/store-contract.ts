@@ -299,6 +299,91 @@ export function storeContract(
         assert.ok(tail.body.equals(big.subarray(largeSize - 1000)))
       }))
 
+    const randomOps = process.env.EVERLOG_LONG_TESTS === '1' ? 3000 : 150
+    it(`behaves like a simple map under ${randomOps} random operations`, () =>
+      withStore(async (store) => {
+        const seed = Number(process.env.EVERLOG_SEED ?? Date.now() % 1_000_000)
+        let state = seed
+        const rand = (n: number) => {
+          // mulberry32: small, seedable, good enough to pick operations
+          state = (state + 0x6d2b79f5) | 0
+          let t = Math.imul(state ^ (state >>> 15), 1 | state)
+          t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+          return (((t ^ (t >>> 14)) >>> 0) % n) as number
+        }
+        // No key is a path prefix of another, so the file store can hold all of them.
+        const keys = ['a', 'b/c', 'b/d', 'b-e', 'x/y/z', 'x/y0', 'x/w/v']
+        const model = new Map<string, { body: Buffer; etag: string }>()
+        const staleEtags: string[] = []
+        for (let step = 0; step < randomOps; step++) {
+          const key = keys[rand(keys.length)]!
+          const body = randomBytes(rand(40))
+          const cur = model.get(key)
+          const where = `seed ${seed} step ${step} key ${key}`
+          switch (rand(7)) {
+            case 0: {
+              const { etag } = await store.put(key, body)
+              if (cur) staleEtags.push(cur.etag)
+              model.set(key, { body, etag })
+              break
+            }
+            case 1: {
+              if (cur) {
+                await assert.rejects(store.putIfAbsent(key, body), PreconditionFailedError, where)
+              } else {
+                model.set(key, { body, etag: (await store.putIfAbsent(key, body)).etag })
+              }
+              break
+            }
+            case 2: {
+              const stale = staleEtags[rand(staleEtags.length + 1)]
+              const useCurrent = cur && (stale === undefined || rand(2) === 0)
+              const etag = useCurrent ? cur.etag : (stale ?? '"none"')
+              // A stale etag can only match if the backend reuses etags for identical bytes (S3's MD5).
+              const matches = cur !== undefined && etag === cur.etag
+              if (matches) {
+                staleEtags.push(cur.etag)
+                model.set(key, { body, etag: (await store.putIfMatch(key, body, etag)).etag })
+              } else {
+                await assert.rejects(store.putIfMatch(key, body, etag), PreconditionFailedError, where)
+              }
+              break
+            }
+            case 3:
+              await store.delete(key)
+              if (cur) staleEtags.push(cur.etag)
+              model.delete(key)
+              break
+            case 4: {
+              if (!cur) {
+                await assert.rejects(store.get(key), ObjectNotFoundError, where)
+                break
+              }
+              const got = await store.get(key, cur.body.length > 0 ? { suffix: 1 + rand(cur.body.length) } : undefined)
+              assert.equal(got.etag, cur.etag, where)
+              assert.equal(got.size, cur.body.length, where)
+              assert.ok(cur.body.subarray(cur.body.length - got.body.length).equals(got.body), where)
+              break
+            }
+            case 5: {
+              const info = await store.head(key)
+              assert.deepEqual(info, cur ? { key, size: cur.body.length, etag: cur.etag } : undefined, where)
+              break
+            }
+            default: {
+              const prefix = ['', 'b', 'b/', 'x/', 'x/y'][rand(5)]!
+              const listed: string[] = []
+              for await (const info of store.list(prefix)) {
+                listed.push(info.key)
+                assert.equal(info.etag, model.get(info.key)?.etag, where)
+              }
+              const expected = [...model.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)
+              assert.deepEqual(listed, expected, `${where} list ${prefix}`)
+            }
+          }
+        }
+      }))
+
     it('rejects keys that could escape the root or are not plain relative paths', () =>
       withStore(async (store) => {
         for (const key of ['', '/abs', '../x', 'a/../../x', 'a/./b', 'a//b', 'a/', 'a\\b', '..', 'a\0b']) {
