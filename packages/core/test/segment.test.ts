@@ -277,6 +277,11 @@ describe('segment input validation', () => {
     )
     assert.throws(() => encodeSegment([rec(1n)], { ...opts, rowGroupBytes: 0 }), InvalidArgumentError)
     assert.throws(() => encodeSegment([rec(1n)], { ...opts, topic: 'bad/topic' }))
+    // Strings where bytes belong would be mangled silently by a typed-array copy.
+    const notBytes = 'text' as unknown as Buffer
+    assert.throws(() => encodeSegment([rec(1n, { value: notBytes })], opts), /value must be a Buffer/)
+    assert.throws(() => encodeSegment([rec(1n, { key: notBytes })], opts), /key must be a Buffer/)
+    assert.throws(() => encodeSegment([rec(1n, { headers: [['h', notBytes]] })], opts), /header value must be a Buffer/)
   })
 })
 

@@ -64,8 +64,12 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
     }
     if (ts < minTimestamp) minTimestamp = ts
     if (ts > maxTimestamp) maxTimestamp = ts
-    let n = (r.key?.length ?? 0) + (r.value?.length ?? 0)
-    for (const [k, v] of r.headers) n += Buffer.byteLength(k) + (v?.length ?? 0)
+    let n = bytesOf(r.key, 'key', offset) + bytesOf(r.value, 'value', offset)
+    for (const [k, v] of r.headers) {
+      if (typeof k !== 'string')
+        throw new InvalidArgumentError(`record at offset ${offset} has a non-string header key`)
+      n += Buffer.byteLength(k) + bytesOf(v, 'header value', offset)
+    }
     sizes[i] = n
     rawBytes += n
     // Cut before a record that would overflow the group; a record larger than the bound gets a group of its own.
@@ -105,6 +109,15 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
     minTimestamp,
     maxTimestamp,
   }
+}
+
+// A string or number where bytes belong would be silently mangled by TypedArray.set: refuse it instead.
+function bytesOf(b: Uint8Array | null, what: string, offset: bigint): number {
+  if (b === null) return 0
+  if (!(b instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`record at offset ${offset}: ${what} must be a Buffer or null`)
+  }
+  return b.length
 }
 
 /** Builds the Arrow columns of records[from, to) straight into typed arrays: no per-record Arrow objects. */

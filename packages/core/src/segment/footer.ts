@@ -95,7 +95,22 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
     })
   }
   if (rowGroups.length === 0) bad('no row groups')
+  parsedFooters.set(footer, meta)
   return { size, metadata, rowGroups, footer }
+}
+
+// Decoding a whole segment rewrites the footer once per row group: parse it once, not once per row group
+// (that would be quadratic in the row-group count). Keyed by the footer bytes, which a layout never changes.
+const parsedFooters = new WeakMap<Uint8Array, TStruct>()
+
+function footerStruct(layout: SegmentLayout, what: string): TStruct {
+  let meta = parsedFooters.get(layout.footer)
+  if (meta === undefined) {
+    const len = footerLength(layout.footer, layout.size, what)
+    meta = decodeThriftStruct(layout.footer.subarray(layout.footer.length - len - TAIL_BYTES, -TAIL_BYTES))
+    parsedFooters.set(layout.footer, meta)
+  }
+  return meta
 }
 
 /**
@@ -105,8 +120,7 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
  */
 export function singleRowGroupFile(layout: SegmentLayout, index: number, chunk: Uint8Array, what: string): Uint8Array {
   const rg = layout.rowGroups[index]!
-  const len = footerLength(layout.footer, layout.size, what)
-  const meta = decodeThriftStruct(layout.footer.subarray(layout.footer.length - len - TAIL_BYTES, -TAIL_BYTES))
+  const meta = footerStruct(layout, what)
   const rgStruct = listItems(getField(meta, 4))[index]
   if (!isStruct(rgStruct)) throw new FormatError(`${what}: row group ${index} is missing from the footer`)
   const shift = BigInt(rg.byteStart - 4)
