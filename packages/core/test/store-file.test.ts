@@ -173,6 +173,14 @@ if (worker) {
       assert.ok(waited >= 50 && waited < 3000, `waited ${waited} ms for the stale lock`)
       assert.equal((await store.get('l/HEAD')).body.toString(), 'v3')
       await assert.rejects(store.putIfMatch('l/HEAD', Buffer.from('v4'), v2.etag), PreconditionFailedError)
+      // A lock of a live process on this host (the test runner) is respected far longer: 6x staleLockMs.
+      await writeFile(lock, `${hostname()} ${process.ppid}\n`)
+      await utimes(lock, old, old)
+      start = Date.now()
+      await store.put('l/HEAD', Buffer.from('v5'))
+      const waitedLive = Date.now() - start
+      assert.ok(waitedLive >= 2000, `waited only ${waitedLive} ms for a live holder's lock`)
+      assert.equal((await store.get('l/HEAD')).body.toString(), 'v5')
     })
   })
 }

@@ -23,14 +23,16 @@ import type { ByteRange, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOpt
 const RESERVED = '.everlog-'
 const TMP = `${RESERVED}tmp-`
 const LOCK = `${RESERVED}lock-`
+// A lock held by a live process on this host is only broken after this many staleLockMs (its pid may be reused).
+const LIVE_HOLDER_FACTOR = 6
 
 export interface FileStoreOptions {
   /** fsync objects and their directory before a write returns (crash durability). Default true. */
   fsync?: boolean
   /**
-   * A per-key lock older than this is considered abandoned by a crashed writer and broken. Locks are held only
-   * around a rename, so a live holder never comes close. Default 10 s. A lock whose holder is a dead process on
-   * this host is broken at once.
+   * A per-key lock older than this, taken on another host, is considered abandoned by a crashed writer and broken.
+   * Locks are held only around a rename, so a live holder never comes close. Default 10 s. A lock whose holder is a
+   * dead process on this host is broken at once; one whose holder is alive only after 6x this age.
    */
   staleLockMs?: number
 }
@@ -391,17 +393,20 @@ export class FileStore implements ObjectStore {
   }
 
   private async isStale(lockPath: string, st: Stats): Promise<boolean> {
-    if (Date.now() - st.mtimeMs > this.staleLockMs) return true
+    const age = Date.now() - st.mtimeMs
     const text = await readFile(lockPath, 'utf8').catch(() => '')
     const [host, pidText] = text.trim().split(' ')
     const pid = Number(pidText)
-    if (host !== this.host || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
+    if (host !== this.host || !Number.isInteger(pid) || pid <= 0) return age > this.staleLockMs
+    if (pid === process.pid) return age > LIVE_HOLDER_FACTOR * this.staleLockMs
     try {
       process.kill(pid, 0)
-      return false
     } catch (err) {
-      return codeOf(err) === 'ESRCH'
+      if (codeOf(err) === 'ESRCH') return true
     }
+    // The holder is alive (or its pid was reused): breaking its lock could let two swaps through, so wait far
+    // longer than any rename takes before assuming the pid belongs to someone else.
+    return age > LIVE_HOLDER_FACTOR * this.staleLockMs
   }
 
   /** S3 has no empty folders; removing them keeps listPrefixes cheap and the tree tidy. */
