@@ -101,20 +101,23 @@ export class MemoryStore implements ObjectStore {
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix)
-    // Pages are computed from the live map, like S3: each page continues after the last key handed out.
-    let after = options.startAfter
-    for (;;) {
+    const after = options.startAfter
+    // Sorted once per listing (not per page), so long listings stay O(n log n). Keys written after the listing
+    // started are not shown and deleted ones are skipped, which S3 permits too.
+    const keys: string[] = []
+    for (const k of this.objects.keys()) {
+      if (k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0)) keys.push(k)
+    }
+    keys.sort(compareKeys)
+    for (let i = 0; i < keys.length; i += this.pageSize) {
       const page: ObjectInfo[] = []
-      const keys = [...this.objects.keys()]
-        .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))
-        .sort(compareKeys)
-      for (const key of keys.slice(0, this.pageSize)) {
-        const entry = this.objects.get(key)!
-        page.push({ key, size: entry.body.length, etag: entry.etag })
+      for (const key of keys.slice(i, i + this.pageSize)) {
+        const entry = this.objects.get(key)
+        if (entry) page.push({ key, size: entry.body.length, etag: entry.etag })
       }
+      // Each page is handed out after a turn of the event loop, as a remote store's would be.
+      await Promise.resolve()
       yield* page
-      if (keys.length <= this.pageSize) return
-      after = page[page.length - 1]!.key
     }
   }
 
