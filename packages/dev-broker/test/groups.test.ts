@@ -141,6 +141,11 @@ describe('membership', () => {
     })
     assert.equal(await settled(syncB), 'pending', 'followers wait for the leader to hand out assignments')
     assert.equal(c.heartbeat({ groupId: 'g', generationId: 2, memberId: b, groupInstanceId: null }), 'NONE')
+    assert.equal(
+      c.commitOffsets({ groupId: 'g', generationId: 2, memberId: b, groupInstanceId: null, offsets: [] }),
+      'REBALANCE_IN_PROGRESS',
+      'no commits while the generation has no assignment',
+    )
     const syncA = await c.syncGroup({
       groupId: 'g',
       generationId: 2,
@@ -381,6 +386,52 @@ describe('membership', () => {
       [a.memberId],
     )
     assert.equal((await c.joinGroup(input('g', first.memberId))).error, 'UNKNOWN_MEMBER_ID')
+  })
+
+  test('a static member restarting with its group.instance.id fences its previous incarnation', async () => {
+    const c = coordinator()
+    const first = await c.joinGroup(input('g', '', { groupInstanceId: 'pod-1', requireKnownMemberId: true }))
+    assert.equal(first.error, 'NONE', 'static members skip the MEMBER_ID_REQUIRED round trip')
+    const old = first.memberId
+    const restarted = await c.joinGroup(input('g', '', { groupInstanceId: 'pod-1', requireKnownMemberId: true }))
+    assert.equal(restarted.error, 'NONE')
+    assert.notEqual(restarted.memberId, old)
+    assert.deepEqual(
+      restarted.members.map((m) => [m.memberId, m.groupInstanceId]),
+      [[restarted.memberId, 'pod-1']],
+    )
+    const ref = { groupId: 'g', generationId: restarted.generationId, groupInstanceId: 'pod-1' }
+    assert.equal(c.heartbeat({ ...ref, memberId: old }), 'FENCED_INSTANCE_ID')
+    assert.equal(c.heartbeat({ ...ref, memberId: restarted.memberId }), 'NONE')
+    assert.equal(c.commitOffsets({ ...ref, memberId: old, offsets: [] }), 'FENCED_INSTANCE_ID')
+    assert.deepEqual(
+      c.leaveGroup('g', [{ memberId: '', groupInstanceId: 'pod-1' }]).members.map((m) => m.error),
+      ['NONE'],
+    )
+    assert.equal(c.describeGroups(['g'])[0]!.state, 'Empty')
+  })
+
+  test('DeleteGroups forgets empty groups with their offsets and refuses live ones', async () => {
+    const c = coordinator()
+    await stableSingle(c, 'live')
+    c.commitOffsets({ groupId: 'idle', generationId: -1, memberId: '', groupInstanceId: null, offsets: [] })
+    c.commitOffsets({
+      groupId: 'idle',
+      generationId: -1,
+      memberId: '',
+      groupInstanceId: null,
+      offsets: [{ topic: 't', partition: 0, offset: 4n, leaderEpoch: -1, metadata: null }],
+    })
+    assert.deepEqual(c.deleteGroups(['live', 'idle', 'never']), [
+      { groupId: 'live', error: 'NON_EMPTY_GROUP' },
+      { groupId: 'idle', error: 'NONE' },
+      { groupId: 'never', error: 'GROUP_ID_NOT_FOUND' },
+    ])
+    assert.equal(c.fetchOffsets('idle', [{ topic: 't', partitions: [0] }]).topics[0]!.partitions[0]!.offset, -1n)
+    assert.deepEqual(
+      c.listGroups().map((g) => g.groupId),
+      ['live'],
+    )
   })
 
   test('close() answers parked joins and leaves no timer behind', async () => {

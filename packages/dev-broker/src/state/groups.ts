@@ -232,7 +232,7 @@ export class GroupCoordinator {
 
     if (input.memberId === '') {
       const memberId = `${input.clientId}-${randomUUID()}`
-      if (input.requireKnownMemberId) {
+      if (input.requireKnownMemberId && input.groupInstanceId === null) {
         // the member id must round-trip through the client before it counts, so a client that dies between the
         // two joins does not hold up the rebalance for longer than its session timeout
         const g = group
@@ -245,6 +245,9 @@ export class GroupCoordinator {
         )
         return fail('MEMBER_ID_REQUIRED', memberId)
       }
+      // a static member restarting under the same group.instance.id takes over from its previous incarnation
+      const previous = input.groupInstanceId === null ? undefined : this.byInstanceId(group, input.groupInstanceId)
+      if (previous !== undefined) this.removeMember(group, previous, 'FENCED_INSTANCE_ID')
       return this.addMemberAndRebalance(group, memberId, input)
     }
 
@@ -254,8 +257,8 @@ export class GroupCoordinator {
       group.pending.delete(input.memberId)
       return this.addMemberAndRebalance(group, input.memberId, input)
     }
-    const member = group.members.get(input.memberId)
-    if (member === undefined) return fail('UNKNOWN_MEMBER_ID')
+    const member = this.member(group, input.memberId, input.groupInstanceId)
+    if (typeof member === 'string') return fail(member)
     switch (group.state) {
       case GroupStates.PreparingRebalance:
         this.updateMember(member, input)
@@ -284,8 +287,9 @@ export class GroupCoordinator {
       Promise.resolve({ error, protocolType: null, protocolName: null, assignment: EMPTY })
     if (this.closed) return fail('COORDINATOR_NOT_AVAILABLE')
     const group = this.groups.get(input.groupId)
-    const member = group?.members.get(input.memberId)
-    if (group === undefined || member === undefined) return fail('UNKNOWN_MEMBER_ID')
+    if (group === undefined) return fail('UNKNOWN_MEMBER_ID')
+    const member = this.member(group, input.memberId, input.groupInstanceId)
+    if (typeof member === 'string') return fail(member)
     if (input.generationId !== group.generationId) return fail('ILLEGAL_GENERATION')
     if (
       (input.protocolType !== null && input.protocolType !== group.protocolType) ||
@@ -325,8 +329,9 @@ export class GroupCoordinator {
   heartbeat(input: MemberRef): KafkaErrorName {
     if (this.closed) return 'COORDINATOR_NOT_AVAILABLE'
     const group = this.groups.get(input.groupId)
-    const member = group?.members.get(input.memberId)
-    if (group === undefined || member === undefined) return 'UNKNOWN_MEMBER_ID'
+    if (group === undefined) return 'UNKNOWN_MEMBER_ID'
+    const member = this.member(group, input.memberId, input.groupInstanceId)
+    if (typeof member === 'string') return member
     if (input.generationId !== group.generationId) return 'ILLEGAL_GENERATION'
     switch (group.state) {
       case GroupStates.PreparingRebalance:
@@ -354,11 +359,10 @@ export class GroupCoordinator {
       }
       // a static member may leave by instance id alone (LeaveGroup v3+ with an empty member id)
       const member =
-        group.members.get(m.memberId) ??
-        (m.memberId === '' && m.groupInstanceId !== null
-          ? [...group.members.values()].find((x) => x.groupInstanceId === m.groupInstanceId)
-          : undefined)
-      if (member === undefined) return { ...m, error: 'UNKNOWN_MEMBER_ID' as KafkaErrorName }
+        m.memberId === '' && m.groupInstanceId !== null
+          ? (this.byInstanceId(group, m.groupInstanceId) ?? 'UNKNOWN_MEMBER_ID')
+          : this.member(group, m.memberId, m.groupInstanceId)
+      if (typeof member === 'string') return { ...m, error: member }
       this.removeMember(group, member)
       return { ...m, error: 'NONE' as KafkaErrorName }
     })
@@ -378,10 +382,11 @@ export class GroupCoordinator {
       group = this.createGroup(input.groupId)
     }
     if (!(input.generationId < 0 && group.state === GroupStates.Empty)) {
-      if (group.state === GroupStates.CompletingRebalance) return 'REBALANCE_IN_PROGRESS'
-      const member = group.members.get(input.memberId)
-      if (member === undefined) return 'UNKNOWN_MEMBER_ID'
+      const member = this.member(group, input.memberId, input.groupInstanceId)
+      if (typeof member === 'string') return member
       if (input.generationId !== group.generationId) return 'ILLEGAL_GENERATION'
+      // the generation has no assignment yet, so no member can own the partitions it commits
+      if (group.state === GroupStates.CompletingRebalance) return 'REBALANCE_IN_PROGRESS'
       this.armSession(group, member)
     }
     this.storeOffsets(group, input.offsets)
@@ -482,6 +487,18 @@ export class GroupCoordinator {
       out.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', state: g.state })
     }
     return out
+  }
+
+  /** DeleteGroups: forgets empty groups and their offsets; groups with members are refused. */
+  deleteGroups(groupIds: string[]): { groupId: string; error: KafkaErrorName }[] {
+    return groupIds.map((groupId) => {
+      if (this.closed) return { groupId, error: 'COORDINATOR_NOT_AVAILABLE' }
+      const group = this.groups.get(groupId)
+      if (group === undefined) return { groupId, error: 'GROUP_ID_NOT_FOUND' }
+      if (group.state !== GroupStates.Empty || group.pending.size > 0) return { groupId, error: 'NON_EMPTY_GROUP' }
+      this.groups.delete(groupId)
+      return { groupId, error: 'NONE' }
+    })
   }
 
   // ---- lifecycle and persistence ----------------------------------------------------------------------------
@@ -720,12 +737,29 @@ export class GroupCoordinator {
     })
   }
 
-  private removeMember(group: Group, member: Member): void {
+  private removeMember(group: Group, member: Member, answer: KafkaErrorName = 'UNKNOWN_MEMBER_ID'): void {
     this.cancel(member.sessionTimer)
     member.sessionTimer = null
     group.members.delete(member.memberId)
-    this.answerWaiting(group, member, 'UNKNOWN_MEMBER_ID')
+    this.answerWaiting(group, member, answer)
     if (group.leaderId === member.memberId) group.leaderId = group.members.keys().next().value ?? null
+  }
+
+  /** The member a request names, or why it cannot act: unknown, or a static member replaced by a newer one. */
+  private member(group: Group, memberId: string, groupInstanceId: string | null): Member | KafkaErrorName {
+    const member = group.members.get(memberId)
+    if (member !== undefined) {
+      return groupInstanceId !== null && member.groupInstanceId !== groupInstanceId ? 'FENCED_INSTANCE_ID' : member
+    }
+    if (groupInstanceId !== null && this.byInstanceId(group, groupInstanceId) !== undefined) {
+      return 'FENCED_INSTANCE_ID'
+    }
+    return 'UNKNOWN_MEMBER_ID'
+  }
+
+  private byInstanceId(group: Group, groupInstanceId: string): Member | undefined {
+    for (const m of group.members.values()) if (m.groupInstanceId === groupInstanceId) return m
+    return undefined
   }
 
   private afterMembersLeft(group: Group): void {
