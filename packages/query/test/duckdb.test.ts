@@ -28,7 +28,7 @@ async function checkAgainstReader(q: ArchiveQuery, store: ObjectStore): Promise<
   const expected = await readAll(store)
   const [agg] = await rows(
     q,
-    `SELECT count(*) AS n, min("offset") AS lo, max("offset") AS hi, sum(length(value)) AS bytes,
+    `SELECT count(*) AS n, min("offset") AS lo, max("offset") AS hi, sum(octet_length(value)) AS bytes,
             count(*) FILTER (WHERE value IS NULL) AS tombstones, count(*) FILTER (WHERE key IS NULL) AS nullkeys
      FROM orders`,
   )
@@ -118,10 +118,7 @@ after(async () => {
 })
 
 function s3Store(bucket: string): S3Store {
-  return new S3Store(
-    { bucket, prefix: 'archive/' },
-    { endpoint: s3.endpoint, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } },
-  )
+  return new S3Store({ bucket, prefix: 'archive/' }, s3.clientConfig())
 }
 
 test('S3 store over HTTP: segments are cached, verified and reused; time pruning downloads less', async (t) => {
