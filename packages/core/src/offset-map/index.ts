@@ -1,0 +1,10 @@
+// Offset maps (source offset -> restored offset per partition) and consumer-group offset snapshots.
+export * from './layout.js'
+export * from './chunk.js'
+export * from './manifest.js'
+export * from './errors.js'
+export { OffsetMapWriter } from './writer.js'
+export type { OffsetMapWriterOptions } from './writer.js'
+export { listOffsetMapPartitions, listOffsetMapSources, OffsetMapReader } from './reader.js'
+export type { OffsetMapReaderOptions, OffsetTranslation, TranslationStatus } from './reader.js'
+export * from './groups.js'
