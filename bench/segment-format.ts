@@ -1,6 +1,7 @@
 // Segment format throughput: encode and decode 200k ~1 KiB JSON-like records with keys and two headers, for
 // zstd and snappy. Prints MB/s of raw record bytes (median of 3 runs after a warm-up) and archive size ratio.
 // Run: node --conditions=everlog-source --import tsx bench/segment-format.ts [--records N]
+import { availableParallelism, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { decodeSegment } from '../packages/core/src/segment/decode.js'
 import { encodeSegment } from '../packages/core/src/segment/encode.js'
@@ -47,30 +48,44 @@ function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 }
 
-function time(fn: () => void): number {
+interface Timing {
+  wall: number
+  cpu: number
+}
+
+// CPU time (this process, all threads) next to wall time: on a shared, busy machine wall time mostly measures
+// the neighbours, CPU time what the code costs.
+function time(fn: () => void): Timing {
+  const c = process.cpuUsage()
   const t = process.hrtime.bigint()
   fn()
-  return Number(process.hrtime.bigint() - t) / 1e9
+  const wall = Number(process.hrtime.bigint() - t) / 1e9
+  const u = process.cpuUsage(c)
+  return { wall, cpu: (u.user + u.system) / 1e6 }
 }
 
 const mb = raw / 1e6
 console.log(`${count} records, ${mb.toFixed(1)} MB raw (key + value + headers), default 4 MiB row groups`)
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${availableParallelism()} CPUs`,
+)
 for (const compression of ['zstd', 'snappy'] as SegmentCompression[]) {
   const opts = { topic: 'bench', partition: 0, compression }
   // Warm-up: JIT and WASM memory growth, excluded from the figures.
   let bytes = encodeSegment(records, opts).bytes
   decodeSegment(bytes)
-  const writes: number[] = []
-  const reads: number[] = []
+  const writes: Timing[] = []
+  const reads: Timing[] = []
   for (let i = 0; i < 3; i++) {
     writes.push(time(() => (bytes = encodeSegment(records, opts).bytes)))
     reads.push(time(() => decodeSegment(bytes)))
   }
-  const w = median(writes)
-  const r = median(reads)
+  const rate = (ts: Timing[], k: keyof Timing) => `${(mb / median(ts.map((t) => t[k]))).toFixed(0)} MB/s`
   console.log(
-    `${compression.padEnd(6)} write ${(mb / w).toFixed(0).padStart(4)} MB/s (${w.toFixed(2)} s)` +
-      `  read ${(mb / r).toFixed(0).padStart(4)} MB/s (${r.toFixed(2)} s)` +
+    `${compression.padEnd(6)} write ${rate(writes, 'wall')} (cpu ${rate(writes, 'cpu')}, ${median(writes.map((t) => t.wall)).toFixed(2)} s)` +
+      `  read ${rate(reads, 'wall')} (cpu ${rate(reads, 'cpu')}, ${median(reads.map((t) => t.wall)).toFixed(2)} s)` +
       `  size ${(bytes.length / 1e6).toFixed(1)} MB = ${((100 * bytes.length) / raw).toFixed(1)}% of raw`,
   )
 }
