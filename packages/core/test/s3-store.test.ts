@@ -161,6 +161,28 @@ describe('S3Store', () => {
     await store.close()
   })
 
+  it('a conditional write whose answer was lost and whose retry lost to itself still succeeds', async () => {
+    const store = makeStore({ maxAttempts: 3 })
+    server.failNext(1, 'drop-response', { method: 'PUT' })
+    const created = await store.putIfAbsent('amb/HEAD', Buffer.from('v1'))
+    assert.equal(created.etag, (await store.head('amb/HEAD'))?.etag)
+    const puts = server.requests.filter((r) => r.method === 'PUT' && r.key === `${store.prefix}amb/HEAD`)
+    assert.deepEqual(
+      puts.map((r) => r.status),
+      [0, 412],
+      'the first attempt was applied but unanswered, the retry lost',
+    )
+    server.failNext(1, 'drop-response', { method: 'PUT' })
+    const swapped = await store.putIfMatch('amb/HEAD', Buffer.from('v2'), created.etag)
+    assert.equal((await store.get('amb/HEAD')).body.toString(), 'v2')
+    assert.equal(swapped.etag, (await store.head('amb/HEAD'))?.etag)
+    // A genuinely stale swap still loses, retries or not.
+    server.failNext(1, 'drop-response', { method: 'PUT' })
+    await store.put('amb/HEAD', Buffer.from('v3'))
+    await assert.rejects(store.putIfMatch('amb/HEAD', Buffer.from('v4'), swapped.etag), PreconditionFailedError)
+    await store.close()
+  })
+
   it('maps a 409 ConditionalRequestConflict on a conditional write to PreconditionFailedError', async () => {
     const store = makeStore({ maxAttempts: 1 })
     const { etag } = await store.put('cc/HEAD', Buffer.from('v1'))

@@ -245,6 +245,14 @@ export class S3Store implements ObjectStore {
       return { etag: res.ETag ?? '' }
     } catch (err) {
       const status = statusOf(err)
+      const conditional = condition.IfMatch !== undefined || condition.IfNoneMatch !== undefined
+      if (conditional && attemptsOf(err) > 1 && (status === 412 || status === 409 || status === 404)) {
+        // An earlier attempt may have succeeded with its answer lost, and the retry then lost against our own
+        // write. If the object now holds exactly our bytes, that is what happened (or someone wrote the very same
+        // state): report success rather than a false fencing.
+        const mine = await this.ownWrite(key, body)
+        if (mine) return mine
+      }
       if (
         (condition.IfMatch !== undefined || condition.IfNoneMatch !== undefined) &&
         (status === 412 || status === 409 || errorName(err) === 'ConditionalRequestConflict')
@@ -262,6 +270,17 @@ export class S3Store implements ObjectStore {
         })
       }
       throw this.mapError('write', key, err)
+    }
+  }
+
+  private async ownWrite(key: string, body: Uint8Array): Promise<{ etag: string } | undefined> {
+    try {
+      const current = await this.get(key)
+      return Buffer.from(body.buffer, body.byteOffset, body.byteLength).equals(current.body)
+        ? { etag: current.etag }
+        : undefined
+    } catch {
+      return undefined
     }
   }
 
@@ -373,6 +392,11 @@ function env(name: string): string | undefined {
 function statusOf(err: unknown): number | undefined {
   const meta = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata
   return meta?.httpStatusCode
+}
+
+function attemptsOf(err: unknown): number {
+  const meta = (err as { $metadata?: { attempts?: number } } | null)?.$metadata
+  return meta?.attempts ?? 1
 }
 
 function errorName(err: unknown): string | undefined {

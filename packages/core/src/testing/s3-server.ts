@@ -41,7 +41,14 @@ export interface S3StoredObject {
   parts: number
 }
 
-export type S3Fault = number | 'reset'
+/**
+ * A status code to answer with; 'reset' drops the connection before doing anything; 'drop-response' does the
+ * request (the write happens) and then drops the connection, the ambiguous failure a client must survive.
+ */
+export type S3Fault = number | 'reset' | 'drop-response'
+
+// Marks a response whose request is carried out but whose answer is lost.
+const DROP_RESPONSE = Symbol('drop-response')
 
 export interface S3FaultFilter {
   method?: string
@@ -148,7 +155,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
         req.socket.destroy()
         return 0
       }
-      throw new S3Error(fault.fault, faultCode(fault.fault), 'Injected fault (failNext)')
+      if (fault.fault === 'drop-response') {
+        ;(res as ServerResponse & { [DROP_RESPONSE]?: boolean })[DROP_RESPONSE] = true
+      } else {
+        throw new S3Error(fault.fault, faultCode(fault.fault), 'Injected fault (failNext)')
+      }
     }
     const auth = checkAuth(req, url, accessKeyId, secretAccessKey, verify)
     if (auth) throw new S3Error(403, auth.code, auth.message)
@@ -550,6 +561,10 @@ function send(
   body?: Buffer | string,
   headOnly = false,
 ): number {
+  if ((res as ServerResponse & { [DROP_RESPONSE]?: boolean })[DROP_RESPONSE]) {
+    res.socket?.destroy()
+    return 0
+  }
   const length = body === undefined ? 0 : Buffer.byteLength(body)
   res.writeHead(status, {
     'content-length': String(length),
