@@ -305,6 +305,12 @@ describe('membership', () => {
     })
     assert.equal(s.error, 'ILLEGAL_GENERATION')
     assert.equal((await c.joinGroup(input('', ''))).error, 'INVALID_GROUP_ID')
+    assert.equal((await c.joinGroup(input('other', '', { protocols: [] }))).error, 'INCONSISTENT_GROUP_PROTOCOL')
+    assert.deepEqual(
+      c.listGroups().map((g) => g.groupId),
+      ['g'],
+      'a refused join leaves no group behind',
+    )
   })
 
   test('the protocol chosen is one every member supports, by member preference', async () => {

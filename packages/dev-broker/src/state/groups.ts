@@ -1,5 +1,10 @@
 // Consumer-group coordinator: classic group membership (join, sync, heartbeat, leave), rebalances, committed and
 // transactional offsets. API modules only decode and encode; every rule of the group protocol lives here.
+//
+// Deliberately not supported (a dev broker does not need them): the KIP-848 consumer protocol; offset retention
+// and expiry (offsets live as long as the broker or its dataDir); group.min/max.session.timeout.ms bounds (any
+// positive timeout is accepted, so tests can expire members quickly); group.max.size; Kafka's rebalance-free
+// replacement of a restarted static member (here the replacement rebalances the group).
 
 import { randomUUID } from 'node:crypto'
 import type { KafkaErrorName } from '../protocol/errors.js'
@@ -222,6 +227,8 @@ export class GroupCoordinator {
     if (this.closed) return fail('COORDINATOR_NOT_AVAILABLE')
     if (input.groupId === '') return fail('INVALID_GROUP_ID')
     if (!(input.sessionTimeoutMs > 0)) return fail('INVALID_SESSION_TIMEOUT')
+    // checked before the group exists so that a malformed join does not leave an empty group behind
+    if (input.protocolType === '' || input.protocols.length === 0) return fail('INCONSISTENT_GROUP_PROTOCOL')
     let group = this.groups.get(input.groupId)
     if (group === undefined) {
       if (input.memberId !== '') return fail('UNKNOWN_MEMBER_ID')
@@ -570,7 +577,6 @@ export class GroupCoordinator {
   }
 
   private supportsProtocols(group: Group, input: JoinGroupInput): boolean {
-    if (input.protocolType === '' || input.protocols.length === 0) return false
     if (group.state === GroupStates.Empty || group.members.size === 0) return true
     if (group.protocolType !== input.protocolType) return false
     // some protocol the new member offers must be one every current member supports
