@@ -1,0 +1,15 @@
+// The CLI's commands, in the order `everlog --help` lists them. Add a command by adding its module here.
+import type { CommandModule } from '../program.js'
+import { catCommand } from './cat.js'
+import { lsCommand } from './ls.js'
+import { verifyCommand } from './verify.js'
+import { queryCommand } from './query.js'
+import { athenaCommand } from './athena.js'
+
+export const builtinCommands: readonly CommandModule[] = [
+  lsCommand,
+  catCommand,
+  verifyCommand,
+  queryCommand,
+  athenaCommand,
+]

@@ -1,0 +1,153 @@
+// `everlog query`: SQL over the archive with DuckDB. Each topic is a table with the Athena table's columns (plus a
+// `<table>_decoded` view), so the same SQL runs here and in Athena.
+import { openQuery, tableNameForTopic } from '@everlog/query'
+import type { ArchiveQuery } from '@everlog/query'
+import { listTopics } from '@everlog/core'
+import type { CliContext } from '../context.js'
+import { ExitCode, UsageError, write } from '../context.js'
+import { formatBytes, table } from '../format.js'
+import type { CliCommand, CommandModule } from '../program.js'
+
+type OutputFormat = 'table' | 'jsonl' | 'csv'
+const FORMATS: readonly OutputFormat[] = ['table', 'jsonl', 'csv']
+
+interface QueryOptions {
+  store?: string
+  format: string
+  cacheDir?: string
+  topic?: string[]
+  partition?: string
+  fromTime?: string
+  toTime?: string
+}
+
+const HELP = `
+Examples:
+  $ everlog query --store file:///var/lib/everlog 'SELECT count(*) FROM orders'
+  $ everlog query --store file:///var/lib/everlog --format jsonl \\
+      'SELECT "partition", "offset", value FROM orders_decoded WHERE json_extract(value, '"'"'$.amount'"'"')::INT > 90'
+  $ everlog query --store s3://my-bucket/archive --from-time 2026-01-01T00:00:00Z --to-time 2026-01-02T00:00:00Z \\
+      'SELECT date_trunc('"'"'hour'"'"', "timestamp") AS hour, count(*) FROM orders GROUP BY 1 ORDER BY 1'
+
+Tables: one per archived topic (name lowercased, other characters as _), columns "offset", "timestamp", key,
+value, headers, "partition" (quote the reserved words), and a <table>_decoded view with UTF-8 key/value and a
+headers map. A file store is read in place. Other stores are read through a local cache of segments (verified by
+sha256, reused next time); only the tables named in the SQL (or --topic), --partition and the --from-time/--to-time
+range are downloaded — rows outside that range are then absent from the tables.
+`
+
+function parseTime(flag: string, value: string | undefined): bigint | undefined {
+  if (value === undefined) return undefined
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms))
+    throw new UsageError(`${flag} ${JSON.stringify(value)} is not an ISO date, e.g. 2026-01-31T12:00:00Z`)
+  return BigInt(ms)
+}
+
+function parsePartitions(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined
+  return value.split(',').map((p) => {
+    const n = Number(p.trim())
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`--partition ${JSON.stringify(value)}: expected numbers like 0,3`)
+    return n
+  })
+}
+
+/** Topics whose table (or decoded view) name appears in the SQL as a word. */
+function topicsNamedIn(sql: string, topics: readonly string[]): string[] {
+  const text = sql.toLowerCase()
+  return topics.filter((t) =>
+    new RegExp(`(^|[^a-z0-9_])"?${tableNameForTopic(t)}(_decoded)?"?($|[^a-z0-9_])`).test(text),
+  )
+}
+
+const csvCell = (v: unknown): string => {
+  if (v === null || v === undefined) return ''
+  const s = typeof v === 'string' ? v : JSON.stringify(v)
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+const textCell = (v: unknown): string =>
+  v === null || v === undefined ? 'NULL' : typeof v === 'string' ? v : JSON.stringify(v)
+
+export const queryCommand: CommandModule = {
+  register(program: CliCommand, context: CliContext) {
+    program
+      .command('query <sql>')
+      .description('run SQL over the archive with DuckDB (every topic is a table)')
+      .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
+      .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table')
+      .option('--cache-dir <dir>', 'where segments of non-file stores are cached (default: <tmp>/everlog-cache)')
+      .option('--topic <topic>', 'expose this topic (repeatable; default: the tables named in the SQL)', collect)
+      .option('--partition <list>', 'only these partitions, e.g. 0,3')
+      .option('--from-time <iso>', 'only segments with records at or after this time')
+      .option('--to-time <iso>', 'only segments with records at or before this time')
+      .on('--help', () => context.stdout.write(HELP))
+      .action(async (sql: string, options: QueryOptions) => {
+        const format = options.format as OutputFormat
+        if (!FORMATS.includes(format))
+          throw new UsageError(`--format ${options.format}: expected one of ${FORMATS.join(', ')}`)
+        const fromTime = parseTime('--from-time', options.fromTime)
+        const toTime = parseTime('--to-time', options.toTime)
+        const partitions = parsePartitions(options.partition)
+        const store = context.openStore(options.store)
+        let q: ArchiveQuery
+        try {
+          const all = await listTopics(store)
+          const named = options.topic ?? topicsNamedIn(sql, all)
+          const tty = (context.stderr as { isTTY?: boolean }).isTTY === true
+          let lastLine = 0
+          q = await openQuery(store, {
+            topics: named.length > 0 ? named : all,
+            partitions,
+            fromTime,
+            toTime,
+            cacheDir: options.cacheDir,
+            onProgress: (p) => {
+              const now = Date.now()
+              if (p.done < p.total && now - lastLine < (tty ? 100 : 2000)) return
+              lastLine = now
+              const line = `everlog: ${p.topic}: ${p.done}/${p.total} segments ready, ${formatBytes(p.downloadedBytes)} downloaded`
+              context.stderr.write(tty ? `\r${line}${p.done === p.total ? '\n' : ''}` : `${line}\n`)
+            },
+          })
+        } finally {
+          await store.close()
+        }
+        try {
+          await runQuery(q, sql, format, context)
+        } finally {
+          q.close()
+        }
+      })
+  },
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+async function runQuery(q: ArchiveQuery, sql: string, format: OutputFormat, context: CliContext): Promise<void> {
+  let result
+  try {
+    result = await q.connection.stream(sql)
+  } catch (err) {
+    // DuckDB's message points at the position in the SQL over several lines: show all of it.
+    context.stderr.write(`everlog: query failed: ${(err as Error).message}\n`)
+    throw new ExitCode(2)
+  }
+  const columns = result.columnNames()
+  if (format === 'csv') await write(context.stdout, columns.map(csvCell).join(',') + '\n')
+  const rows: string[][] = []
+  for await (const chunk of result.yieldRowObjectJson()) {
+    for (const row of chunk) {
+      if (format === 'jsonl') await write(context.stdout, JSON.stringify(row) + '\n')
+      else if (format === 'csv') await write(context.stdout, columns.map((c) => csvCell(row[c])).join(',') + '\n')
+      else rows.push(columns.map((c) => textCell(row[c])))
+    }
+  }
+  if (format === 'table') {
+    await write(context.stdout, table(columns, rows, new Set()))
+    context.stderr.write(`(${rows.length} row${rows.length === 1 ? '' : 's'})\n`)
+  }
+}

@@ -1,0 +1,122 @@
+// `everlog query` and `everlog athena ddl` as a user runs them, against an archive the test writes.
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { FileStore, S3Store } from '@everlog/core'
+import { startS3Server, type S3TestServer } from '@everlog/core/testing'
+import { writeArchive } from '../../query/test/fixtures.js'
+import { everlog } from './support.js'
+
+let dir: string
+let url: string
+let s3: S3TestServer
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'everlog-cli-query-'))
+  url = pathToFileURL(dir).href
+  await writeArchive(new FileStore(dir), { topic: 'orders.v1', partitions: 2, records: 120, segmentRecords: 50 })
+  s3 = await startS3Server({ bucket: 'archive' })
+  await writeArchive(new S3Store({ bucket: 'archive', prefix: 'p/' }, s3.clientConfig()), {
+    topic: 'orders.v1',
+    partitions: 2,
+    records: 120,
+    segmentRecords: 50,
+  })
+})
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+  await s3?.close()
+})
+
+test('query prints a table, JSON lines or CSV', async () => {
+  const sql = 'SELECT "partition", count(*) AS n, max("offset") AS hi FROM orders_v1 GROUP BY 1 ORDER BY 1'
+  const t = await everlog(['query', '--store', url, sql])
+  assert.equal(t.code, 0, t.stderr)
+  assert.deepEqual(
+    t.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)),
+    [
+      ['partition', 'n', 'hi'],
+      ['0', '120', '119'],
+      ['1', '120', '119'],
+    ],
+  )
+  const j = await everlog(['query', '--store', url, '--format', 'jsonl', sql])
+  assert.deepEqual(
+    j.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    [
+      { partition: '0', n: '120', hi: '119' },
+      { partition: '1', n: '120', hi: '119' },
+    ],
+  )
+  const c = await everlog([
+    'query',
+    '--store',
+    url,
+    '--format',
+    'csv',
+    'SELECT value FROM orders_v1_decoded WHERE "offset" = 1 AND "partition" = 0',
+  ])
+  assert.equal(c.stdout, 'value\n"{""order"":1,""partition"":0,""amount"":7}"\n')
+})
+
+test('an S3 archive is queried through the cache and gives the same answer', async (t) => {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'everlog-cli-cache-'))
+  t.after(() => rm(cacheDir, { recursive: true, force: true }))
+  const env = {
+    AWS_ENDPOINT_URL: s3.endpoint,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  }
+  const sql = 'SELECT count(*) AS n, sum(octet_length(value)) AS bytes FROM orders_v1'
+  const fromS3 = await everlog(
+    ['query', '--store', 's3://archive/p', '--cache-dir', cacheDir, '--format', 'jsonl', sql],
+    env,
+  )
+  assert.equal(fromS3.code, 0, fromS3.stderr)
+  const fromFile = await everlog(['query', '--store', url, '--format', 'jsonl', sql])
+  assert.equal(fromS3.stdout, fromFile.stdout)
+  assert.match(fromS3.stderr, /orders\.v1: 6\/6 segments ready/)
+})
+
+test("SQL errors show DuckDB's message with the position; bad flags say what is allowed", async () => {
+  const bad = await everlog(['query', '--store', url, 'SELECT nope FROM orders_v1'])
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /Referenced column "nope" not found/)
+  assert.match(bad.stderr, /LINE 1: SELECT nope FROM orders_v1\n\s+\^/)
+  const fmt = await everlog(['query', '--store', url, '--format', 'xml', 'SELECT 1'])
+  assert.equal(fmt.code, 2)
+  assert.equal(fmt.stderr, 'everlog: --format xml: expected one of table, jsonl, csv\n')
+  const time = await everlog(['query', '--store', url, '--from-time', 'yesterday', 'SELECT 1'])
+  assert.match(time.stderr, /--from-time "yesterday" is not an ISO date/)
+})
+
+test('athena ddl prints the table, the decoded view and example queries for a topic', async () => {
+  const env = {
+    AWS_ENDPOINT_URL: s3.endpoint,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  }
+  const r = await everlog(
+    ['athena', 'ddl', '--store', 's3://archive/p', '--topic', 'orders.v1', '--database', 'kafka'],
+    env,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /CREATE EXTERNAL TABLE IF NOT EXISTS kafka\.orders_v1 \(/)
+  assert.match(r.stdout, /LOCATION 's3:\/\/archive\/p\/orders\.v1\/data\/'/)
+  assert.match(r.stdout, /'projection\.partition\.range' = '0,1'/)
+  assert.match(r.stdout, /CREATE OR REPLACE VIEW kafka\.orders_v1_decoded AS/)
+  const file = await everlog(['athena', 'ddl', '--store', url, '--topic', 'orders.v1'])
+  assert.equal(file.code, 2)
+  assert.match(file.stderr, /Athena reads S3 only/)
+})
