@@ -268,8 +268,9 @@ export class ArchiveConsumer {
 
   async stop(): Promise<void> {
     if (this.running) {
+      // Epochs stay: a handler finishing now still resolves its message (as in kafkajs), and the commit below
+      // sends it; the loops see `running` go false and stop before the next message.
       this.running = false
-      for (const ps of this.partitions.values()) ps.epoch++
       this.changed.notify()
       await Promise.allSettled([...this.loops])
       if (this.runConfig.autoCommit) await this.commitResolved().catch((e) => this.logCommitError(e))

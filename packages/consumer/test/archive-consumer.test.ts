@@ -163,6 +163,10 @@ async function start(
   consumer.on(consumer.events.ARCHIVE_SWITCH, (e: InstrumentationEvent<ArchiveSwitchPayload>) =>
     switches.push(e.payload),
   )
+  const skipped: ArchiveUnavailablePayload[] = []
+  consumer.on(consumer.events.ARCHIVE_UNAVAILABLE, (e: InstrumentationEvent<ArchiveUnavailablePayload>) =>
+    skipped.push(e.payload),
+  )
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: opts.fromBeginning ?? true })
   await consumer.run({
@@ -172,7 +176,7 @@ async function start(
       delivered.push(d)
     },
   })
-  return { consumer, delivered, switches }
+  return { consumer, delivered, switches, skipped }
 }
 
 test('from the beginning: archive, then Kafka at exactly the boundary, every offset once with the same bytes', async (t) => {
@@ -189,4 +193,284 @@ test('from the beginning: archive, then Kafka at exactly the boundary, every off
   assert.deepEqual(offsetsOf(delivered), range(0, 360))
   for (const d of delivered) assertSameRecord(d)
   assert.deepEqual(switches, [{ topic, partition: 0, offset: '200' }])
+})
+
+test('a committed offset mid-segment, and a boundary in the middle of a Kafka record batch', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 200, 20) // record batches [120, 140) etc.
+  await archive(topic, 0, 0, 130) // archive ends at 130: mid-batch in Kafka
+  broker.deleteRecords(topic, 0, 100)
+  const config = consumerConfig()
+  const admin = kafka.admin()
+  await admin.connect()
+  t.after(() => admin.disconnect())
+  await admin.setOffsets({ groupId: config.groupId, topic, partitions: [{ partition: 0, offset: '75' }] })
+  const { consumer, delivered, switches } = await start(topic, { groupId: config.groupId })
+  t.after(() => consumer.disconnect())
+  await waitFor('offsets 75..199', () => delivered.length >= 125)
+  assert.deepEqual(offsetsOf(delivered), range(75, 200))
+  for (const d of delivered) assertSameRecord(d)
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '130' }])
+})
+
+test('kafka-first reads the archive only below Kafka log start', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 250)
+  await archive(topic, 0, 0, 200)
+  broker.deleteRecords(topic, 0, 120)
+  const { consumer, delivered, switches } = await start(topic, { mode: 'kafka-first' })
+  t.after(() => consumer.disconnect())
+  await waitFor('250 records', () => delivered.length >= 250)
+  assert.deepEqual(offsetsOf(delivered), range(0, 250))
+  for (const d of delivered) assertSameRecord(d)
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '120' }])
+})
+
+test('compacted topic: holes in the archive and in Kafka are not gaps', async (t) => {
+  const topic = `c${++topicSeq}-${Date.now()}`
+  broker.createTopic(topic, { partitions: 1, configs: { 'cleanup.policy': 'compact' } })
+  await produce(topic, 0, 0, 200)
+  // The archive was written from an already compacted log: only some offsets exist.
+  const kept = (o: number) => o % 4 !== 1 && o % 7 !== 2
+  await archive(topic, 0, 0, 120, { keep: kept })
+  broker.deleteRecords(topic, 0, 90)
+  await broker.compact(topic)
+  // What Kafka still holds from the boundary on, read with a plain kafkajs consumer.
+  const live: number[] = []
+  const plain = kafka.consumer({ groupId: `plain-${topicSeq}`, maxWaitTimeInMs: 50 })
+  await plain.connect()
+  await plain.subscribe({ topics: [topic], fromBeginning: true })
+  await plain.run({ eachMessage: async ({ message }) => void live.push(Number(message.offset)) })
+  await waitFor('plain consumer to reach the end', () => live.at(-1) === 199)
+  await plain.disconnect()
+  const expected = [...range(0, 120).filter(kept), ...live.filter((o) => o >= 120)]
+  assert.ok(live.length < 110, `compaction removed records from Kafka (${live.length} left)`)
+
+  const { consumer, delivered, switches } = await start(topic)
+  t.after(() => consumer.disconnect())
+  await waitFor('every surviving record', () => delivered.length >= expected.length)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.deepEqual(offsetsOf(delivered), expected)
+  for (const d of delivered) assertSameRecord(d)
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '120' }])
+})
+
+test('seek backwards from live into the archive, and seek by timestamp', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 220)
+  await archive(topic, 0, 0, 160)
+  broker.deleteRecords(topic, 0, 100)
+  const { consumer, delivered, switches } = await start(topic)
+  t.after(() => consumer.disconnect())
+  await waitFor('all 220', () => delivered.length >= 220)
+  consumer.seek({ topic, partition: 0, offset: '30' })
+  await waitFor('replay from 30', () => delivered.length >= 220 + 190)
+  assert.deepEqual(offsetsOf(delivered), [...range(0, 220), ...range(30, 220)])
+  assert.deepEqual(
+    switches.map((s) => s.offset),
+    ['160', '160'],
+  )
+  // Kafka's semantics: the first offset whose timestamp is >= t, here inside the archive.
+  assert.equal(await consumer.offsetForTimestamp(topic, 0, T0 + 42_000), '42')
+  assert.equal(await consumer.offsetForTimestamp(topic, 0, T0 + 41_500), '42')
+  assert.equal(await consumer.offsetForTimestamp(topic, 0, T0 + 180_000), '180')
+  assert.equal(await consumer.offsetForTimestamp(topic, 0, T0 + 10_000_000), '220')
+  await consumer.seekToTimestamp(topic, 0, T0 + 42_000)
+  await waitFor('replay from 42', () => delivered.length >= 410 + 178)
+  assert.deepEqual(offsetsOf(delivered).slice(410), range(42, 220))
+  for (const d of delivered) assertSameRecord(d)
+})
+
+test('pause and resume of a partition while it reads the archive', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 200)
+  await archive(topic, 0, 0, 150)
+  broker.deleteRecords(topic, 0, 150)
+  let consumerRef: ArchiveConsumer | undefined
+  const { consumer, delivered } = await start(
+    topic,
+    {},
+    {
+      handler: (d) => {
+        if (d.offset === 60) consumerRef!.pause([{ topic, partitions: [0] }])
+      },
+    },
+  )
+  consumerRef = consumer
+  t.after(() => consumer.disconnect())
+  await waitFor('offset 60', () => delivered.length >= 61)
+  await new Promise((r) => setTimeout(r, 400))
+  assert.equal(delivered.length, 61, 'nothing is delivered while paused')
+  assert.deepEqual(consumer.paused(), [{ topic, partitions: [0] }])
+  consumer.resume([{ topic, partitions: [0] }])
+  assert.deepEqual(consumer.paused(), [])
+  await waitFor('all 200', () => delivered.length >= 200)
+  assert.deepEqual(offsetsOf(delivered), range(0, 200))
+})
+
+test('commits made while reading the archive are what a plain kafkajs consumer of the group resumes from', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 300)
+  await archive(topic, 0, 0, 200)
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const config = consumerConfig()
+  const { consumer, delivered } = await start(
+    topic,
+    { groupId: config.groupId },
+    {
+      handler: async (d) => {
+        if (d.offset === 120) await gate
+      },
+    },
+  )
+  let disconnected = false
+  t.after(() => (disconnected ? undefined : consumer.disconnect()))
+  await waitFor('offset 119', () => delivered.length >= 120)
+  const admin = kafka.admin()
+  await admin.connect()
+  t.after(() => admin.disconnect())
+  const committed = async () =>
+    Number((await admin.fetchOffsets({ groupId: config.groupId, topics: [topic] }))[0]!.partitions[0]!.offset)
+  // Archive chunks commit as they complete; the handler is held at 120, still inside the archive.
+  const during = await committed()
+  assert.ok(during > 0 && during <= 120, `committed ${during} while reading the archive`)
+  const stopping = consumer.disconnect()
+  disconnected = true
+  release()
+  await stopping
+  const last = delivered.at(-1)!.offset
+  assert.equal(await committed(), last + 1)
+
+  const plain = kafka.consumer({ groupId: config.groupId, maxWaitTimeInMs: 50 })
+  const seen: number[] = []
+  await plain.connect()
+  t.after(() => plain.disconnect())
+  await plain.subscribe({ topics: [topic], fromBeginning: true })
+  await plain.run({ eachMessage: async ({ message }) => void seen.push(Number(message.offset)) })
+  await waitFor('plain consumer to finish', () => seen.at(-1) === 299)
+  assert.deepEqual([...offsetsOf(delivered), ...seen], range(0, 300))
+})
+
+test('eachBatch: resolveOffset, eachBatchAutoResolve off, uncommittedOffsets and manual commits', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 260)
+  await archive(topic, 0, 0, 180)
+  broker.deleteRecords(topic, 0, 100)
+  const consumer = new ArchiveConsumer(consumerConfig())
+  t.after(() => consumer.disconnect())
+  const resolved: number[] = []
+  const firsts: number[] = []
+  let uncommittedSeen = ''
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async (p: EachBatchPayload) => {
+      const { batch } = p
+      assert.equal(batch.isEmpty(), false)
+      assert.equal(batch.firstOffset(), batch.messages[0]!.offset)
+      assert.equal(BigInt(batch.offsetLagLow()) >= BigInt(batch.offsetLag()), true)
+      // Every batch starts right after what was resolved: unresolved messages are delivered again.
+      firsts.push(Number(batch.firstOffset()) - ((resolved.at(-1) ?? -1) + 1))
+      // Handle at most 7 messages per batch; the rest must come again in the next batch.
+      for (const m of batch.messages.slice(0, 7)) {
+        resolved.push(Number(m.offset))
+        p.resolveOffset(m.offset)
+      }
+      const mine = p.uncommittedOffsets().topics.find((x) => x.topic === topic)
+      uncommittedSeen = mine?.partitions[0]?.offset ?? ''
+      assert.equal(uncommittedSeen, String(resolved.at(-1)! + 1))
+      assert.equal(p.isRunning(), true)
+      assert.equal(p.isStale(), false)
+      await p.heartbeat()
+    },
+  })
+  await waitFor('260 resolved', () => resolved.length >= 260)
+  assert.deepEqual(resolved, range(0, 260))
+  assert.deepEqual(new Set(firsts), new Set([0]))
+  assert.ok(firsts.length >= 260 / 7, `${firsts.length} batches`)
+  await consumer.commitOffsets([{ topic, partition: 0, offset: '260' }])
+  const admin = kafka.admin()
+  await admin.connect()
+  t.after(() => admin.disconnect())
+  const offsets = await admin.fetchOffsets({
+    groupId: (consumer as unknown as { groupId: string }).groupId,
+    topics: [topic],
+  })
+  assert.equal(offsets[0]!.partitions[0]!.offset, '260')
+})
+
+test('offsets in neither place: ArchiveUnavailableError by default', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 200)
+  await archive(topic, 0, 0, 100)
+  broker.deleteRecords(topic, 0, 150) // 100..149: deleted before they were archived
+  const consumer = new ArchiveConsumer(consumerConfig())
+  const crashes: unknown[] = []
+  consumer.on(consumer.events.CRASH, (e) => crashes.push(e.payload.error))
+  const delivered: number[] = []
+  await consumer.connect()
+  t.after(() => consumer.disconnect())
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({ eachMessage: async ({ message }) => void delivered.push(Number(message.offset)) })
+  await waitFor('a crash', () => crashes.length > 0)
+  const error = crashes[0]
+  assert.ok(error instanceof ArchiveUnavailableError, `got ${String(error)}`)
+  assert.equal(error.code, 'ARCHIVE_UNAVAILABLE')
+  assert.equal(error.firstOffset, 100n)
+  assert.equal(error.lastOffset, 149n)
+  assert.match(error.message, new RegExp(`offsets 100\\.\\.149 of ${topic}/0`))
+  assert.deepEqual(delivered, range(0, 100))
+})
+
+test("offsets in neither place: onMissingOffsets 'skip' continues after them with an event", async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 200)
+  await archive(topic, 0, 0, 100)
+  broker.deleteRecords(topic, 0, 150)
+  const { consumer, delivered, skipped } = await start(topic, { onMissingOffsets: 'skip' })
+  t.after(() => consumer.disconnect())
+  await waitFor('150 records', () => delivered.length >= 150)
+  assert.deepEqual(offsetsOf(delivered), [...range(0, 100), ...range(150, 200)])
+  assert.equal(skipped.length, 1)
+  assert.equal(skipped[0]!.firstOffset, '100')
+  assert.equal(skipped[0]!.lastOffset, '149')
+  assert.equal(skipped[0]!.partition, 0)
+})
+
+test('rebalance while one member reads the archive and the other is live: every offset once', async (t) => {
+  const topic = newTopic(2)
+  for (const p of [0, 1]) await produce(topic, p, 0, 300)
+  await archive(topic, 0, 0, 250) // partition 0: mostly archive
+  await archive(topic, 1, 0, 20) // partition 1: soon live
+  for (const p of [0, 1]) broker.deleteRecords(topic, p, 10)
+  const groupId = `rb-${++topicSeq}`
+  const slow = async () => new Promise<void>((r) => setTimeout(r, 2))
+  const a = await start(topic, { groupId }, { handler: slow })
+  t.after(() => a.consumer.disconnect())
+  await waitFor('member A under way', () => a.delivered.length >= 100)
+  const b = await start(topic, { groupId }, { handler: slow })
+  t.after(() => b.consumer.disconnect())
+  const all = () => [...a.delivered, ...b.delivered]
+  await waitFor('600 records across both members', () => all().length >= 600, 40_000)
+  await new Promise((r) => setTimeout(r, 300))
+  for (const p of [0, 1]) {
+    const got = all()
+      .filter((d) => d.partition === p)
+      .map((d) => d.offset)
+      .sort((x, y) => x - y)
+    assert.deepEqual(got, range(0, 300), `partition ${p}: every offset exactly once`)
+    // Each member sees its share of a partition in order.
+    for (const member of [a, b]) {
+      const mine = offsetsOf(member.delivered, p)
+      assert.deepEqual(
+        mine,
+        [...mine].sort((x, y) => x - y),
+      )
+    }
+  }
+  assert.ok(b.delivered.length > 0, 'the second member took partitions over')
+  for (const d of all()) assertSameRecord(d)
 })
