@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// The `everlog` executable: everything else lives in run.ts so it can be driven from tests and other programs.
+import { run } from './run.js'
+
+// Every failure is one actionable line on stderr; the AWS SDK's notice about future Node versions is neither.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
+process.exitCode = await run(process.argv.slice(2))

@@ -1,0 +1,48 @@
+// Builds the `everlog` commander program from command modules: a new command is a new module in commands/ and
+// one line in commands/index.ts, nothing here changes.
+import { Command } from 'commander'
+import { builtinCommands } from './commands/index.js'
+import type { CliContext } from './context.js'
+import { defaultContext } from './context.js'
+
+/** commander 5's typings name the instance type only through its constructor. */
+export type CliCommand = InstanceType<typeof Command>
+
+export interface CommandModule {
+  /** Adds one command (its options, help text and action) to the program. */
+  register(program: CliCommand, context: CliContext): void
+}
+
+export interface BuildProgramOptions {
+  context?: CliContext
+  /** Defaults to every built-in command; pass more to extend the CLI. */
+  commands?: readonly CommandModule[]
+}
+
+const EXAMPLES = `
+Examples:
+  $ everlog ls --store file:///var/lib/everlog
+  $ everlog cat --store s3://my-bucket/archive --topic orders --partition 0 --from-offset 1000 --limit 10
+  $ everlog cat --store file:///var/lib/everlog --topic orders --from-time 2024-05-01T00:00:00Z | jq .value
+  $ everlog verify --store s3://my-bucket/archive --topic orders
+
+Stores: file:///abs/path, s3://bucket/prefix (endpoint, region and credentials from the AWS SDK's usual env and
+config, e.g. AWS_ENDPOINT_URL, AWS_REGION), memory://name (tests). EVERLOG_STORE is used when --store is absent.
+Exit codes: 0 success, 1 verify found a broken object, 2 the command could not run (the reason is on stderr).
+`
+
+export function buildProgram(options: BuildProgramOptions = {}): CliCommand {
+  const context = options.context ?? defaultContext()
+  const program = new Command('everlog')
+  program
+    // Options as a plain object handed to actions (commander 5 would otherwise set them on the command itself).
+    .storeOptionsAsProperties(false)
+    .passCommandToAction(false)
+    .exitOverride()
+    .description('Everlog: Kafka topics archived forever in object storage. Inspect, read and check an archive.')
+    .usage('<command> [options]')
+    .option('--verbose', 'show the full error (stack and cause) when a command fails')
+  program.on('--help', () => context.stdout.write(EXAMPLES))
+  for (const command of options.commands ?? builtinCommands) command.register(program, context)
+  return program
+}
