@@ -1,19 +1,21 @@
 // Fetch: serve whole stored batches by reference, long-polling up to max_wait_ms until min_bytes are available.
 //
-// Fetch Request (Version: 4-11) => replica_id INT32 max_wait_ms INT32 min_bytes INT32 max_bytes INT32
-//     isolation_level INT8 [v7+ session_id INT32 session_epoch INT32] [topics]
+// Fetch Request (Version: 0-11) => replica_id INT32 max_wait_ms INT32 min_bytes INT32 [v3+ max_bytes INT32]
+//     [v4+ isolation_level INT8] [v7+ session_id INT32 session_epoch INT32] [topics]
 //     [v7+ [forgotten_topics_data]] [v11+ rack_id STRING]
 //   topics => topic STRING [partitions]
 //     partitions => partition INT32 [v9+ current_leader_epoch INT32] fetch_offset INT64
 //                   [v5+ log_start_offset INT64] partition_max_bytes INT32
 //   forgotten_topics_data => topic STRING [partitions INT32]
-// Fetch Response (Version: 4-11) => throttle_time_ms INT32 [v7+ error_code INT16 session_id INT32] [responses]
+// Fetch Response (Version: 0-11) => [v1+ throttle_time_ms INT32] [v7+ error_code INT16 session_id INT32]
+//     [responses]
 //   responses => topic STRING [partitions]
-//     partitions => partition_index INT32 error_code INT16 high_watermark INT64 last_stable_offset INT64
-//                   [v5+ log_start_offset INT64] [aborted_transactions] [v11+ preferred_read_replica INT32]
+//     partitions => partition_index INT32 error_code INT16 high_watermark INT64 [v4+ last_stable_offset INT64]
+//                   [v5+ log_start_offset INT64] [v4+ [aborted_transactions]] [v11+ preferred_read_replica INT32]
 //                   records RECORDS
 //       aborted_transactions (nullable) => producer_id INT64 first_offset INT64
-// Versions 0-3 return message formats v0/v1 (down-conversion), which this broker does not do: not claimed.
+// No down-conversion: versions 0-3 return the stored v2 batches too (claimed because librdkafka derives its
+// features from them; every client that understands v2 batches negotiates v4 or later anyway).
 // Fetch sessions (KIP-227) are declined by answering session_id 0, so every request is a full fetch.
 
 import { KafkaErrors } from '../protocol/errors.js'
@@ -96,7 +98,7 @@ function collect(
 export const fetch: ApiModule = {
   apiKey: 1,
   name: 'Fetch',
-  minVersion: 4,
+  minVersion: 0,
   maxVersion: 11,
   flexibleFrom: null,
   async handle(r, w, ctx) {
@@ -104,8 +106,8 @@ export const fetch: ApiModule = {
     r.int32() // replica_id
     const maxWaitMs = r.int32()
     const minBytes = r.int32()
-    const maxBytes = r.int32()
-    const readCommitted = r.int8() === 1
+    const maxBytes = v >= 3 ? r.int32() : 0x7fffffff
+    const readCommitted = v >= 4 ? r.int8() === 1 : false
     let sessionId = 0
     if (v >= 7) {
       sessionId = r.int32()
@@ -145,7 +147,7 @@ export const fetch: ApiModule = {
       })
     }
 
-    w.int32(0)
+    if (v >= 1) w.int32(0)
     if (v >= 7) w.int16(sessionError).int32(0)
     if (sessionError !== 0) {
       w.int32(0)
@@ -156,9 +158,10 @@ export const fetch: ApiModule = {
       const parts = out.results[i]!
       w.string(topics[i]!.topic).int32(parts.length)
       for (const p of parts) {
-        w.int32(p.partition).int16(p.error).int64(p.highWatermark).int64(p.lastStableOffset)
+        w.int32(p.partition).int16(p.error).int64(p.highWatermark)
+        if (v >= 4) w.int64(p.lastStableOffset)
         if (v >= 5) w.int64(p.logStartOffset)
-        w.array(false, p.aborted, (w, a) => w.int64(a.producerId).int64(a.firstOffset))
+        if (v >= 4) w.array(false, p.aborted, (w, a) => w.int64(a.producerId).int64(a.firstOffset))
         if (v >= 11) w.int32(-1)
         w.int32(p.bytes)
         for (const c of p.chunks) w.raw(c)
