@@ -52,6 +52,14 @@ if (worker) {
       assert.deepEqual(await store.listPrefixes(''), ['t/'])
       await assert.rejects(store.put('t/.everlog-tmp-x', Buffer.from('x')), InvalidArgumentError)
       await assert.rejects(store.get('.everlog-lock-a'), InvalidArgumentError)
+      // Old leftovers of killed writers can be swept; fresh ones (writes in flight) are left alone.
+      const old = new Date(Date.now() - 2 * 60 * 60 * 1000)
+      await utimes(join(root, 't', '.everlog-tmp-deadbeef'), old, old)
+      assert.equal(await store.removeStaleTempFiles(), 1)
+      assert.deepEqual((await readdir(join(root, 't'))).sort(), ['a'])
+      assert.deepEqual((await readdir(root)).sort(), ['.everlog-tmp-0123', 't'])
+      assert.equal(await store.removeStaleTempFiles(0), 1)
+      assert.deepEqual(await readdir(root), ['t'])
     })
 
     it('refuses an object and a prefix of the same name with a clear error', async () => {

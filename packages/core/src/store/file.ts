@@ -201,6 +201,42 @@ export class FileStore implements ObjectStore {
 
   async close(): Promise<void> {}
 
+  /**
+   * Deletes temp files that writers killed mid-write left behind (they are never visible as objects, but take
+   * space). Only files older than olderThanMs are touched, so writes in flight are safe. Returns how many went.
+   */
+  async removeStaleTempFiles(olderThanMs = 60 * 60 * 1000): Promise<number> {
+    let removed = 0
+    const visit = async (dir: string): Promise<void> => {
+      let entries: Dirent[]
+      try {
+        entries = await readdir(dir, { withFileTypes: true })
+      } catch (err) {
+        if (isMissing(err)) return
+        throw this.ioError('list', dir.slice(this.root.length + 1), err)
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name)
+        if (e.isDirectory() && !e.name.startsWith(RESERVED)) await visit(path)
+        else if (e.isFile() && e.name.startsWith(TMP)) {
+          const st = await statQuietly(path)
+          if (
+            st &&
+            Date.now() - st.mtimeMs > olderThanMs &&
+            (await unlink(path).then(
+              () => true,
+              () => false,
+            ))
+          ) {
+            removed++
+          }
+        }
+      }
+    }
+    await visit(this.root)
+    return removed
+  }
+
   /** Maps a key to its path under the root after checking it cannot leave the root or hit a reserved name. */
   private pathOf(key: string): string {
     validateKey(key)
