@@ -253,10 +253,7 @@ export class S3Store implements ObjectStore {
         const mine = await this.ownWrite(key, body)
         if (mine) return mine
       }
-      if (
-        (condition.IfMatch !== undefined || condition.IfNoneMatch !== undefined) &&
-        (status === 412 || status === 409 || errorName(err) === 'ConditionalRequestConflict')
-      ) {
+      if (conditional && (status === 412 || status === 409 || errorName(err) === 'ConditionalRequestConflict')) {
         const why =
           condition.IfNoneMatch !== undefined
             ? `${key} already exists in ${this.url}`
