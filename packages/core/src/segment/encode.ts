@@ -1,7 +1,8 @@
 // Records -> Parquet segment bytes. Row groups are cut by raw record bytes here, in JS, and handed to the
 // Parquet writer one record batch per row group, so every row group ends at the byte bound whatever the sizes.
 import * as arrow from 'apache-arrow'
-import { Table as WasmTable, writeParquet } from 'parquet-wasm'
+import { Table as WasmTable, transformParquetStream, writeParquet } from 'parquet-wasm'
+import type { RecordBatch as WasmRecordBatch } from 'parquet-wasm'
 import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
@@ -16,12 +17,67 @@ import {
   segmentSchema,
   writerProperties,
 } from './schema.js'
-import type { EncodedSegment, SegmentWriteOptions } from './types.js'
+import type { EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
 
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
 
+interface Plan {
+  records: readonly ArchiveRecord[]
+  compression: SegmentCompression
+  /** Raw bytes of each record. */
+  sizes: Float64Array
+  /** Row group g holds records [cuts[g], cuts[g + 1]). */
+  cuts: number[]
+  metadata: Map<string, string>
+  summary: Omit<EncodedSegment, 'bytes' | 'sha256'>
+}
+
 export function encodeSegment(records: readonly ArchiveRecord[], options: SegmentWriteOptions): EncodedSegment {
+  const plan = planSegment(records, options)
+  const batches: arrow.RecordBatch[] = []
+  for (let g = 0; g + 1 < plan.cuts.length; g++) batches.push(buildBatch(plan, g))
+  const ipc = arrow.tableToIPC(new arrow.Table(segmentSchema, batches), 'stream')
+  // writeParquet takes ownership of (and frees) both WASM objects.
+  const file = writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(plan.compression, plan.metadata))
+  return finish(plan, file)
+}
+
+/**
+ * The same bytes as encodeSegment, but the Parquet writer is fed one row group at a time: WASM memory stays near
+ * one row group's size instead of about twice the whole segment's (WASM memory, once grown, is never returned).
+ */
+export async function encodeSegmentAsync(
+  records: readonly ArchiveRecord[],
+  options: SegmentWriteOptions,
+): Promise<EncodedSegment> {
+  const plan = planSegment(records, options)
+  let g = 0
+  const batches = new ReadableStream<WasmRecordBatch>({
+    pull(controller) {
+      if (g + 1 >= plan.cuts.length) return controller.close()
+      const ipc = arrow.tableToIPC(new arrow.Table(segmentSchema, [buildBatch(plan, g++)]), 'stream')
+      const table = WasmTable.fromIPCStream(ipc)
+      try {
+        controller.enqueue(table.recordBatch(0)!)
+      } finally {
+        table.free()
+      }
+    },
+  })
+  const out = await transformParquetStream(batches, writerProperties(plan.compression, plan.metadata))
+  const chunks: Uint8Array[] = []
+  for await (const chunk of out as ReadableStream<Uint8Array>) chunks.push(chunk)
+  return finish(plan, Buffer.concat(chunks))
+}
+
+function finish(plan: Plan, file: Uint8Array): EncodedSegment {
+  const bytes = sortFooterMetadata(file)
+  return { bytes, sha256: sha256Hex(bytes), ...plan.summary }
+}
+
+/** Validates options and records, measures each record and decides the row-group cuts. */
+function planSegment(records: readonly ArchiveRecord[], options: SegmentWriteOptions): Plan {
   const topic = validateTopicName(options.topic)
   const partition = validatePartition(options.partition)
   const compression = options.compression ?? 'zstd'
@@ -81,9 +137,6 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
   }
   cuts.push(records.length)
 
-  const batches: arrow.RecordBatch[] = []
-  for (let g = 0; g + 1 < cuts.length; g++) batches.push(buildBatch(records, sizes, cuts[g]!, cuts[g + 1]!))
-
   const first = records[0]!.offset
   const last = records[records.length - 1]!.offset
   const metadata = new Map<string, string>([
@@ -96,18 +149,13 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
     [MetadataKeys.minTimestamp, minTimestamp.toString()],
     [MetadataKeys.maxTimestamp, maxTimestamp.toString()],
   ])
-  const ipc = arrow.tableToIPC(new arrow.Table(segmentSchema, batches), 'stream')
-  // writeParquet takes ownership of (and frees) both WASM objects.
-  const bytes = sortFooterMetadata(writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(compression, metadata)))
   return {
-    bytes,
-    sha256: sha256Hex(bytes),
-    firstOffset: first,
-    lastOffset: last,
-    records: records.length,
-    rawBytes,
-    minTimestamp,
-    maxTimestamp,
+    records,
+    compression,
+    sizes,
+    cuts,
+    metadata,
+    summary: { firstOffset: first, lastOffset: last, records: records.length, rawBytes, minTimestamp, maxTimestamp },
   }
 }
 
@@ -121,7 +169,9 @@ function bytesOf(b: Uint8Array | null, what: string, offset: bigint): number {
 }
 
 /** Builds the Arrow columns of records[from, to) straight into typed arrays: no per-record Arrow objects. */
-function buildBatch(records: readonly ArchiveRecord[], sizes: Float64Array, from: number, to: number) {
+function buildBatch({ records, sizes, cuts }: Plan, g: number): arrow.RecordBatch {
+  const from = cuts[g]!
+  const to = cuts[g + 1]!
   const n = to - from
   const offsets = new BigInt64Array(n)
   const timestamps = new BigInt64Array(n)
