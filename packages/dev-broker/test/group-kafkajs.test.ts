@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, ConsumerConfig, Producer } from 'kafkajs'
 import { startDevBroker, type DevBroker } from '../src/broker.js'
+import { KafkaErrors } from '../src/protocol/errors.js'
 
 const { Kafka, logLevel } = kafkajs
 
@@ -239,6 +240,34 @@ describe('consumer groups with kafkajs', () => {
 
     await admin.resetOffsets({ groupId, topic, earliest: true })
     assert.equal((await consumeAll(10)).length, 10, 'after a reset to earliest the group reads everything again')
+  })
+
+  test('kafkajs rides out coordinator errors injected into JoinGroup, SyncGroup, Heartbeat and OffsetCommit', async () => {
+    const topic = 'flaky'
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
+    await produce(topic, 2, 5, 'f')
+    const injected: string[] = []
+    const once = (apiKey: number, name: string, errorCode: number) =>
+      broker.control(apiKey, () => {
+        injected.push(name)
+        return { errorCode }
+      })
+    once(11, 'JoinGroup', KafkaErrors.COORDINATOR_NOT_AVAILABLE.code)
+    once(14, 'SyncGroup', KafkaErrors.REBALANCE_IN_PROGRESS.code)
+    once(12, 'Heartbeat', KafkaErrors.NOT_COORDINATOR.code)
+    once(8, 'OffsetCommit', KafkaErrors.COORDINATOR_LOAD_IN_PROGRESS.code)
+    const seen = new Set<string>()
+    const c = consumer('g-flaky')
+    await c.connect()
+    await c.subscribe({ topic, fromBeginning: true })
+    await c.run({ eachMessage: async ({ partition, message }) => void seen.add(`${partition}:${message.offset}`) })
+    await waitFor('all 10 records', () => seen.size === 10)
+    await waitFor('commits despite the injected errors', async () =>
+      Object.values(await committed('g-flaky', topic)).every((o) => o === '5'),
+    )
+    await waitFor('every injected error to be hit', () => injected.length === 4)
+    assert.deepEqual(injected.sort(), ['Heartbeat', 'JoinGroup', 'OffsetCommit', 'SyncGroup'])
+    await c.disconnect()
   })
 
   test("a transactional producer's sendOffsets is visible only after the transaction commits", async () => {

@@ -465,6 +465,43 @@ describe('group APIs on the wire', () => {
     assert.deepEqual(await read(true), [9n, 0])
   })
 
+  test('an injected error answers every partition of an OffsetCommit and commits nothing', async () => {
+    const c = await client()
+    const commit = (offset: bigint) =>
+      c.call(8, 2, (w) => {
+        w.string('injected').int32(-1).string('').int64(-1n)
+        w.array(false, ['wire'], (w, t) => {
+          w.string(t)
+          w.array(false, [0, 1], (w, p) => w.int32(p).int64(offset).nullableString(null))
+        })
+      })
+    const errors = (r: Reader) => r.array(false, (r) => [r.string(), r.array(false, (r) => [r.int32(), r.int16()])])
+    assert.deepEqual(errors(await commit(3n)), [
+      [
+        'wire',
+        [
+          [0, 0],
+          [1, 0],
+        ],
+      ],
+    ])
+    broker.control(8, () => ({ errorCode: E.COORDINATOR_LOAD_IN_PROGRESS.code }))
+    assert.deepEqual(errors(await commit(8n)), [
+      [
+        'wire',
+        [
+          [0, E.COORDINATOR_LOAD_IN_PROGRESS.code],
+          [1, E.COORDINATOR_LOAD_IN_PROGRESS.code],
+        ],
+      ],
+    ])
+    const fetched = broker.state.groups.fetchOffsets('injected', [{ topic: 'wire', partitions: [0, 1] }])
+    assert.deepEqual(
+      fetched.topics[0]!.partitions.map((p) => p.offset),
+      [3n, 3n],
+    )
+  })
+
   test('a client that disconnects while parked in JoinGroup does not stall the others', async () => {
     const a = await client()
     const b = await client()
