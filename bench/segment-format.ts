@@ -1,10 +1,11 @@
 // Segment format throughput: encode and decode 200k ~1 KiB JSON-like records with keys and two headers, for
-// zstd and snappy. Prints MB/s of raw record bytes (median of 3 runs after a warm-up) and archive size ratio.
+// zstd and snappy, with encodeSegment and the streaming encodeSegmentAsync. Prints MB/s of raw record bytes
+// (median of 3 runs after a warm-up) and the archive size as a share of the raw bytes.
 // Run: node --conditions=everlog-source --import tsx bench/segment-format.ts [--records N]
 import { availableParallelism, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { decodeSegment } from '../packages/core/src/segment/decode.js'
-import { encodeSegment } from '../packages/core/src/segment/encode.js'
+import { encodeSegment, encodeSegmentAsync } from '../packages/core/src/segment/encode.js'
 import type { ArchiveRecord } from '../packages/core/src/record.js'
 import type { SegmentCompression } from '../packages/core/src/segment/types.js'
 
@@ -53,6 +54,15 @@ interface Timing {
   cpu: number
 }
 
+async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
+  const c = process.cpuUsage()
+  const t = process.hrtime.bigint()
+  await fn()
+  const wall = Number(process.hrtime.bigint() - t) / 1e9
+  const u = process.cpuUsage(c)
+  return { wall, cpu: (u.user + u.system) / 1e6 }
+}
+
 // CPU time (this process, all threads) next to wall time: on a shared, busy machine wall time mostly measures
 // the neighbours, CPU time what the code costs.
 function time(fn: () => void): Timing {
@@ -76,15 +86,19 @@ for (const compression of ['zstd', 'snappy'] as SegmentCompression[]) {
   // Warm-up: JIT and WASM memory growth, excluded from the figures.
   let bytes = encodeSegment(records, opts).bytes
   decodeSegment(bytes)
+  await encodeSegmentAsync(records, opts)
   const writes: Timing[] = []
+  const streamed: Timing[] = []
   const reads: Timing[] = []
   for (let i = 0; i < 3; i++) {
     writes.push(time(() => (bytes = encodeSegment(records, opts).bytes)))
+    streamed.push(await timeAsync(() => encodeSegmentAsync(records, opts)))
     reads.push(time(() => decodeSegment(bytes)))
   }
   const rate = (ts: Timing[], k: keyof Timing) => `${(mb / median(ts.map((t) => t[k]))).toFixed(0)} MB/s`
   console.log(
     `${compression.padEnd(6)} write ${rate(writes, 'wall')} (cpu ${rate(writes, 'cpu')}, ${median(writes.map((t) => t.wall)).toFixed(2)} s)` +
+      `  streaming write ${rate(streamed, 'wall')} (cpu ${rate(streamed, 'cpu')})` +
       `  read ${rate(reads, 'wall')} (cpu ${rate(reads, 'cpu')}, ${median(reads.map((t) => t.wall)).toFixed(2)} s)` +
       `  size ${(bytes.length / 1e6).toFixed(1)} MB = ${((100 * bytes.length) / raw).toFixed(1)}% of raw`,
   )
