@@ -62,12 +62,16 @@ export class PartitionLog {
   }
 
   /**
-   * Appends one produced batch (a view into the request; copied here so the request buffer can be freed),
-   * rewriting its baseOffset and, for LogAppendTime topics, its max timestamp.
+   * Appends one produced batch (a view into the request frame, which the broker owns), rewriting its baseOffset
+   * and, for LogAppendTime topics, its max timestamp. A small view into a big buffer is copied so the log does
+   * not pin whole socket reads.
    */
   append(src: Buffer, now: number, logAppendTime: boolean): StoredBatch {
-    const buf = Buffer.allocUnsafe(src.length)
-    src.copy(buf)
+    let buf = src
+    if (src.length * 2 < src.buffer.byteLength) {
+      buf = Buffer.allocUnsafe(src.length)
+      src.copy(buf)
+    }
     const base = this.nextOffset
     buf.writeBigInt64BE(BigInt(base), BATCH.baseOffset)
     const attributes = buf.readInt16BE(BATCH.attributes)
