@@ -396,6 +396,7 @@ describe('group APIs on the wire', () => {
   test('TxnOffsetCommit v3 offsets stay pending until the transaction completes; fenced producers are refused', async () => {
     const c = await client()
     const { producerId, epoch } = broker.state.transactions.initProducerId('tx', 60_000)
+    const txn = broker.state.transactions.lookup('tx', producerId, epoch).txn!
     const txnCommit = (pid: bigint, producerEpoch: number) =>
       c.call(28, 3, (w, f) => {
         w.str(f, 'tx').str(f, 'txg').int64(pid).int16(producerEpoch).int32(-1).str(f, '').nstr(f, null)
@@ -427,6 +428,12 @@ describe('group APIs on the wire', () => {
     assert.deepEqual(partitionErrors(await txnCommit(producerId + 1000n, epoch)), [
       ['wire', [[2, E.INVALID_PRODUCER_ID_MAPPING.code]]],
     ])
+    assert.deepEqual(
+      partitionErrors(await txnCommit(producerId, epoch)),
+      [['wire', [[2, E.INVALID_TXN_STATE.code]]]],
+      'the group must be added to the transaction first (AddOffsetsToTxn)',
+    )
+    broker.state.transactions.addOffsets(txn, 'txg')
     assert.deepEqual(partitionErrors(await txnCommit(producerId, epoch)), [['wire', [[2, 0]]]])
     const read = async (requireStable: boolean) => {
       const r = await c.call(9, 7, (w, f) => {
@@ -461,7 +468,7 @@ describe('group APIs on the wire', () => {
     }
     assert.deepEqual(await read(false), [-1n, 0])
     assert.deepEqual(await read(true), [-1n, E.UNSTABLE_OFFSET_COMMIT.code])
-    broker.state.groups.completeTransaction(producerId, true)
+    assert.equal(broker.state.transactions.endTxn(txn, true), 0)
     assert.deepEqual(await read(true), [9n, 0])
   })
 

@@ -12,6 +12,7 @@
 //     partitions => partition_index error_code
 // TxnOffsetCommit Response (Version: 3) => same, compact, TAG_BUFFERs
 
+import { KafkaErrors } from '../protocol/errors.js'
 import type { ApiModule } from '../registry.js'
 import { commitChecked, readOffsetTopics, writeOutcome } from './08-offset-commit.js'
 
@@ -34,8 +35,16 @@ export const txnOffsetCommit: ApiModule = {
     const topics = readOffsetTopics(r, ctx, (r) => (v >= 2 ? r.int32() : -1))
     r.taggedFields(f)
 
-    // a fenced or unknown producer must not slip offsets into someone else's transaction
-    const fenced = ctx.injectedError ?? ctx.state.transactions.lookup(transactionalId, producerId, producerEpoch).error
+    // a fenced or unknown producer must not slip offsets into someone else's transaction, and offsets outside an
+    // AddOffsetsToTxn would never be completed by EndTxn
+    const { error: lookupError, txn } = ctx.state.transactions.lookup(transactionalId, producerId, producerEpoch)
+    const fenced =
+      ctx.injectedError ??
+      (lookupError !== 0 || txn === undefined
+        ? lookupError
+        : txn.ongoing && txn.groups.has(groupId)
+          ? 0
+          : KafkaErrors.INVALID_TXN_STATE.code)
     const outcome = commitChecked(
       ctx,
       topics,
