@@ -17,6 +17,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
 
+/** The command ran into a known condition; its message already says what the user can do about it. */
+export class CommandFailed extends Error {
+  override readonly name = 'CommandFailed'
+}
+
 /** Ends the command with an exit code after it already told the user why (e.g. verify found problems). */
 export class ExitCode extends Error {
   override readonly name = 'ExitCode'

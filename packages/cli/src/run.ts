@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import { CommanderError } from 'commander'
 import { isEverlogError } from '@everlog/core'
 import type { CliContext } from './context.js'
-import { defaultContext, ExitCode, UsageError } from './context.js'
+import { CommandFailed, defaultContext, ExitCode, UsageError } from './context.js'
 import { buildProgram } from './program.js'
 import type { CommandModule } from './program.js'
 
@@ -35,7 +35,7 @@ export async function run(
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FAILURE
     context.stderr.write(`everlog: ${describe(err)}\n`)
     if (verbose) context.stderr.write(`${inspect(err, { depth: 6 })}\n`)
-    else if (!(err instanceof UsageError) && !isEverlogError(err)) {
+    else if (!(err instanceof UsageError || err instanceof CommandFailed || isEverlogError(err))) {
       context.stderr.write('everlog: (an unexpected error; run again with --verbose for details)\n')
     }
     return EXIT_FAILURE

@@ -1,8 +1,8 @@
 // `everlog cat`: print archived records as JSON lines, straight from object storage (no Kafka involved).
-import { ArchiveReader, describeTopic, validatePartition, validateTopicName } from '@everlog/core'
+import { ArchiveReader, DataLossError, describeTopic, validatePartition, validateTopicName } from '@everlog/core'
 import type { GapEntry, ObjectStore } from '@everlog/core'
 import type { CliContext } from '../context.js'
-import { UsageError, write } from '../context.js'
+import { CommandFailed, UsageError, write } from '../context.js'
 import { BYTES_ENCODINGS, recordJson } from '../format.js'
 import type { BytesEncoding } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
@@ -140,14 +140,23 @@ async function cat(store: ObjectStore, plan: CatPlan, context: CliContext): Prom
       onGap: plan.skipGaps ? 'skip' : 'error',
       onGapSkipped,
     })
-    for await (const { records } of batches) {
-      const n = Math.min(records.length, left)
-      // One write per batch: far fewer syscalls than a line at a time.
-      let text = ''
-      for (let i = 0; i < n; i++) text += recordJson(plan.topic, partition, records[i]!, plan.encoding) + '\n'
-      await write(context.stdout, text)
-      left -= n
-      if (left <= 0) break
+    try {
+      for await (const { records } of batches) {
+        const n = Math.min(records.length, left)
+        // One write per batch: far fewer syscalls than a line at a time.
+        let text = ''
+        for (let i = 0; i < n; i++) text += recordJson(plan.topic, partition, records[i]!, plan.encoding) + '\n'
+        await write(context.stdout, text)
+        left -= n
+        if (left <= 0) break
+      }
+    } catch (err) {
+      if (!(err instanceof DataLossError)) throw err
+      throw new CommandFailed(
+        `data loss: offsets ${err.firstOffset}..${err.lastOffset} of ${err.topic}/${err.partition} are not in the ` +
+          `archive (${err.reason}); pass --skip-gaps to print the records after them`,
+        { cause: err },
+      )
     }
   }
 }
