@@ -4,11 +4,18 @@
 export interface ObjectInfo {
   key: string
   size: number
-  /** Opaque version tag; pass it back to putIfMatch. Quoted or not exactly as the backend gives it. */
+  /**
+   * Opaque version tag; pass it back to putIfMatch. Quoted or not exactly as the backend gives it. Every write of
+   * different bytes gives a new one; on S3 (ETag = MD5) identical bytes give the identical etag.
+   */
   etag: string
 }
 
-/** Byte range, HTTP-style: `start..end` inclusive, `start..` to the end, or the last `suffix` bytes. */
+/**
+ * Byte range, HTTP-style: `start..end` inclusive, `start..` to the end, or the last `suffix` bytes. Every store
+ * treats them alike: an end past the object is clamped, a suffix longer than the object reads all of it, a start at
+ * or past the end raises InvalidArgumentError (S3's 416), and any range of an empty object reads as empty.
+ */
 export type ByteRange = { start: number; end?: number } | { suffix: number }
 
 export interface GetResult {
