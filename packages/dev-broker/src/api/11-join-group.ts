@@ -47,7 +47,7 @@ export const joinGroup: ApiModule = {
 
     let out: JoinGroupOutput
     if (ctx.injectedError !== undefined) {
-      out = { ...emptyJoin(memberId), error: 'NONE' }
+      out = emptyJoin(memberId)
     } else {
       const reply = ctx.state.groups.joinGroup({
         groupId,
