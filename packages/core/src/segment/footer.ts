@@ -46,7 +46,9 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
   for (const kv of listItems(getField(meta, 5))) {
     const k = getField(kv, 1)
     const v = getField(kv, 2)
-    if (k instanceof Uint8Array && v instanceof Uint8Array) metadata[textDecoder.decode(k)] = textDecoder.decode(v)
+    const name = k instanceof Uint8Array ? textDecoder.decode(k) : '__proto__'
+    // '__proto__' would replace the object's prototype rather than add a key; no writer of ours uses it.
+    if (name !== '__proto__' && v instanceof Uint8Array) metadata[name] = textDecoder.decode(v)
   }
   const format = metadata[MetadataKeys.format]
   if (format === undefined) bad(`no ${MetadataKeys.format} metadata`)
@@ -83,6 +85,11 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
       else if (name === 'timestamp') timestamps = minMax(getField(cmd, 12))
     }
     if (offsets === undefined || timestamps === undefined) bad(`row group ${index} lacks offset/timestamp statistics`)
+    // Readers seek by these bounds, so they must be sane: ordered, disjoint, and room for every record.
+    const prev = rowGroups.at(-1)
+    if (offsets[0] < 0n || offsets[1] - offsets[0] + 1n < records || (prev && offsets[0] <= prev.lastOffset)) {
+      bad(`row group ${index} has offsets ${offsets[0]}-${offsets[1]} out of order for ${records} records`)
+    }
     rowGroups.push({
       index,
       firstOffset: offsets[0],

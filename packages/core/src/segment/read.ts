@@ -44,7 +44,8 @@ export async function readRowGroup(
   if (got.size !== layout.size || got.body.length !== rg.byteEnd - rg.byteStart) {
     throw new IntegrityError(
       key,
-      `segment ${key} is ${got.size} bytes but its layout says ${layout.size}: the layout belongs to another object`,
+      `segment ${key} is ${got.size} bytes and returned ${got.body.length} for row group ${index}, but its layout ` +
+        `says ${layout.size} and ${rg.byteEnd - rg.byteStart}: the layout belongs to another object`,
     )
   }
   return decodeRowGroup(layout, index, got.body, key)
