@@ -86,8 +86,9 @@ if (worker) {
       const root = await tempRoot()
       const store = new FileStore(root)
       await store.put('race/counter', Buffer.from('0'))
-      const processes = 4
-      const increments = 15
+      const long = process.env.EVERLOG_LONG_TESTS === '1'
+      const processes = long ? 6 : 4
+      const increments = long ? 100 : 15
       const outputs = await Promise.all(
         Array.from({ length: processes }, () =>
           runChild({ EVERLOG_FILE_STORE_WORKER: 'cas', ROOT: root, INCREMENTS: String(increments) }),
