@@ -3,7 +3,7 @@
 // lost or duplicated record, and a failed conditional write means another writer owns the partition (fenced).
 import { ensureArchive } from './catalog.js'
 import { FencedError, InvalidArgumentError, OffsetOrderError, PreconditionFailedError } from './errors.js'
-import { emptyHead, encodeHead, parseHead, readHead } from './head.js'
+import { emptyHead, encodeHead, readHead } from './head.js'
 import { appendEntry, StoreNodeSource } from './index/index.js'
 import type { EncodedNode, NodeSource } from './index/index.js'
 import type { GapEntry, Head, IndexNode, LeafEntry, SegmentEntry } from './index/types.js'
@@ -66,7 +66,9 @@ export class PartitionWriter {
   private fencedBy: FencedError | undefined
   // After an ambiguous HEAD write (error without an answer) the store's HEAD must be re-read before the next commit.
   private uncertain = false
-  private pendingHead: Uint8Array | undefined
+  private pending: PendingHead | undefined
+  // The last entry this writer committed (or confirmed), so that retrying the very same commit is a no-op.
+  private last: CommitResult | undefined
   private queue: Promise<unknown> = Promise.resolve()
   private readonly nodes: RecentNodes
 
@@ -119,7 +121,7 @@ export class PartitionWriter {
   appendSegment(records: readonly ArchiveRecord[]): Promise<CommitResult> {
     return this.serialize(async () => {
       if (records.length === 0) throw new InvalidArgumentError('appendSegment needs at least one record')
-      this.checkStart(records[0]!.offset, 'segment')
+      if (records[0]!.offset !== this.last?.entry.firstOffset) this.checkStart(records[0]!.offset, 'segment')
       const encoded = encodeSegment(records, {
         topic: this.topic,
         partition: this.partition,
@@ -145,6 +147,15 @@ export class PartitionWriter {
       }
       if (typeof gap.reason !== 'string' || gap.reason === '') {
         throw new InvalidArgumentError(`gap of ${this.topic}/${this.partition} needs a reason (e.g. "retention")`)
+      }
+      const last = this.last?.entry
+      if (
+        last?.kind === 'gap' &&
+        last.firstOffset === gap.firstOffset &&
+        last.lastOffset === gap.lastOffset &&
+        last.reason === gap.reason
+      ) {
+        return this.last!
       }
       this.checkStart(gap.firstOffset, 'gap')
       const entry: GapEntry = {
@@ -177,8 +188,10 @@ export class PartitionWriter {
   }
 
   private async commitEncoded(encoded: EncodedSegment): Promise<CommitResult> {
-    this.checkStart(encoded.firstOffset, 'segment')
     const key = segmentKey(this.topic, this.partition, encoded.firstOffset, encoded.sha256)
+    // Retrying a commit whose answer was lost but which did land: the same segment is already the last entry.
+    if (this.last?.entry.kind === 'segment' && this.last.entry.key === key) return this.last
+    this.checkStart(encoded.firstOffset, 'segment')
     // Content-addressed: a retry after a crash rewrites identical bytes under the identical key.
     await this.store.put(key, encoded.bytes, { contentType: 'application/vnd.apache.parquet' })
     await this.options.hooks?.afterSegmentPut?.()
@@ -207,7 +220,7 @@ export class PartitionWriter {
     }
     await hooks?.beforeHeadWrite?.()
     const next = this.nextHead(entry, appended.root.hash)
-    await this.writeHead(next)
+    await this.writeHead(next, entry)
     this.nodes.remember(appended.nodes)
     await hooks?.afterHeadWrite?.()
     return { entry, head: next }
@@ -233,47 +246,54 @@ export class PartitionWriter {
     }
   }
 
-  private async writeHead(next: Head): Promise<void> {
+  private async writeHead(next: Head, entry: LeafEntry): Promise<void> {
     const key = headKey(this.topic, this.partition)
-    const bytes = encodeHead(next)
+    const pending: PendingHead = { bytes: encodeHead(next), head: next, entry }
     try {
       const { etag } =
         this.etag === undefined
-          ? await this.store.putIfAbsent(key, bytes, HEAD_TYPE)
-          : await this.store.putIfMatch(key, bytes, this.etag, HEAD_TYPE)
-      this.current = next
-      this.etag = etag
+          ? await this.store.putIfAbsent(key, pending.bytes, HEAD_TYPE)
+          : await this.store.putIfMatch(key, pending.bytes, this.etag, HEAD_TYPE)
+      this.adopt(pending, etag)
+      return
     } catch (err) {
-      if (err instanceof PreconditionFailedError) {
-        // A retried request whose first attempt did land reports a failed precondition too: only a HEAD that is
-        // not ours means we lost the partition.
-        const now = await readHead(this.store, this.topic, this.partition)
-        if (now && Buffer.from(encodeHead(now.head)).equals(Buffer.from(bytes))) {
-          this.current = next
-          this.etag = now.etag
-          return
-        }
-        this.fencedBy = new FencedError(this.topic, this.partition, { cause: err })
-        throw this.fencedBy
-      }
-      // No answer: the write may or may not have happened. Decide from the store before the next commit.
+      // A retried request whose first attempt landed also reports a failed precondition, and a request without an
+      // answer may or may not have landed: either way only the store can tell whether the partition is still ours.
+      this.pending = pending
       this.uncertain = true
-      this.pendingHead = bytes
-      throw err
+      try {
+        await this.reconcile(err)
+      } catch (settleErr) {
+        if (settleErr instanceof FencedError) throw settleErr
+        throw err // the store could not be asked either; the next call asks again before doing anything
+      }
+      if (this.current !== next) throw err // settled: our HEAD did not land and the partition is still ours
     }
   }
 
-  private async reconcile(): Promise<void> {
+  private adopt(pending: PendingHead, etag: string): void {
+    this.current = pending.head
+    this.etag = etag
+    this.last = { entry: pending.entry, head: pending.head }
+  }
+
+  /** Decides from the store's HEAD whether an unconfirmed HEAD write landed, did not land, or lost to a writer. */
+  private async reconcile(cause?: unknown): Promise<void> {
     const now = await readHead(this.store, this.topic, this.partition)
-    const pending = this.pendingHead
-    if (now && pending && Buffer.from(encodeHead(now.head)).equals(Buffer.from(pending))) {
-      this.current = parseHead(pending)
-      this.etag = now.etag
+    const pending = this.pending
+    if (now && pending && Buffer.from(encodeHead(now.head)).equals(Buffer.from(pending.bytes))) {
+      this.adopt(pending, now.etag)
     } else if (now?.etag !== this.etag) {
-      this.fencedBy = new FencedError(this.topic, this.partition)
+      this.fencedBy = new FencedError(this.topic, this.partition, cause === undefined ? undefined : { cause })
       throw this.fencedBy
     }
     this.uncertain = false
-    this.pendingHead = undefined
+    this.pending = undefined
   }
+}
+
+interface PendingHead {
+  bytes: Uint8Array
+  head: Head
+  entry: LeafEntry
 }

@@ -172,34 +172,60 @@ for (const [name, hooks] of steps) {
   })
 }
 
-test('an unanswered HEAD write is settled from the store before the next commit', async () => {
+test('an unanswered HEAD write is settled from the store; retrying the same commit is safe', async () => {
   const inner = new MemoryStore()
-  let mode: 'ok' | 'lose-after-write' | 'lose-before-write' = 'ok'
+  let loseAnswer = 0
+  let loseWrite = 0
+  let failReads = 0
   const flaky: ObjectStore = Object.create(inner)
   flaky.putIfMatch = async (key, body, etag, o) => {
-    if (mode === 'lose-before-write') {
-      mode = 'ok'
+    if (loseWrite > 0) {
+      loseWrite--
       throw new StoreUnavailableError('connection reset')
     }
     const r = await inner.putIfMatch(key, body, etag, o)
-    if (mode === 'lose-after-write') {
-      mode = 'ok'
+    if (loseAnswer > 0) {
+      loseAnswer--
       throw new StoreUnavailableError('connection reset')
     }
     return r
   }
+  flaky.get = async (key, range) => {
+    if (failReads > 0 && key === headKey('orders', 0)) {
+      failReads--
+      throw new StoreUnavailableError('connection reset')
+    }
+    return inner.get(key, range)
+  }
   const w = await PartitionWriter.open(flaky, { topic: 'orders', partition: 0, writer: 'w' })
   await w.appendSegment(records(0, 3))
-  mode = 'lose-after-write'
-  await assert.rejects(w.appendSegment(records(3, 3)), StoreUnavailableError)
-  // The HEAD did land: the writer adopts it instead of fencing itself, and continues after it.
+
+  // The HEAD landed but the answer was lost: the writer asks the store, sees its own HEAD, and reports success.
+  loseAnswer = 1
+  await w.appendSegment(records(3, 3))
+  assert.equal(w.nextOffset, 6n)
+
+  // The HEAD did not land: the error surfaces, nothing moved, and the same records can be sent again.
+  loseWrite = 1
+  await assert.rejects(w.appendSegment(records(6, 3)), StoreUnavailableError)
+  assert.equal(w.nextOffset, 6n)
   await w.appendSegment(records(6, 3))
-  mode = 'lose-before-write'
+
+  // Neither the write's answer nor the check came back: the call fails; retrying the same segment is a no-op
+  // once the store shows it landed, and the writer continues after it.
+  loseAnswer = 1
+  failReads = 1
   await assert.rejects(w.appendSegment(records(9, 3)), StoreUnavailableError)
-  // It did not land: the same records can be committed again.
-  await w.appendSegment(records(9, 3))
-  assert.deepEqual(await readAll(inner), range(0, 12))
+  const retried = await w.appendSegment(records(9, 3))
+  assert.equal(retried.head.nextOffset, 12n)
+  await w.appendGap({ firstOffset: 12n, lastOffset: 13n, reason: 'retention' })
+  await w.appendSegment(records(14, 2))
+
+  const got: bigint[] = []
+  for await (const r of new ArchiveReader(inner).read({ topic: 'orders', partition: 0, onGap: 'skip' }))
+    got.push(r.offset)
+  assert.deepEqual(got, [...range(0, 12), 14n, 15n])
   assert.equal(w.fenced, false)
   assert.deepEqual((await readHead(inner, 'orders', 0))!.head, w.head)
-  assert.ok((await inner.head(headKey('orders', 0)))!.etag)
+  assert.deepEqual((await verifyArchive(inner)).problems, [])
 })
