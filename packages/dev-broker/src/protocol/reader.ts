@@ -66,7 +66,7 @@ export class Reader {
       value += (b & 0x7f) * 2 ** shift
       if ((b & 0x80) === 0) return value
       shift += 7
-      if (shift > 35) throw new MalformedFrameError('unsigned varint longer than 5 bytes')
+      if (shift >= 35) throw new MalformedFrameError('unsigned varint longer than 5 bytes')
     }
   }
   varint(): number {

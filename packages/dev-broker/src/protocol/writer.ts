@@ -19,6 +19,10 @@ export class Writer {
     return this.flushedLength + (this.pos - this.start)
   }
 
+  /**
+   * Reserves n bytes and returns where. It may swap `this.scratch`, so callers read `this.scratch` only after it
+   * returns (`this.scratch.writeX(v, this.ensure(n))` would write into the old buffer).
+   */
   private ensure(n: number): number {
     if (this.pos + n > this.scratch.length) {
       this.flushScratch()
@@ -41,38 +45,46 @@ export class Writer {
   }
 
   int8(v: number): this {
-    this.scratch.writeInt8(v, this.ensure(1))
+    const at = this.ensure(1)
+    this.scratch.writeInt8(v, at)
     return this
   }
   bool(v: boolean): this {
     return this.int8(v ? 1 : 0)
   }
   int16(v: number): this {
-    this.scratch.writeInt16BE(v, this.ensure(2))
+    const at = this.ensure(2)
+    this.scratch.writeInt16BE(v, at)
     return this
   }
   int32(v: number): this {
-    this.scratch.writeInt32BE(v, this.ensure(4))
+    const at = this.ensure(4)
+    this.scratch.writeInt32BE(v, at)
     return this
   }
   uint32(v: number): this {
-    this.scratch.writeUInt32BE(v, this.ensure(4))
+    const at = this.ensure(4)
+    this.scratch.writeUInt32BE(v, at)
     return this
   }
   int64(v: bigint | number): this {
-    this.scratch.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.ensure(8))
+    const at = this.ensure(8)
+    this.scratch.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), at)
     return this
   }
   float64(v: number): this {
-    this.scratch.writeDoubleBE(v, this.ensure(8))
+    const at = this.ensure(8)
+    this.scratch.writeDoubleBE(v, at)
     return this
   }
   uvarint(v: number): this {
     while (v >= 0x80) {
-      this.scratch[this.ensure(1)] = (v % 0x80) | 0x80
+      const at = this.ensure(1)
+      this.scratch[at] = (v % 0x80) | 0x80
       v = Math.floor(v / 0x80)
     }
-    this.scratch[this.ensure(1)] = v
+    const at = this.ensure(1)
+    this.scratch[at] = v
     return this
   }
   varint(v: number): this {
@@ -81,10 +93,12 @@ export class Writer {
   varlong(v: bigint): this {
     let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n))
     while (u >= 0x80n) {
-      this.scratch[this.ensure(1)] = Number(u & 0x7fn) | 0x80
+      const at = this.ensure(1)
+      this.scratch[at] = Number(u & 0x7fn) | 0x80
       u >>= 7n
     }
-    this.scratch[this.ensure(1)] = Number(u)
+    const at = this.ensure(1)
+    this.scratch[at] = Number(u)
     return this
   }
   uuid(v: Buffer | null): this {
