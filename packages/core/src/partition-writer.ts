@@ -2,7 +2,7 @@
 // HEAD write. HEAD is the only mutable object, so a crash between steps leaves unreferenced objects and never a
 // lost or duplicated record, and a failed conditional write means another writer owns the partition (fenced).
 import { ensureArchive } from './catalog.js'
-import { FencedError, InvalidArgumentError, OffsetOrderError, PreconditionFailedError } from './errors.js'
+import { FencedError, InvalidArgumentError, OffsetOrderError } from './errors.js'
 import { emptyHead, encodeHead, readHead } from './head.js'
 import { appendEntry, StoreNodeSource } from './index/index.js'
 import type { EncodedNode, NodeSource } from './index/index.js'
