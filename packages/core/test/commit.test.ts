@@ -209,3 +209,20 @@ test('two writer processes on one file store: exactly one lineage wins, the othe
     assert.deepEqual((await verifyArchive(store)).problems, [])
   }
 })
+
+test('S3: a HEAD write the server refuses with 503 fails retriably, and the same commit succeeds on retry', async () => {
+  await s3.createBucket('commit-faults')
+  const store = new S3Store({ bucket: 'commit-faults', prefix: '' }, { ...s3.clientConfig(), maxAttempts: 1 })
+  const w = await PartitionWriter.open(store, { topic: 'orders', partition: 0, writer: 'a' })
+  await w.appendSegment(records(0, 2))
+  s3.failNext(1, 503, { method: 'PUT', key: /\/HEAD$/ })
+  await assert.rejects(
+    w.appendSegment(records(2, 2)),
+    (err: unknown) => (err as { retriable?: boolean }).retriable === true,
+  )
+  assert.equal(w.fenced, false)
+  await w.appendSegment(records(2, 2))
+  assert.deepEqual(await readValues(store), expected(0, 4))
+  assert.equal((await verifyArchive(store)).ok, true)
+  await store.close()
+})
