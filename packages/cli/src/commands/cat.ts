@@ -24,6 +24,7 @@ Each record is one JSON line:
   {"topic":"orders","partition":0,"offset":"42","timestamp":"1714521600000","key":"k1","value":"...","headers":[["h","v"]]}
 offset and timestamp (epoch ms) are strings so int64 values survive any JSON reader; a null key or value (a
 tombstone) stays null. Without --partition every partition is printed, one after the other in partition order.
+utf8 replaces bytes that are not valid UTF-8; use --encoding base64 or hex for binary keys and values.
 
 Examples:
   $ everlog cat --store file:///var/lib/everlog --topic orders --partition 0 --from-offset 1000 --limit 5
