@@ -1,6 +1,7 @@
 // The offset-map API of core, reached by path until core's index.ts exports it; then this becomes
 // `export ... from '@everlog/core'` and nothing else in the CLI changes.
 export {
+  deleteOffsetMap,
   listOffsetMapPartitions,
   listOffsetMapSources,
   listSnapshotGroups,

@@ -25,7 +25,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs'
 import { RestoreConflictError, TargetNotEmptyError } from './errors.js'
 import { sameRecord, toProducerMessage } from './messages.js'
 import type { NullHeaderPolicy } from './messages.js'
-import { OffsetMapWriter, readManifest } from './offset-map.js'
+import { deleteOffsetMap, OffsetMapWriter, readManifest } from './offset-map.js'
 import type { OffsetMapManifest } from './offset-map.js'
 import { RateLimiter } from './rate.js'
 import { createTarget, describeTarget, readTargetRanges } from './target.js'
@@ -70,6 +70,8 @@ export interface RestoreOptions {
   dryRun?: boolean
   /** Append after records already in a target partition that no earlier run of this restore wrote. */
   allowNonEmpty?: boolean
+  /** Delete the selected partitions' offset maps first and restore them from scratch (after deleting the target). */
+  resetMap?: boolean
   /** Continue past gaps (offsets Kafka deleted before they were archived) instead of stopping. */
   skipGaps?: boolean
   nullHeaders?: NullHeaderPolicy
@@ -216,6 +218,13 @@ export async function restoreTopic(options: RestoreOptions): Promise<RestoreResu
       return result
     }
 
+    if (options.resetMap) {
+      for (const p of plans) {
+        if ((await deleteOffsetMap(store, target, source, p.partition)) > 0) {
+          notice(`deleted the offset map of ${source} -> ${target} partition ${p.partition} (--reset-map)`)
+        }
+      }
+    }
     if (!targetState.exists) {
       notice(
         `creating topic "${target}" with ${topicPartitions} partitions` +
@@ -246,7 +255,10 @@ async function planPartition(
   targetState: TargetState,
 ): Promise<PartitionPlan> {
   const marks = targetState.watermarks.get(partition) ?? { low: 0n, high: 0n }
-  const manifest = (await readManifest(options.store, target, source, partition))?.manifest
+  // --reset-map: plan (and check the target) as a first run; the old map is deleted only when writing starts.
+  const manifest = options.resetMap
+    ? undefined
+    : (await readManifest(options.store, target, source, partition))?.manifest
   const empty = (from: bigint): PartitionPlan => ({
     partition,
     fromOffset: from,

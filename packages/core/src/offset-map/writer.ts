@@ -202,3 +202,26 @@ export class OffsetMapWriter {
     return `${m.sourceTopic} -> ${m.targetTopic} partition ${m.partition}`
   }
 }
+
+/**
+ * Deletes one partition's offset map (manifest first, so a crash half-way leaves only unreferenced chunks, which
+ * the next restore removes). For starting a restore over after its target topic was deleted. Returns objects deleted.
+ */
+export async function deleteOffsetMap(
+  store: ObjectStore,
+  targetTopic: string,
+  sourceTopic: string,
+  partition: number,
+): Promise<number> {
+  let n = 0
+  const manifest = offsetMapManifestKey(targetTopic, sourceTopic, partition)
+  if (await store.head(manifest)) {
+    await store.delete(manifest)
+    n++
+  }
+  for await (const o of store.list(offsetMapPartitionPrefix(targetTopic, sourceTopic, partition))) {
+    await store.delete(o.key)
+    n++
+  }
+  return n
+}

@@ -1,0 +1,93 @@
+// Flag parsing shared by the restore, offsets and group commands: offsets, times, lists and the Kafka client.
+import { registerKafkaCodecs } from '@everlog/core'
+import kafkajs from 'kafkajs'
+import type { Kafka } from 'kafkajs'
+import type { CliContext } from '../context.js'
+import { UsageError } from '../context.js'
+
+// kafkajs is CommonJS: not every export is visible to ESM named imports (CompressionCodecs is not).
+const { CompressionCodecs, CompressionTypes, logLevel } = kafkajs
+type CompressionTypes = kafkajs.CompressionTypes
+
+export function parseOffset(flag: string, v: string | undefined): bigint | undefined {
+  if (v === undefined) return undefined
+  if (!/^\d{1,19}$/.test(v)) throw new UsageError(`${flag} must be an offset (an integer >= 0), got "${v}"`)
+  return BigInt(v)
+}
+
+export function parseTimeFlag(flag: string, v: string | undefined): bigint | undefined {
+  if (v === undefined) return undefined
+  if (/^\d{1,16}$/.test(v)) return BigInt(v)
+  const ms = Date.parse(v)
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
+    throw new UsageError(`${flag} must be an ISO 8601 time like 2024-05-01T12:00:00Z or epoch milliseconds, got "${v}"`)
+  }
+  return BigInt(ms)
+}
+
+export function parseList(flag: string, v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+  if (items.length === 0) throw new UsageError(`${flag} needs at least one name, e.g. ${flag} a,b`)
+  return items
+}
+
+export function parsePartitionList(flag: string, v: string | undefined): number[] | undefined {
+  const items = parseList(flag, v)
+  return items?.map((s) => {
+    if (!/^\d{1,10}$/.test(s)) throw new UsageError(`${flag} must list partition numbers like 0,1,5, got "${v}"`)
+    return Number(s)
+  })
+}
+
+export function parsePositive(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a number > 0, got "${v}"`)
+  return n
+}
+
+export function parseConfigs(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--config must be name=value (e.g. --config retention.ms=-1), got "${v}"`)
+    out[v.slice(0, eq)] = v.slice(eq + 1)
+  }
+  return out
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+const COMPRESSIONS: Record<string, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+}
+
+export function parseCompression(v: string): CompressionTypes {
+  const c = COMPRESSIONS[v]
+  if (c === undefined)
+    throw new UsageError(`--compression must be one of ${Object.keys(COMPRESSIONS).join(', ')}, got "${v}"`)
+  return c
+}
+
+let codecsRegistered = false
+
+/** A kafkajs client for --brokers (or EVERLOG_BROKERS); kafkajs' own logging stays off, errors surface as errors. */
+export function kafkaFromFlags(brokers: string | undefined, context: CliContext, clientId: string): Kafka {
+  const list = parseList('--brokers', brokers ?? context.env.EVERLOG_BROKERS)
+  if (list === undefined) throw new UsageError('--brokers host:port[,host:port] is required (or set EVERLOG_BROKERS)')
+  if (!codecsRegistered) {
+    registerKafkaCodecs(CompressionCodecs)
+    codecsRegistered = true
+  }
+  return new kafkajs.Kafka({ clientId, brokers: list, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
+}
