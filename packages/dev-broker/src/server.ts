@@ -237,7 +237,14 @@ export class KafkaServer {
     const list = this.hooks.get(req.apiKey)
     if (list === undefined || list.length === 0) return undefined
     for (const hook of [...list]) {
-      const action = hook.fn(req)
+      let action: ControlAction
+      try {
+        action = hook.fn(req)
+      } catch (err) {
+        // a broken test hook must not take the broker down: log it and handle the request normally
+        this.log('error', { apiKey: req.apiKey, err }, 'control hook threw; ignoring it for this request')
+        continue
+      }
       if (action === undefined || action === null) continue
       if (action.keep !== true) this.removeHook(req.apiKey, hook)
       return action

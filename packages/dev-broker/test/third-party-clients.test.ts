@@ -5,6 +5,8 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
+import { registerKafkaCodecs } from '@everlog/core'
+import kafkajs, { Kafka, logLevel } from 'kafkajs'
 import { startDevBroker, type DevBroker } from '../src/broker.js'
 
 const PYTHON = '/usr/bin/python3'
@@ -99,6 +101,36 @@ describe('kcat (librdkafka)', () => {
         [i * 2 + 1, `k-${z}-2`, `${z} two${pad}`, ['codec', z, 'trace', 'abc']],
       ]),
     )
+  })
+
+  test('kafkajs reads the snappy/lz4/zstd batches kcat produced, byte for byte', async () => {
+    requireTool(kcat, 'kcat')
+    // kafkajs is CommonJS: its codec table is only reachable through the default export under ESM
+    registerKafkaCodecs(kafkajs.CompressionCodecs)
+    const values = ['snappy', 'lz4', 'zstd'].map((z) => `${z}:` + `${z} payload `.repeat(40))
+    for (const [i, z] of ['snappy', 'lz4', 'zstd'].entries()) {
+      const res = await run(kcat, ['-P', '-b', broker.address, '-t', 'kcat-js', '-z', z, '-K', ':'], values[i]! + '\n')
+      assert.equal(res.code, 0, res.stderr)
+    }
+    assert.deepEqual(
+      broker.state.partition('kcat-js', 0)!.batches.map((b) => b.buf.readInt16BE(21) & 7),
+      [2, 3, 4],
+    )
+    const kafka = new Kafka({ clientId: 'kcat-js', brokers: broker.brokers, logLevel: logLevel.NOTHING })
+    const consumer = kafka.consumer({ groupId: 'kcat-js', maxWaitTimeInMs: 100 })
+    await consumer.connect()
+    await consumer.subscribe({ topic: 'kcat-js', fromBeginning: true })
+    const got: string[] = []
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          got.push(`${String(message.key)}:${String(message.value)}`)
+          if (got.length === 3) resolve()
+        },
+      })
+    })
+    await consumer.disconnect()
+    assert.deepEqual(got, values)
   })
 
   test('-L lists the broker at its real address and the topics with their partitions', async () => {
