@@ -3,12 +3,13 @@
 // consumer with the same groupId runs underneath), so plain consumers and ArchiveConsumers can share a group.
 import { EventEmitter } from 'node:events'
 import { ArchiveReader, ConfigError, DataLossError, EverlogError, openStore } from '@everlog/core'
-import type { ArchiveRecord, ObjectStore } from '@everlog/core'
+import type { ArchiveRecord, ObjectStore, OpenStoreOptions } from '@everlog/core'
 // kafkajs is CommonJS and spreads its error classes into module.exports, which ESM named imports cannot see.
 import kafkajs from 'kafkajs'
 import type {
   Admin,
   Batch,
+  Cluster,
   Consumer,
   ConsumerConfig,
   ConsumerEvents,
@@ -24,6 +25,7 @@ import type {
   Logger,
   Offsets,
   OffsetsByTopicPartition,
+  PartitionAssigner,
   TopicPartitionOffset,
   TopicPartitionOffsetAndMetadata,
   TopicPartitions,
@@ -35,13 +37,18 @@ import { chooseSource, earliestOffset, initialPosition } from './position.js'
 import type { PartitionExtent, ReadMode } from './position.js'
 import { Semaphore, Signal, sleep } from './sync.js'
 
-const { KafkaJSNonRetriableError } = kafkajs
+const { KafkaJSNonRetriableError, PartitionAssigners } = kafkajs
+
+/** How long a rejoin waits for in-flight handlers and the final commit of what they processed. */
+const SETTLE_TIMEOUT_MS = 10_000
 
 export interface ArchiveConsumerConfig extends ConsumerConfig {
   /** The kafkajs client whose cluster holds the group and the live records. */
   kafka: Kafka
   /** The archive: a store URL (file:///abs, s3://bucket/prefix, memory://name) or an open ObjectStore. */
   archive: string | ObjectStore
+  /** Options for opening `archive` when it is a URL, e.g. `{ s3: { endpoint, region, credentials } }`. */
+  store?: OpenStoreOptions
   /** `archive-first` (default) reads history from the archive whenever it has it; `kafka-first` only below Kafka's log start. */
   mode?: ReadMode
   /** Offsets in neither the archive nor Kafka: crash with ArchiveUnavailableError (default) or skip them with an event. */
@@ -73,6 +80,18 @@ export interface ArchiveUnavailablePayload {
   firstOffset: string
   lastOffset: string
   reason: string
+}
+
+/** The listener signatures of Everlog's own events; kafkajs' come from its Consumer type. */
+export interface ArchiveEventListener {
+  (
+    eventName: (typeof ArchiveEvents)['ARCHIVE_SWITCH'],
+    listener: (event: InstrumentationEvent<ArchiveSwitchPayload>) => void,
+  ): () => void
+  (
+    eventName: (typeof ArchiveEvents)['ARCHIVE_UNAVAILABLE'],
+    listener: (event: InstrumentationEvent<ArchiveUnavailablePayload>) => void,
+  ): () => void
 }
 
 type Source = 'resolving' | 'archive' | 'kafka'
@@ -186,20 +205,27 @@ export class ArchiveConsumer {
   private rebalancing = false
   private semaphore = new Semaphore(1)
   private commitChain: Promise<unknown> = Promise.resolve()
+  /** Handlers running right now (archive or live); a rebalance waits for them before rejoining. */
+  private inFlight = 0
+  private settling: Promise<void> | undefined
+  private readonly patchedClusters = new WeakSet<Cluster>()
   private eventId = 0
 
   constructor(config: ArchiveConsumerConfig) {
     validate(config)
-    const { kafka, archive, mode, onMissingOffsets, prefetchSegments, cacheNodes, ...consumerConfig } = config
+    const { kafka, archive, store, mode, onMissingOffsets, prefetchSegments, cacheNodes, ...consumerConfig } = config
     this.kafka = kafka
     this.groupId = config.groupId
     this.mode = mode ?? 'archive-first'
     this.onMissing = onMissingOffsets ?? 'error'
     this.retry = config.retry ?? {}
-    this.inner = kafka.consumer(consumerConfig)
+    this.inner = kafka.consumer({
+      ...consumerConfig,
+      partitionAssigners: this.hookAssigners(consumerConfig.partitionAssigners),
+    })
     this.admin = kafka.admin({ retry: config.retry })
     this.ownsStore = typeof archive === 'string'
-    this.store = typeof archive === 'string' ? openStore(archive) : archive
+    this.store = typeof archive === 'string' ? openStore(archive, store) : archive
     this.reader = new ArchiveReader(this.store, { prefetchSegments: prefetchSegments ?? 2, cacheNodes })
     this.log = kafka.logger().namespace('ArchiveConsumer')
     this.events = { ...this.inner.events, ...ArchiveEvents }
@@ -393,7 +419,11 @@ export class ArchiveConsumer {
     return [...byTopic].map(([topic, partitions]) => ({ topic, partitions: partitions.sort((a, b) => a - b) }))
   }
 
-  on<E extends InstrumentationEvent<unknown>>(eventName: string, listener: (event: E) => void): () => void {
+  /**
+   * kafkajs' instrumentation events (with kafkajs' payload types) plus `archive.switch` and `archive.unavailable`.
+   * Returns a function that removes the listener.
+   */
+  readonly on: ArchiveEventListener & Consumer['on'] = (eventName: string, listener: (event: never) => void) => {
     const own = eventName === ArchiveEvents.ARCHIVE_SWITCH || eventName === ArchiveEvents.ARCHIVE_UNAVAILABLE
     if (!own && !KAFKAJS_EVENT_NAMES.has(eventName)) {
       const names = [...KAFKAJS_EVENT_NAMES, ...Object.values(ArchiveEvents)].join(', ')
@@ -404,8 +434,9 @@ export class ArchiveConsumer {
       this.bridged.add(eventName)
       this.inner.on(eventName as ConsumerEvents['CONNECT'], (e) => this.emitter.emit(eventName, e))
     }
-    this.emitter.on(eventName, listener)
-    return () => this.emitter.off(eventName, listener)
+    const fn = listener as (event: unknown) => void
+    this.emitter.on(eventName, fn)
+    return () => void this.emitter.off(eventName, fn)
   }
 
   logger(): Logger {
@@ -504,9 +535,48 @@ export class ArchiveConsumer {
   }
 
   private onRebalancing(): void {
-    // Deliver nothing more until the new assignment is known, and hand what was processed to the next owner.
+    // Deliver nothing more until the new assignment is known; the rejoin waits in settleBeforeRejoin.
     this.rebalancing = true
-    if (this.runConfig.autoCommit) void this.commitResolved().catch((e) => this.logCommitError(e))
+    this.changed.notify()
+  }
+
+  /**
+   * kafkajs has no "partitions revoked" callback, and our archive loops run beside its fetch loop, so a handler
+   * may still be processing when kafkajs decides to rejoin. Every assigner factory receives the consumer's
+   * cluster; wrapping its findGroupCoordinator (the first step of JoinGroup) lets a rejoin wait until in-flight
+   * handlers finish and what they processed is committed, as Kafka's own clients do before giving partitions up.
+   */
+  private hookAssigners(assigners: PartitionAssigner[] | undefined): PartitionAssigner[] {
+    const factories = assigners && assigners.length > 0 ? assigners : [PartitionAssigners.roundRobin]
+    return factories.map((factory) => (config) => {
+      this.hookCluster(config.cluster)
+      return factory(config)
+    })
+  }
+
+  private hookCluster(cluster: Cluster): void {
+    if (this.patchedClusters.has(cluster)) return
+    this.patchedClusters.add(cluster)
+    const findGroupCoordinator = cluster.findGroupCoordinator.bind(cluster)
+    cluster.findGroupCoordinator = async (group) => {
+      if (this.rebalancing && this.running) await this.settleBeforeRejoin()
+      return findGroupCoordinator(group)
+    }
+  }
+
+  private settleBeforeRejoin(): Promise<void> {
+    this.settling ??= (async () => {
+      const deadline = Date.now() + SETTLE_TIMEOUT_MS
+      while (this.inFlight > 0 && Date.now() < deadline) {
+        await Promise.race([this.changed.wait(), sleep(50)])
+      }
+      if (this.runConfig.autoCommit) {
+        await Promise.race([this.commitResolved().catch((e) => this.logCommitError(e)), sleep(SETTLE_TIMEOUT_MS)])
+      }
+    })().finally(() => {
+      this.settling = undefined
+    })
+    return this.settling
   }
 
   private onInnerCrash(restart: boolean): void {
@@ -752,12 +822,15 @@ export class ArchiveConsumer {
     for (const message of batch.messages) {
       if (!this.isCurrent(ps, epoch) || this.rebalancing) break
       const payload: EachMessagePayload = { topic, partition, message, heartbeat, pause }
+      this.inFlight++
       try {
         await eachMessage(payload)
       } catch (error) {
         this.logHandlerError('eachMessage', ps, message.offset, error)
         if (autoCommit) await this.commitResolved().catch((e) => this.logCommitError(e))
         throw error
+      } finally {
+        if (--this.inFlight === 0) this.changed.notify()
       }
       if (ps.epoch !== epoch) break
       if (live) live.resolveOffset(message.offset)
@@ -795,12 +868,15 @@ export class ArchiveConsumer {
       isRunning: () => this.running,
       isStale: () => ps.epoch !== epoch || (live?.isStale() ?? false),
     }
+    this.inFlight++
     try {
       await eachBatch(payload)
     } catch (error) {
       this.logHandlerError('eachBatch', ps, batch.firstOffset(), error)
       if (this.runConfig.autoCommit) await this.commitResolved().catch((e) => this.logCommitError(e))
       throw error
+    } finally {
+      if (--this.inFlight === 0) this.changed.notify()
     }
     if (this.runConfig.eachBatchAutoResolve && lastMessage) resolveOffset(lastMessage.offset)
   }

@@ -286,17 +286,17 @@ test('pause and resume of a partition while it reads the archive', async (t) => 
   await produce(topic, 0, 0, 200)
   await archive(topic, 0, 0, 150)
   broker.deleteRecords(topic, 0, 150)
-  let consumerRef: ArchiveConsumer | undefined
+  const ref: { consumer?: ArchiveConsumer } = {}
   const { consumer, delivered } = await start(
     topic,
     {},
     {
       handler: (d) => {
-        if (d.offset === 60) consumerRef!.pause([{ topic, partitions: [0] }])
+        if (d.offset === 60) ref.consumer!.pause([{ topic, partitions: [0] }])
       },
     },
   )
-  consumerRef = consumer
+  ref.consumer = consumer
   t.after(() => consumer.disconnect())
   await waitFor('offset 60', () => delivered.length >= 61)
   await new Promise((r) => setTimeout(r, 400))
