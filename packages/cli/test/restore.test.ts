@@ -1,11 +1,12 @@
 // everlog restore against the dev broker over TCP: identical records, an exact offset map over compaction holes,
 // crash and abort mid-way resumed without duplicates or loss, non-empty targets, dry runs and --rate.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { openStore, PartitionWriter, rawRecordBytes, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
@@ -13,7 +14,7 @@ import type { KafkaMessage } from 'kafkajs'
 import { startDevBroker } from '../../dev-broker/src/broker.js'
 import type { DevBroker } from '../../dev-broker/src/broker.js'
 import { OffsetMapReader } from '../../core/src/offset-map/reader.js'
-import { TargetNotEmptyError } from '../src/restore/errors.js'
+import { RestoreConflictError, TargetNotEmptyError, UnproducibleRecordError } from '../src/restore/errors.js'
 import { restoreTopic } from '../src/restore/restore.js'
 
 const T0 = 1_700_000_000_000n
@@ -373,5 +374,95 @@ describe('restore', () => {
     const measured = bytes / seconds
     assert.ok(measured <= rate * 1.5, `restored at ${Math.round(measured)} B/s, limit ${rate}`)
     assert.ok(measured >= rate * 0.3, `restored at ${Math.round(measured)} B/s: far below the limit ${rate}`)
+  })
+
+  it('resumes after the restore process is killed (SIGKILL) mid-way', async () => {
+    const records = (await archive('killed', 1, () => range(3000), { size: 1000, perSegment: 500 })).get(0)!
+    const root = fileURLToPath(new URL('../../../', import.meta.url))
+    // The CLI's run() with the restore command, in a child process that gets SIGKILLed: no cleanup runs at all.
+    const script = [
+      `import { run } from ${JSON.stringify(new URL('../src/run.ts', import.meta.url).href)}`,
+      `import { restoreCommand } from ${JSON.stringify(new URL('../src/commands/restore.ts', import.meta.url).href)}`,
+      'process.exitCode = await run(process.argv.slice(1), { commands: [restoreCommand] })',
+    ].join('\n')
+    const args = ['restore', '--store', pathToFileURL(dir).href, '--brokers', broker.address, '--topic', 'killed']
+    const child = spawn(
+      process.execPath,
+      ['--conditions=everlog-source', '--import', 'tsx', '--input-type=module', '-e', script, ...args, '--rate', '1'],
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    const hw = () => {
+      try {
+        return broker.highWatermark('killed', 0)
+      } catch {
+        return 0
+      }
+    }
+    const deadline = Date.now() + 30_000
+    while (hw() < 1200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    child.kill('SIGKILL')
+    await exited
+    const killedAt = hw()
+    assert.ok(killedAt >= 1200 && killedAt < 3000, `killed at high watermark ${killedAt}; child said: ${stderr}`)
+
+    const result = await restoreTopic({ store, kafka, topic: 'killed' })
+    const p = result.partitions[0]!
+    assert.equal(p.reconciled + p.produced + Number(p.manifest!.targetNext), 3000)
+    assert.equal(broker.highWatermark('killed', 0), 3000)
+    const got = await consume('killed', new Map([[0, 3000]]))
+    assertSameRecords(got.get(0)!, records, 'killed')
+    await assertMapExplains('killed', 'killed', 0, got.get(0)!, records)
+  })
+
+  it('a deleted target is a conflict until --reset-map starts the map over', async () => {
+    const records = (await archive('again', 1, () => range(40))).get(0)!
+    await restoreTopic({ store, kafka, topic: 'again', toTopic: 'again-2' })
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.deleteTopics({ topics: ['again-2'] })
+    await admin.disconnect()
+    await assert.rejects(restoreTopic({ store, kafka, topic: 'again', toTopic: 'again-2' }), (err: Error) => {
+      assert.ok(err instanceof RestoreConflictError)
+      assert.match(err.message, /target "again-2" partition 0 ends at offset 0 but the offset map .* up to 40/)
+      return true
+    })
+    const result = await restoreTopic({ store, kafka, topic: 'again', toTopic: 'again-2', resetMap: true })
+    assert.equal(result.records, 40)
+    const got = await consume('again-2', new Map([[0, 40]]))
+    assertSameRecords(got.get(0)!, records, 'again')
+    await assertMapExplains('again-2', 'again', 0, got.get(0)!, records)
+  })
+
+  it('null header values stop the restore by default and become empty with nullHeaders empty', async () => {
+    await writeTopicMeta(store, { topic: 'nullh', partitions: 1 })
+    const writer = await PartitionWriter.open(store, { topic: 'nullh', partition: 0, writer: 'test' })
+    const rec = (o: number, h: Buffer | null): ArchiveRecord => ({
+      offset: BigInt(o),
+      timestamp: T0,
+      key: null,
+      value: Buffer.from(`v${o}`),
+      headers: [['h', h]],
+    })
+    await writer.appendSegment([rec(0, Buffer.from('x')), rec(1, null), rec(2, Buffer.from('y'))])
+    await assert.rejects(restoreTopic({ store, kafka, topic: 'nullh', toTopic: 'nullh-2' }), (err: Error) => {
+      assert.ok(err instanceof UnproducibleRecordError)
+      assert.match(err.message, /nullh\/0 offset 1 has header "h" with a null value/)
+      return true
+    })
+    // Records are converted before their produce request is sent: nothing of that request reached Kafka.
+    assert.equal(broker.highWatermark('nullh-2', 0), 0)
+    await restoreTopic({ store, kafka, topic: 'nullh', toTopic: 'nullh-2', nullHeaders: 'empty' })
+    const got = (await consume('nullh-2', new Map([[0, 3]]))).get(0)!
+    assert.deepEqual(
+      got.map((m) => [m.value!.toString(), m.headers!.h!.toString()]),
+      [
+        ['v0', 'x'],
+        ['v1', ''],
+        ['v2', 'y'],
+      ],
+    )
   })
 })
