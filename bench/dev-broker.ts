@@ -2,6 +2,7 @@
 // minimal wire client fetches the same log without decoding records, showing how fast the broker serves Fetch
 // compared with what a kafkajs consumer decodes. Broker and clients share this process (one event loop).
 // Run: node --conditions=everlog-source --import tsx bench/dev-broker.ts [--records N] [--partitions P]
+import { availableParallelism, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { startDevBroker } from '../packages/dev-broker/src/broker.js'
@@ -132,3 +133,8 @@ console.log(
   `  raw Fetch v11 served (no decoding):         ${rate(fetched, rawFetchSec)} MB/s  (${rawFetchSec.toFixed(2)} s)`,
 )
 console.log(`  raw fetch / kafkajs consume: ${(consumeSec / rawFetchSec).toFixed(1)}x`)
+console.log(
+  `  (load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${availableParallelism()} cores)`,
+)

@@ -259,6 +259,45 @@ describe('old and flexible API versions on the wire', () => {
     for (const n of names.filter((n) => n.startsWith('many-'))) broker.state.deleteTopic(n)
   })
 
+  test('Fetch limits: whole batches only, at least one even if over the limit, max_bytes across partitions', async () => {
+    broker.createTopic('limits', { partitions: 2 })
+    const log0 = broker.state.partition('limits', 0)!
+    const log1 = broker.state.partition('limits', 1)!
+    const mk = (i: number) =>
+      encodeBatch([{ offset: 0, timestamp: 1, key: null, value: Buffer.alloc(1000, 97 + i), headers: [] }], {
+        baseOffset: 0,
+        attributes: 0,
+        producerId: -1n,
+        producerEpoch: -1,
+        baseSequence: -1,
+      })
+    for (let i = 0; i < 3; i++) log0.append(mk(i), 0, false)
+    log1.append(mk(9), 0, false)
+    const size = log0.batches[0]!.buf.length
+    const fetch = async (maxBytes: number, partMax: number) => {
+      const r = await c.request(1, 4, (w) => {
+        w.int32(-1).int32(0).int32(0).int32(maxBytes).int8(0)
+        w.int32(1).string('limits').int32(2)
+        w.int32(0).int64(0).int32(partMax)
+        w.int32(1).int64(0).int32(partMax)
+      })
+      r.int32()
+      r.int32()
+      r.string()
+      return r.array(false, (r) => {
+        r.int32()
+        r.int16()
+        r.int64()
+        r.int64()
+        r.array(false, (r) => r.int64() + r.int64())
+        return r.bytes().length
+      })
+    }
+    assert.deepEqual(await fetch(1 << 20, 10), [size, 0], 'one whole batch despite a 10-byte partition limit')
+    assert.deepEqual(await fetch(1 << 20, Math.floor(size * 2.5)), [size * 2, size])
+    assert.deepEqual(await fetch(Math.floor(size * 1.5), 1 << 20), [size, 0], 'max_bytes spent on partition 0')
+  })
+
   test('CreateTopics rejects bad configs by name; DescribeConfigs v0 reports is_default', async () => {
     const ct = await c.request(19, 1, (w) => {
       w.int32(1).string('badcfg').int32(1).int16(1).int32(0)
