@@ -1,0 +1,76 @@
+// Query benchmark: `SELECT count(*) ... WHERE timestamp BETWEEN` touching 1% of an archive's time range, served
+// from S3 over HTTP, against a full scan — bytes downloaded (as a fraction of the archive) and time, same run.
+// Run: node --conditions=everlog-source --import tsx bench/query.ts [--records N] [--partitions P]
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PartitionWriter, S3Store, writeTopicMeta } from '../packages/core/src/index.js'
+import { startS3Server } from '../packages/core/src/testing/index.js'
+import { openQuery } from '../packages/query/src/index.js'
+import { benchRecord, intFlag, prng } from './lib/data.js'
+
+const args = process.argv.slice(2)
+const records = intFlag(args, 'records', 1_000_000)
+const partitions = intFlag(args, 'partitions', 8)
+const perPartition = Math.ceil(records / partitions)
+const SEGMENT_RECORDS = Math.max(1000, Math.floor(perPartition / 50))
+const T0 = 1_700_000_000_000n
+const SPACING = 10n // ms between records of a partition
+
+const s3 = await startS3Server({ bucket: 'bench' })
+const store = new S3Store({ bucket: 'bench', prefix: 'archive/' }, s3.clientConfig())
+const rand = prng()
+const buildStart = performance.now()
+for (let p = 0; p < partitions; p++) {
+  const writer = await PartitionWriter.open(store, { topic: 'events', partition: p, writer: 'bench' })
+  for (let i = 0; i < perPartition; i += SEGMENT_RECORDS) {
+    const batch = []
+    for (let j = i; j < Math.min(i + SEGMENT_RECORDS, perPartition); j++)
+      batch.push(benchRecord(j, rand, { t0: T0, spacingMs: SPACING }))
+    await writer.appendSegment(batch)
+  }
+}
+await writeTopicMeta(store, { topic: 'events', partitions })
+const buildSeconds = (performance.now() - buildStart) / 1000
+
+// The archive's size as its HEADs account it.
+let archiveBytes = 0
+for (let p = 0; p < partitions; p++)
+  archiveBytes += (await PartitionWriter.open(store, { topic: 'events', partition: p, writer: 'bench' })).head.bytes
+
+const span = BigInt(perPartition) * SPACING
+const from = T0 + span / 2n
+const to = from + span / 100n
+
+async function measure(label: string, options: { fromTime?: bigint; toTime?: bigint }) {
+  const cacheDir = await mkdtemp(join(tmpdir(), 'everlog-bench-cache-'))
+  const start = performance.now()
+  const q = await openQuery(store, { cacheDir, ...options })
+  const reader = await q.connection.runAndReadAll(
+    `SELECT count(*) AS n FROM events WHERE epoch_ms("timestamp") BETWEEN ${from} AND ${to}`,
+  )
+  const seconds = (performance.now() - start) / 1000
+  const n = Number(reader.getRowObjectsJson()[0]!.n)
+  q.close()
+  await rm(cacheDir, { recursive: true, force: true })
+  return { label, n, seconds, downloaded: q.downloadedBytes, files: q.downloadedFiles }
+}
+
+const full = await measure('full scan', {})
+const selective = await measure('1% time range', { fromTime: from, toTime: to })
+if (full.n !== selective.n) throw new Error(`counts differ: full ${full.n}, selective ${selective.n}`)
+
+console.log(
+  `archive: ${records} records in ${partitions} partitions, ${(archiveBytes / 1e6).toFixed(1)} MB (built in ${buildSeconds.toFixed(1)} s)`,
+)
+console.log('case             rows   files  downloaded   of archive   seconds')
+for (const r of [full, selective]) {
+  console.log(
+    `${r.label.padEnd(15)} ${String(r.n).padStart(6)} ${String(r.files).padStart(7)} ${(r.downloaded / 1e6).toFixed(1).padStart(8)} MB ${((100 * r.downloaded) / archiveBytes).toFixed(2).padStart(9)} % ${r.seconds.toFixed(2).padStart(9)}`,
+  )
+}
+console.log(
+  `selective / full: bytes ${(selective.downloaded / full.downloaded).toFixed(4)}, time ${(selective.seconds / full.seconds).toFixed(3)}`,
+)
+await store.close()
+await s3.close()
