@@ -257,4 +257,52 @@ describe('idempotence and transactions', () => {
     assert.deepEqual(await offsetsOf(), [{ partition: 0, offset: '7', metadata: null }])
     await producer.disconnect()
   })
+
+  test('a transaction past its timeout is aborted by the coordinator and its producer fenced', async () => {
+    let clock = 1_700_000_000_000
+    const timed = await startDevBroker({ retentionCheckIntervalMs: 0, now: () => clock })
+    const c = await WireClient.connect(timed.host, timed.port)
+    try {
+      timed.createTopic('expire')
+      const init = await c.request(22, 1, (w) => w.nullableString('tx-expire').int32(1000))
+      init.int32()
+      assert.equal(init.int16(), 0)
+      const pid = init.int64()
+      const epoch = init.int16()
+      const add = await c.request(24, 1, (w) => {
+        w.string('tx-expire').int64(pid).int16(epoch).int32(1).string('expire').int32(1).int32(0)
+      })
+      add.int32()
+      add.int32()
+      add.string()
+      add.int32()
+      assert.deepEqual([add.int32(), add.int16()], [0, 0])
+      const batch = encodeBatch(records(2), {
+        baseOffset: 0,
+        attributes: 0x10,
+        producerId: pid,
+        producerEpoch: epoch,
+        baseSequence: 0,
+      })
+      const p = await c.request(0, 7, produceBody('expire', batch, 'tx-expire'))
+      p.int32()
+      p.string()
+      p.int32()
+      p.int32()
+      assert.equal(p.int16(), 0)
+      const log = timed.state.partition('expire', 0)!
+      assert.equal(log.lastStableOffset, 0)
+      clock += 5000
+      timed.state.transactions.expire()
+      assert.equal(log.highWatermark, 3, 'an ABORT marker was written')
+      assert.equal(log.lastStableOffset, 3)
+      assert.deepEqual(log.aborted, [{ producerId: pid, firstOffset: 0, lastOffset: 2 }])
+      const end = await c.request(26, 1, (w) => w.string('tx-expire').int64(pid).int16(epoch).bool(true))
+      end.int32()
+      assert.equal(end.int16(), KafkaErrors.INVALID_PRODUCER_EPOCH.code)
+    } finally {
+      c.close()
+      await timed.close()
+    }
+  })
 })
