@@ -289,6 +289,7 @@ describe('segment input validation', () => {
       InvalidArgumentError,
     )
     assert.throws(() => encodeSegment([rec(1n)], { ...opts, rowGroupBytes: 0 }), InvalidArgumentError)
+    assert.throws(() => encodeSegment([rec(1n)], { ...opts, rowGroupBytes: 2 ** 31 }), InvalidArgumentError)
     assert.throws(() => encodeSegment([rec(1n)], { ...opts, topic: 'bad/topic' }))
     // Strings where bytes belong would be mangled silently by a typed-array copy.
     const notBytes = 'text' as unknown as Buffer

@@ -21,6 +21,10 @@ import type { EncodedSegment, SegmentCompression, SegmentWriteOptions } from './
 
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
+const MAX_ROW_GROUP_BYTES = 1 << 30
+// With groups of at most 1 GiB, a record of at most 1 GiB keeps every column of a group under 2 GiB, so a
+// batch never fails to build halfway through the streaming writer.
+const MAX_RECORD_BYTES = 1 << 30
 
 interface Plan {
   records: readonly ArchiveRecord[]
@@ -87,8 +91,9 @@ function planSegment(records: readonly ArchiveRecord[], options: SegmentWriteOpt
     )
   }
   const rowGroupBytes = options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES
-  if (!Number.isSafeInteger(rowGroupBytes) || rowGroupBytes < 1) {
-    throw new InvalidArgumentError(`invalid rowGroupBytes ${rowGroupBytes}: expected a positive integer`)
+  // Arrow Binary columns use 32-bit offsets: a group's column must stay under 2 GiB.
+  if (!Number.isSafeInteger(rowGroupBytes) || rowGroupBytes < 1 || rowGroupBytes > MAX_ROW_GROUP_BYTES) {
+    throw new InvalidArgumentError(`invalid rowGroupBytes ${rowGroupBytes}: expected an integer from 1 to 1 GiB`)
   }
   if (records.length === 0) {
     throw new InvalidArgumentError(`cannot encode an empty segment for ${topic}/${partition}: pass at least one record`)
@@ -125,6 +130,11 @@ function planSegment(records: readonly ArchiveRecord[], options: SegmentWriteOpt
       if (typeof k !== 'string')
         throw new InvalidArgumentError(`record at offset ${offset} has a non-string header key`)
       n += Buffer.byteLength(k) + bytesOf(v, 'header value', offset)
+    }
+    if (n > MAX_RECORD_BYTES) {
+      throw new InvalidArgumentError(
+        `record at offset ${offset} of ${topic}/${partition} has ${n} bytes; at most 1 GiB`,
+      )
     }
     sizes[i] = n
     rawBytes += n
