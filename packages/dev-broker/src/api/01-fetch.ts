@@ -138,7 +138,10 @@ export const fetch: ApiModule = {
           ctx.signal.removeEventListener('abort', done)
           resolve(collect(state, topics, maxBytes, readCommitted, undefined))
         }
-        const stop = state.waitForAppend(() => {
+        const wanted = new Set(topics.map((t) => t.topic))
+        const stop = state.waitForAppend((topic) => {
+          // only re-read when a topic of this request changed: idle consumers cost nothing per produce
+          if (topic !== undefined && !wanted.has(topic)) return
           const now = collect(state, topics, maxBytes, readCommitted, undefined)
           if (now.bytes >= minBytes || now.errors) done()
         })

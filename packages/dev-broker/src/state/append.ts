@@ -70,7 +70,7 @@ export function appendRecords(
     if (stored.transactional && !log.openTxns.has(info.producerId)) log.openTxns.set(info.producerId, stored.base)
   }
   if (infos.length > 0) {
-    state.notifyAppend()
+    state.notifyAppend(topicName)
     state.changed()
   }
   return {

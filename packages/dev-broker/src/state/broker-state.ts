@@ -98,7 +98,7 @@ export class BrokerState {
   autoCreateTopics: boolean
   readonly now: () => number
   /** Woken on every append, so long-polling Fetches re-check their partitions. */
-  private readonly appendWaiters = new Set<() => void>()
+  private readonly appendWaiters = new Set<(topic: string | undefined) => void>()
   /** Called after any change worth persisting (append, topic create/delete, config change, retention). */
   onChange: (() => void) | undefined
 
@@ -149,13 +149,14 @@ export class BrokerState {
     return ok
   }
 
-  waitForAppend(fn: () => void): () => void {
+  /** fn gets the topic appended to, or undefined when anything may have changed (markers, deletes). */
+  waitForAppend(fn: (topic: string | undefined) => void): () => void {
     this.appendWaiters.add(fn)
     return () => this.appendWaiters.delete(fn)
   }
 
-  notifyAppend(): void {
-    for (const fn of [...this.appendWaiters]) fn()
+  notifyAppend(topic?: string): void {
+    for (const fn of [...this.appendWaiters]) fn(topic)
   }
 
   changed(): void {
