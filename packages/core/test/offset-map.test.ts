@@ -11,7 +11,7 @@ import { openStore } from '../src/store/open.js'
 import type { ObjectStore } from '../src/store/types.js'
 import { decodeOffsetMapChunk, encodeOffsetMapChunk } from '../src/offset-map/chunk.js'
 import { OffsetMapFencedError, OffsetMapNotFoundError } from '../src/offset-map/errors.js'
-import { readManifest } from '../src/offset-map/manifest.js'
+import { readOffsetMapManifest } from '../src/offset-map/manifest.js'
 import { listOffsetMapPartitions, listOffsetMapSources, OffsetMapReader } from '../src/offset-map/reader.js'
 import { OffsetMapWriter } from '../src/offset-map/writer.js'
 import { listSnapshotGroups, readGroupSnapshot, writeGroupSnapshot } from '../src/offset-map/groups.js'
@@ -91,7 +91,7 @@ describe('offset map writer and reader', () => {
     assert.equal(removed.length, 1)
     assert.match(removed[0]!, /^dst\/offset-map\/source=src\/partition=1\/00000000000000001000-[0-9a-f]{64}\.parquet$/)
 
-    const m = (await readManifest(store, 'dst', 'src', 1))!.manifest
+    const m = (await readOffsetMapManifest(store, 'dst', 'src', 1))!.manifest
     assert.equal(m.records, sources.length)
     assert.equal(m.chunks.length, 2)
     assert.equal(m.sourceNext, 100n)

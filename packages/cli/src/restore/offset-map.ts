@@ -8,7 +8,7 @@ export {
   OffsetMapReader,
   OffsetMapWriter,
   readGroupSnapshot,
-  readManifest,
+  readOffsetMapManifest,
   writeGroupSnapshot,
 } from '../../../core/src/offset-map/index.js'
 export type {

@@ -19,13 +19,13 @@ import {
   validatePartition,
   validateTopicName,
 } from '@everlog/core'
-import type { ArchiveRecord, GapEntry, Head, ObjectStore } from '@everlog/core'
+import type { GapEntry, Head, ObjectStore } from '@everlog/core'
 import { CompressionTypes } from 'kafkajs'
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import { RestoreConflictError, TargetNotEmptyError } from './errors.js'
 import { sameRecord, toProducerMessage } from './messages.js'
 import type { NullHeaderPolicy } from './messages.js'
-import { deleteOffsetMap, OffsetMapWriter, readManifest } from './offset-map.js'
+import { deleteOffsetMap, OffsetMapWriter, readOffsetMapManifest } from './offset-map.js'
 import type { OffsetMapManifest } from './offset-map.js'
 import { RateLimiter } from './rate.js'
 import { createTarget, describeTarget, readTargetRanges } from './target.js'
@@ -84,7 +84,7 @@ export interface RestoreOptions {
   /** Per produce request and partition. Defaults 2000 records, 512 KiB (and a quarter second's worth under --rate). */
   batchRecords?: number
   batchBytes?: number
-  /** Offset map commits: after this many records or milliseconds, whichever first. Defaults 20000 and 2000. */
+  /** Offset map commits: after this many records or milliseconds, whichever first. Defaults 50000 and 5000. */
   mapFlushRecords?: number
   mapFlushMs?: number
   /** Written into the map's manifests. */
@@ -140,8 +140,8 @@ const defaults = {
   concurrency: 4,
   batchRecords: 2000,
   batchBytes: 512 * 1024,
-  mapFlushRecords: 20_000,
-  mapFlushMs: 2000,
+  mapFlushRecords: 50_000,
+  mapFlushMs: 5000,
 }
 
 export async function restoreTopic(options: RestoreOptions): Promise<RestoreResult> {
@@ -258,7 +258,7 @@ async function planPartition(
   // --reset-map: plan (and check the target) as a first run; the old map is deleted only when writing starts.
   const manifest = options.resetMap
     ? undefined
-    : (await readManifest(options.store, target, source, partition))?.manifest
+    : (await readOffsetMapManifest(options.store, target, source, partition))?.manifest
   const empty = (from: bigint): PartitionPlan => ({
     partition,
     fromOffset: from,
@@ -458,7 +458,8 @@ class Run {
             )
           }
           writer.append(next.value.offset, offset)
-          this.count(partition, next.value, result)
+          this.progress.records++
+          this.progress.bytes += rawRecordBytes(next.value)
           result.reconciled++
           expected++
         }
@@ -474,11 +475,6 @@ class Run {
       result.sourceNext = writer.sourceNext
       result.targetNext = writer.targetNext
     }
-  }
-
-  private count(_partition: number, record: ArchiveRecord, _result: PartitionResult): void {
-    this.progress.records++
-    this.progress.bytes += rawRecordBytes(record)
   }
 
   private async restorePartition(result: PartitionResult, writer: OffsetMapWriter): Promise<void> {

@@ -57,7 +57,7 @@ export interface OffsetMapChunkOptions {
 }
 
 /** Both columns must be strictly increasing: a restore produces records in source order into one partition. */
-export function checkEntries(entries: OffsetMapEntries, what: string): void {
+export function checkOffsetMapEntries(entries: OffsetMapEntries, what: string): void {
   const { source, target } = entries
   if (source.length !== target.length) {
     throw new InvalidArgumentError(`${what}: ${source.length} source offsets but ${target.length} target offsets`)
@@ -81,7 +81,7 @@ export function encodeOffsetMapChunk(entries: OffsetMapEntries, options: OffsetM
   const what = `offset map ${sourceTopic} -> ${targetTopic} partition ${partition}`
   const n = entries.source.length
   if (n === 0) throw new InvalidArgumentError(`${what}: cannot encode an empty chunk`)
-  checkEntries(entries, what)
+  checkOffsetMapEntries(entries, what)
   const metadata = new Map<string, string>([
     [OffsetMapMetadataKeys.format, String(FORMAT_VERSION)],
     [OffsetMapMetadataKeys.kind, 'offset-map'],
@@ -169,7 +169,7 @@ export function decodeOffsetMapChunk(bytes: Uint8Array, options: DecodeOffsetMap
   }
   const entries = { source: column(OffsetMapColumns.source), target: column(OffsetMapColumns.target) }
   try {
-    checkEntries(entries, what)
+    checkOffsetMapEntries(entries, what)
   } catch (err) {
     throw new FormatError(`${what} is not a valid offset map: ${(err as Error).message}`, { cause: err })
   }

@@ -40,14 +40,14 @@ export interface OffsetMapManifest {
   updatedAt: string
 }
 
-export interface ManifestRead {
+export interface OffsetMapManifestRead {
   manifest: OffsetMapManifest
   etag: string
 }
 
 const s = (v: bigint) => v.toString()
 
-export function encodeManifest(m: OffsetMapManifest): Uint8Array {
+export function encodeOffsetMapManifest(m: OffsetMapManifest): Uint8Array {
   const json = {
     format: m.format,
     sourceTopic: m.sourceTopic,
@@ -76,7 +76,7 @@ export function encodeManifest(m: OffsetMapManifest): Uint8Array {
 const DECIMAL = /^(0|[1-9][0-9]{0,18})$/
 const HASH = /^[0-9a-f]{64}$/
 
-export function parseManifest(bytes: Uint8Array, key: string): OffsetMapManifest {
+export function parseOffsetMapManifest(bytes: Uint8Array, key: string): OffsetMapManifest {
   const fail = (msg: string): never => {
     throw new FormatError(`${key} is not a valid offset map manifest: ${msg}`)
   }
@@ -157,23 +157,23 @@ export function parseManifest(bytes: Uint8Array, key: string): OffsetMapManifest
   return m
 }
 
-export async function readManifest(
+export async function readOffsetMapManifest(
   store: ObjectStore,
   targetTopic: string,
   sourceTopic: string,
   partition: number,
-): Promise<ManifestRead | undefined> {
+): Promise<OffsetMapManifestRead | undefined> {
   const key = offsetMapManifestKey(targetTopic, sourceTopic, partition)
   try {
     const got = await store.get(key)
-    return { manifest: parseManifest(got.body, key), etag: got.etag }
+    return { manifest: parseOffsetMapManifest(got.body, key), etag: got.etag }
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return undefined
     throw err
   }
 }
 
-export function newManifest(init: {
+export function newOffsetMapManifest(init: {
   sourceTopic: string
   targetTopic: string
   partition: number

@@ -8,7 +8,7 @@ import { decodeOffsetMapChunk } from './chunk.js'
 import type { OffsetMapEntries } from './chunk.js'
 import { OffsetMapNotFoundError } from './errors.js'
 import { offsetMapPrefix } from './layout.js'
-import { readManifest } from './manifest.js'
+import { readOffsetMapManifest } from './manifest.js'
 import type { OffsetMapChunkRef, OffsetMapManifest } from './manifest.js'
 
 /**
@@ -44,7 +44,7 @@ export class OffsetMapReader {
 
   /** @throws OffsetMapNotFoundError when no restore wrote a map for this partition. */
   async manifest(targetTopic: string, sourceTopic: string, partition: number): Promise<OffsetMapManifest> {
-    const read = await readManifest(this.store, targetTopic, sourceTopic, partition)
+    const read = await readOffsetMapManifest(this.store, targetTopic, sourceTopic, partition)
     if (!read) throw new OffsetMapNotFoundError(targetTopic, sourceTopic, partition)
     return read.manifest
   }

@@ -6,7 +6,7 @@ import type { ObjectStore } from '../store/types.js'
 import { encodeOffsetMapChunk } from './chunk.js'
 import { OffsetMapFencedError } from './errors.js'
 import { offsetMapChunkKey, offsetMapManifestKey, offsetMapPartitionPrefix } from './layout.js'
-import { encodeManifest, newManifest, readManifest } from './manifest.js'
+import { encodeOffsetMapManifest, newOffsetMapManifest, readOffsetMapManifest } from './manifest.js'
 import type { OffsetMapManifest } from './manifest.js'
 
 export interface OffsetMapWriterOptions {
@@ -50,12 +50,12 @@ export class OffsetMapWriter {
     validateTopicName(targetTopic)
     validateTopicName(sourceTopic)
     validatePartition(options.partition)
-    const existing = await readManifest(store, targetTopic, sourceTopic, options.partition)
+    const existing = await readOffsetMapManifest(store, targetTopic, sourceTopic, options.partition)
     if (existing) return new OffsetMapWriter(store, existing.manifest, existing.etag)
-    const manifest = newManifest(options)
+    const manifest = newOffsetMapManifest(options)
     const key = offsetMapManifestKey(targetTopic, sourceTopic, options.partition)
     try {
-      const { etag } = await store.putIfAbsent(key, encodeManifest(manifest), JSON_TYPE)
+      const { etag } = await store.putIfAbsent(key, encodeOffsetMapManifest(manifest), JSON_TYPE)
       return new OffsetMapWriter(store, manifest, etag)
     } catch (err) {
       if (err instanceof PreconditionFailedError) {
@@ -162,7 +162,7 @@ export class OffsetMapWriter {
     }
     const key = offsetMapManifestKey(m.targetTopic, m.sourceTopic, m.partition)
     try {
-      const { etag } = await this.store.putIfMatch(key, encodeManifest(next), this.etag, JSON_TYPE)
+      const { etag } = await this.store.putIfMatch(key, encodeOffsetMapManifest(next), this.etag, JSON_TYPE)
       this.etag = etag
     } catch (err) {
       if (err instanceof PreconditionFailedError) {
