@@ -5,6 +5,7 @@ import { lsCommand } from './ls.js'
 import { verifyCommand } from './verify.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
+import { devBrokerCommand } from './dev-broker.js'
 
 export const builtinCommands: readonly CommandModule[] = [
   lsCommand,
@@ -12,4 +13,5 @@ export const builtinCommands: readonly CommandModule[] = [
   verifyCommand,
   queryCommand,
   athenaCommand,
+  devBrokerCommand,
 ]
