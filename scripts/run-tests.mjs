@@ -37,6 +37,8 @@ if (files.length === 0) {
   process.exit(1)
 }
 const concurrency = process.env.EVERLOG_TEST_CONCURRENCY ?? '2'
+// A hung test fails after this long instead of holding CI until its deadline.
+const timeoutMs = process.env.EVERLOG_TEST_TIMEOUT_MS ?? '300000'
 const result = spawnSync(
   process.execPath,
   [
@@ -45,6 +47,7 @@ const result = spawnSync(
     'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
+    `--test-timeout=${timeoutMs}`,
     ...runnerFlags,
     ...files,
   ],
