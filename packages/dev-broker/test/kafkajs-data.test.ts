@@ -191,6 +191,19 @@ describe('kafkajs data path', () => {
     assert.equal(broker.state.topics.has('adm'), false)
   })
 
+  test('createPartitions grows a topic; the new partitions take records', async () => {
+    await admin.createTopics({ topics: [{ topic: 'grow', numPartitions: 2 }] })
+    await admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })
+    await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 3 }] }))
+    const md = await admin.fetchTopicMetadata({ topics: ['grow'] })
+    assert.deepEqual(md.topics[0]!.partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3, 4])
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'grow', messages: [{ value: 'in four', partition: 4 }] })
+    await producer.disconnect()
+    assert.equal(broker.highWatermark('grow', 4), 1)
+  })
+
   test('fetchTopicOffsets, fetchTopicOffsetsByTimestamp and deleteTopicRecords', async () => {
     await admin.createTopics({ topics: [{ topic: 'offs', numPartitions: 1 }] })
     const producer = kafka.producer()

@@ -15,6 +15,7 @@ import { addOffsetsToTxn } from './25-add-offsets-to-txn.js'
 import { endTxn } from './26-end-txn.js'
 import { describeConfigs } from './32-describe-configs.js'
 import { alterConfigs } from './33-alter-configs.js'
+import { createPartitions } from './37-create-partitions.js'
 
 export const dataApis: readonly ApiModule[] = [
   produce,
@@ -31,4 +32,5 @@ export const dataApis: readonly ApiModule[] = [
   endTxn,
   describeConfigs,
   alterConfigs,
+  createPartitions,
 ]
