@@ -26,6 +26,19 @@ wrote it into --topic. Status:
                 nothing else was written to the topic since)
 Committed consumer offsets translate the same way (they name the next record to read).
 
+The map is plain Parquet (columns source_offset, target_offset; Hive partitions source= and partition=), so SQL
+engines read it directly, e.g. DuckDB on a file archive:
+  SELECT target_offset FROM read_parquet('/var/lib/everlog/orders-restored/offset-map/*/*/*.parquet',
+    hive_partitioning = true) WHERE source = 'orders' AND "partition" = 0 AND source_offset >= 1234
+  ORDER BY source_offset LIMIT 1
+and Athena with partition projection:
+  CREATE EXTERNAL TABLE orders_restored_offset_map (source_offset bigint, target_offset bigint)
+  PARTITIONED BY (source string, \`partition\` int) STORED AS PARQUET
+  LOCATION 's3://bucket/archive/orders-restored/offset-map/'
+  TBLPROPERTIES ('projection.enabled'='true', 'projection.source.type'='enum', 'projection.source.values'='orders',
+    'projection.partition.type'='integer', 'projection.partition.range'='0,999')
+(Athena skips the _manifest.json next to the Parquet files: names starting with _ are not data.)
+
 Examples:
   $ everlog offsets translate --store file:///var/lib/everlog --topic orders-restored --partition 0 --offset 1234
   $ everlog offsets translate --store s3://bucket/archive --topic orders --source orders --partition 3 --offset 0 --json

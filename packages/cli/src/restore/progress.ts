@@ -11,7 +11,7 @@ export interface ProgressReporter {
 
 const LINE_EVERY_MS = 5000
 
-export function progressReporter(stderr: Writable, label: string): ProgressReporter {
+export function progressReporter(stderr: Writable, label: string, everyMs = LINE_EVERY_MS): ProgressReporter {
   const started = performance.now()
   const rate = (bytes: number) => `${formatBytes(bytes / Math.max(0.001, (performance.now() - started) / 1000))}/s`
   if ((stderr as { isTTY?: boolean }).isTTY === true) {
@@ -58,12 +58,12 @@ export function progressReporter(stderr: Writable, label: string): ProgressRepor
     update(p) {
       latest = p
       const now = performance.now()
-      if (now - last < LINE_EVERY_MS) return
+      if (now - last < everyMs) return
       last = now
       line(p)
     },
     stop() {
-      if (latest && performance.now() - started >= LINE_EVERY_MS) line(latest)
+      if (latest && performance.now() - started >= everyMs) line(latest)
     },
   }
 }
