@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { FormatError, IntegrityError, OffsetOrderError } from '../src/errors.js'
 import { openStore } from '../src/store/open.js'
+import { S3Store } from '../src/store/s3.js'
+import { startS3Server } from '../src/testing/s3-server.js'
 import type { ObjectStore } from '../src/store/types.js'
 import { decodeOffsetMapChunk, encodeOffsetMapChunk } from '../src/offset-map/chunk.js'
 import { OffsetMapFencedError, OffsetMapNotFoundError } from '../src/offset-map/errors.js'
@@ -170,5 +172,45 @@ describe('offset map writer and reader', () => {
     assert.equal((await readGroupSnapshot(store, 'src', group, { at: 1_700_000_030_000 }))!.partitions[0]!.offset, 5n)
     assert.equal(await readGroupSnapshot(store, 'src', group, { at: 1_600_000_000_000 }), undefined)
     assert.equal(await readGroupSnapshot(store, 'src', 'other'), undefined)
+  })
+})
+
+describe('offset map over S3 (HTTP, conditional writes)', () => {
+  it('two restores of one partition: the first manifest commit wins, the other is fenced', async () => {
+    const s3 = await startS3Server()
+    try {
+      await s3.createBucket('maps')
+      const store = new S3Store({ bucket: 'maps', prefix: 'archive/' }, s3.clientConfig())
+      const opts = {
+        sourceTopic: 'src',
+        targetTopic: 'dst',
+        partition: 0,
+        writer: 'a',
+        sourceStart: 0n,
+        targetNext: 0n,
+      }
+      const a = await OffsetMapWriter.open(store, opts)
+      const b = await OffsetMapWriter.open(store, { ...opts, writer: 'b' })
+      for (let i = 0; i < 1000; i++) a.append(BigInt(i * 2), BigInt(i))
+      b.append(0n, 0n)
+      await a.flush()
+      await assert.rejects(b.flush(), OffsetMapFencedError)
+      const reader = new OffsetMapReader(store)
+      assert.deepEqual(await reader.translate('dst', 'src', 0, 1001n), {
+        partition: 0,
+        sourceOffset: 1001n,
+        targetOffset: 501n,
+        status: 'next',
+      })
+      assert.equal((await reader.manifest('dst', 'src', 0)).writer, 'a')
+      // b's chunk landed before its manifest write lost: the owner removes it, its own chunk stays.
+      const removed = await a.removeUnreferenced()
+      assert.equal(removed.length, 1)
+      assert.notEqual(removed[0], a.manifest.chunks[0]!.key)
+      assert.ok(await store.head(a.manifest.chunks[0]!.key))
+      await store.close()
+    } finally {
+      await s3.close()
+    }
   })
 })
