@@ -9,7 +9,6 @@ import {
   encodeSegment,
   ensureArchive,
   openStore,
-  rawRecordBytes,
   registerKafkaCodecs,
   writeTopicMeta,
 } from '@everlog/core'
@@ -558,16 +557,33 @@ export class Archiver {
     const { topic, partition } = batch
     const state = this.partitions.get(tpKey(topic, partition))
     const pipeline = state?.pipeline
-    if (!state || !pipeline || pipeline.state !== 'running' || isStale()) return
+    if (!state || !pipeline || pipeline.state !== 'running' || isStale()) {
+      this.logger.trace({ topic, partition, ready: pipeline !== undefined, state: pipeline?.state }, 'batch ignored')
+      return
+    }
     const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)
     if (fetched < pipeline.position) {
       // Re-delivered after a rebalance or a seek that has not applied yet: already buffered or archived.
+      this.logger.debug(
+        { topic, partition, fetchedOffset: fetched.toString(), position: pipeline.position.toString() },
+        'batch below the archive position: seeking',
+      )
       consumer.seek({ topic, partition, offset: pipeline.position.toString() })
       return
     }
     if (fetched > pipeline.position) {
       // kafkajs moved on its own: it resets to the log start on OFFSET_OUT_OF_RANGE, i.e. retention overran us.
       const { low } = await this.watermarks(topic, partition)
+      this.logger.debug(
+        {
+          topic,
+          partition,
+          fetchedOffset: fetched.toString(),
+          position: pipeline.position.toString(),
+          logStart: low.toString(),
+        },
+        'batch beyond the archive position',
+      )
       if (low > pipeline.position) this.overrun(pipeline, low)
       if (pipeline.state !== 'running' || this.stopping) return
       if (fetched !== pipeline.position) {
@@ -587,16 +603,21 @@ export class Archiver {
 
     const messages = batch.messages
     const records: ArchiveRecord[] = []
-    let raw = 0
     const from = pipeline.position
     for (const m of messages) {
-      if (BigInt(m.offset) < from) continue
-      const r = toArchiveRecord(m)
-      raw += rawRecordBytes(r)
-      records.push(r)
+      if (BigInt(m.offset) >= from) records.push(toArchiveRecord(m))
     }
-    const upTo = BigInt(batch.lastOffset()) + 1n
-    pipeline.append(records, raw, upTo)
+    pipeline.append(records, BigInt(batch.lastOffset()) + 1n)
+    this.logger.trace(
+      {
+        topic,
+        partition,
+        records: records.length,
+        position: pipeline.position.toString(),
+        buffered: pipeline.bufferedRecords,
+      },
+      'batch buffered',
+    )
     resolveOffset(batch.lastOffset())
     this.metrics.bufferedBytes.set(this.budget.bytes)
     this.checkOnceDone()
@@ -747,7 +768,8 @@ export class Archiver {
     const hw = s.highWatermark
     const lag = hw === undefined ? 0n : hw - committed > 0n ? hw - committed : 0n
     this.metrics.lag.set(labels, Number(lag))
-    const caughtUp = p.idle && (hw === undefined || p.position >= hw)
+    // Trailing control records keep HEAD below the high watermark of a transactional topic forever.
+    const caughtUp = (p.idle && (hw === undefined || p.position >= hw)) || (hw !== undefined && committed >= hw)
     const newest = s.committedMaxTimestamp ?? p.head.maxTimestamp ?? undefined
     const oldestOpen = p.oldestUnarchivedTimestamp
     const freshness = caughtUp ? 0 : Math.max(0, (now - Number(newest ?? oldestOpen ?? BigInt(now))) / 1000)

@@ -67,7 +67,8 @@ export function kafkaClientConfig(config: ArchiverConfig, logger: Logger): Kafka
       maxRetryTime: config.retry.maxMs,
       retries: config.retry.maxAttempts === 0 ? Number.MAX_SAFE_INTEGER : Math.max(1, config.retry.maxAttempts - 1),
     },
-    logLevel: KafkaLogLevel.INFO,
+    // kafkajs' DEBUG level shows every request: only when the operator asked for trace.
+    logLevel: config.logLevel === 'trace' ? KafkaLogLevel.DEBUG : KafkaLogLevel.INFO,
     logCreator: kafkaLogCreator(logger),
   }
   if (k.ssl !== undefined) client.ssl = sslOptions(k.ssl)

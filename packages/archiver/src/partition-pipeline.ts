@@ -1,7 +1,7 @@
 // One partition's way from Kafka records to committed segments: buffer, roll on size/count/age, encode, and commit
 // through the partition's writer strictly in offset order while fetching goes on. Memory is charged to the shared
 // budget until a segment is committed (or dropped); uploads across partitions share the limiter's slots.
-import { FencedError, OffsetOrderError } from '@everlog/core'
+import { FencedError, OffsetOrderError, rawRecordBytes } from '@everlog/core'
 import type { ArchiveRecord, EncodedSegment, Head } from '@everlog/core'
 import type { ByteBudget, Limiter } from './budget.js'
 import { withRetry } from './retry.js'
@@ -129,30 +129,32 @@ export class PartitionPipeline {
   }
 
   /**
-   * Buffers records (strictly increasing offsets, all >= position) and rolls a segment when a limit is reached.
+   * Buffers records (strictly increasing offsets, all >= position) and rolls a segment whenever a limit is reached.
    * `upTo` moves the position past trailing offsets that carried no record (control records, aborted data).
    */
-  append(records: readonly ArchiveRecord[], rawBytes: number, upTo?: bigint): void {
+  append(records: readonly ArchiveRecord[], upTo?: bigint): void {
     if (this._state !== 'running') return
-    if (records.length > 0) {
-      const first = records[0]!.offset
-      if (first < this.position) {
-        throw new OffsetOrderError(
-          `records of ${this.topic}/${this.partition} start at ${first}, below the next expected offset ${this.position}`,
-        )
-      }
+    if (records.length > 0 && records[0]!.offset < this.position) {
+      throw new OffsetOrderError(
+        `records of ${this.topic}/${this.partition} start at ${records[0]!.offset}, below the next expected offset ${this.position}`,
+      )
+    }
+    const { maxBytes, maxRecords } = this.options.limits
+    const budget = this.options.budget
+    // Limits are checked record by record, so one large fetch still yields segments of the configured size.
+    for (const r of records) {
       if (this.buffer.length === 0) this.openedAt = this.now()
-      for (const r of records) this.buffer.push(r)
-      const charged = rawBytes + records.length * RECORD_OVERHEAD_BYTES
+      this.buffer.push(r)
+      const raw = rawRecordBytes(r)
+      const charged = raw + RECORD_OVERHEAD_BYTES
+      this.bufferRaw += raw
       this.bufferBytes += charged
-      this.bufferRaw += rawBytes
-      this.options.budget.add(charged)
-      this.position = records[records.length - 1]!.offset + 1n
+      budget.add(charged)
+      this.position = r.offset + 1n
+      if (this.bufferRaw >= maxBytes) this.roll('size')
+      else if (this.buffer.length >= maxRecords) this.roll('records')
     }
     if (upTo !== undefined && upTo > this.position) this.position = upTo
-    const { maxBytes, maxRecords } = this.options.limits
-    if (this.bufferRaw >= maxBytes) this.roll('size')
-    else if (this.buffer.length >= maxRecords) this.roll('records')
   }
 
   /** Moves the position over offsets that hold no records for us (e.g. a batch of only control records). */
@@ -182,15 +184,16 @@ export class PartitionPipeline {
     this.inflightSegments++
     this.inflightOldest.push(minTimestamp(records))
     this.enqueue(async () => {
+      let committed: Committed | undefined
       try {
         if (this._state !== 'running') return
-        await this.options.limiter.run(async () => {
-          if (this._state !== 'running') return
+        committed = await this.options.limiter.run(async () => {
+          if (this._state !== 'running') return undefined
           const started = this.now()
           const encoded = this.options.encode(records)
           const head = await this.commitSegment(encoded)
-          await this.options.onCommitted?.({
-            kind: 'segment',
+          return {
+            kind: 'segment' as const,
             head,
             firstOffset: encoded.firstOffset,
             lastOffset: encoded.lastOffset,
@@ -200,7 +203,7 @@ export class PartitionPipeline {
             maxTimestamp: encoded.maxTimestamp,
             uploadSeconds: (this.now() - started) / 1000,
             reason,
-          })
+          }
         })
       } finally {
         this.inflightBytes -= charged
@@ -208,6 +211,8 @@ export class PartitionPipeline {
         this.inflightOldest.shift()
         this.options.budget.release(charged)
       }
+      // After the budget and in-flight figures dropped the segment, so observers see the partition as it now is.
+      if (committed) await this.options.onCommitted?.(committed)
     })
   }
 

@@ -91,7 +91,7 @@ describe('PartitionPipeline', () => {
     const input = records(0, 200, 100)
     for (let i = 0; i < input.length; i += 17) {
       const chunk = input.slice(i, i + 17)
-      p.append(chunk, raw(chunk))
+      p.append(chunk)
     }
     await p.flush()
     const segments = committed.filter((c) => c.kind === 'segment')
@@ -99,7 +99,7 @@ describe('PartitionPipeline', () => {
     for (let i = 1; i < segments.length; i++) assert.equal(segments[i]!.firstOffset, segments[i - 1]!.lastOffset + 1n)
     for (const s of segments.slice(0, -1)) {
       assert.ok(s.reason === 'size' || s.reason === 'records')
-      assert.ok(s.kind === 'segment' && s.records <= 30 + 16)
+      assert.ok(s.kind === 'segment' && s.records <= 30)
     }
     assert.equal(segments.at(-1)!.head.nextOffset, 200n)
     assert.deepEqual(await readAll(store), input)
@@ -112,7 +112,7 @@ describe('PartitionPipeline', () => {
       limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 5_000 },
       now: () => now,
     })
-    p.append(records(0, 3), raw(records(0, 3)))
+    p.append(records(0, 3))
     now += 4_999
     assert.equal(p.rollIfOlderThan(now), false)
     now += 1
@@ -128,7 +128,7 @@ describe('PartitionPipeline', () => {
     const budget = new ByteBudget(10_000)
     const { p } = await pipeline(store, { budget })
     const rs = records(0, 50, 200)
-    p.append(rs, raw(rs))
+    p.append(rs)
     assert.equal(budget.bytes, raw(rs) + 50 * RECORD_OVERHEAD_BYTES)
     assert.equal(budget.exhausted, true)
     let released = false
@@ -161,7 +161,7 @@ describe('PartitionPipeline', () => {
       ),
     )
     for (const { p } of pipes) {
-      for (let i = 0; i < 50; i += 10) p.append(records(i, 10), raw(records(i, 10)))
+      for (let i = 0; i < 50; i += 10) p.append(records(i, 10))
     }
     await Promise.all(pipes.map(({ p }) => p.flush()))
     assert.ok(peak <= 2, `peak concurrent puts ${peak}`)
@@ -184,11 +184,12 @@ describe('PartitionPipeline', () => {
     })
     // The first HEAD goes through putIfAbsent (not injected); lose the answer of the second one.
     const input = records(0, 60)
-    for (let i = 0; i < 60; i += 20) p.append(input.slice(i, i + 20), raw(input.slice(i, i + 20)))
+    for (let i = 0; i < 60; i += 20) p.append(input.slice(i, i + 20))
     await p.flush()
     assert.deepEqual(stopped, [])
     assert.equal(headLost, 0)
-    assert.ok(retries.length >= 3, `expected retries, got ${retries.map(String).join('; ')}`)
+    // The segment PUTs are retried here; the HEAD whose answer was lost is settled by the writer itself.
+    assert.equal(retries.length, 2, `expected two retries, got ${retries.map(String).join('; ')}`)
     assert.equal(committed.at(-1)!.head.nextOffset, 60n)
     assert.deepEqual(await readAll(store), input)
   })
@@ -196,18 +197,18 @@ describe('PartitionPipeline', () => {
   test('a second writer on the partition fences the pipeline; HEAD keeps the other writer and is never corrupted', async () => {
     const store = new MemoryStore()
     const { p, stopped } = await pipeline(store, { writerName: 'archiver-a' })
-    p.append(records(0, 10), raw(records(0, 10)))
+    p.append(records(0, 10))
     await p.flush()
     // Another archiver takes over and commits the next offsets first.
     const other = await PartitionWriter.open(store, { topic: TOPIC, partition: 0, writer: 'archiver-b' })
     await other.appendSegment(records(10, 5))
-    p.append(records(10, 10), raw(records(10, 10)))
+    p.append(records(10, 10))
     await p.flush()
     assert.equal(p.state, 'fenced')
     assert.equal(stopped.length, 1)
     assert.ok(stopped[0] instanceof FencedError)
     // Later records are ignored, nothing more is written.
-    p.append(records(20, 5), raw(records(20, 5)))
+    p.append(records(20, 5))
     await p.flush()
     const head = await new ArchiveReader(store).head(TOPIC, 0)
     assert.equal(head?.writer, 'archiver-b')
@@ -218,10 +219,10 @@ describe('PartitionPipeline', () => {
   test('a gap commits buffered records first, then the gap entry, and the position moves past it', async () => {
     const store = new MemoryStore()
     const { p, committed } = await pipeline(store)
-    p.append(records(0, 10), raw(records(0, 10)))
+    p.append(records(0, 10))
     p.gap(10n, 49n, 'retention')
     assert.equal(p.position, 50n)
-    p.append(records(50, 5), raw(records(50, 5)))
+    p.append(records(50, 5))
     await p.flush()
     assert.deepEqual(
       committed.map((c) => [c.kind, c.firstOffset, c.lastOffset]),
@@ -240,10 +241,10 @@ describe('PartitionPipeline', () => {
   test('records below the position are refused, offsets without records only move the position', async () => {
     const store = new MemoryStore()
     const { p } = await pipeline(store)
-    p.append(records(0, 5), raw(records(0, 5)), 8n)
+    p.append(records(0, 5), 8n)
     assert.equal(p.position, 8n)
-    assert.throws(() => p.append(records(6, 2), raw(records(6, 2))), /below the next expected offset 8/)
-    p.append(records(9, 2), raw(records(9, 2)))
+    assert.throws(() => p.append(records(6, 2)), /below the next expected offset 8/)
+    p.append(records(9, 2))
     await p.flush()
     assert.deepEqual(await readAll(store), [...records(0, 5), ...records(9, 2)])
   })
@@ -252,7 +253,7 @@ describe('PartitionPipeline', () => {
     const store = new MemoryStore()
     const budget = new ByteBudget(1 << 30)
     const { p } = await pipeline(store, { budget })
-    p.append(records(0, 10), raw(records(0, 10)))
+    p.append(records(0, 10))
     p.close()
     await p.settled()
     assert.equal(budget.bytes, 0)

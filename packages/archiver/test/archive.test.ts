@@ -1,0 +1,337 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { after, before, describe, test } from 'node:test'
+import { ArchiveReader, openStore, readTopicMeta, registerKafkaCodecs } from '@everlog/core'
+import type { ArchiveRecord, ObjectStore } from '@everlog/core'
+import kafkajs from 'kafkajs'
+import type { Admin, Message, Producer } from 'kafkajs'
+import { startDevBroker } from '../../dev-broker/src/broker.js'
+import type { DevBroker } from '../../dev-broker/src/broker.js'
+import { Archiver } from '../src/archiver.js'
+import type { ArchiverConfigInput } from '../src/config.js'
+
+const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs
+registerKafkaCodecs(CompressionCodecs)
+
+let broker: DevBroker
+let kafka: InstanceType<typeof Kafka>
+let admin: Admin
+let producer: Producer
+const dirs: string[] = []
+
+before(async () => {
+  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, clientId: 'archiver-test' })
+  admin = kafka.admin()
+  await admin.connect()
+  producer = kafka.producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+})
+
+after(async () => {
+  await producer?.disconnect()
+  await admin?.disconnect()
+  await broker?.close()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function fileStoreUrl(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'everlog-archiver-'))
+  dirs.push(dir)
+  return pathToFileURL(dir).href
+}
+
+function archiver(store: string, topics: ArchiverConfigInput['topics'], extra: Partial<ArchiverConfigInput> = {}) {
+  return new Archiver(
+    {
+      brokers: broker.brokers,
+      topics,
+      store,
+      group: `g-${Math.random().toString(36).slice(2)}`,
+      http: { port: 0, host: '127.0.0.1' },
+      logLevel: (process.env.EVERLOG_TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent',
+      progressIntervalMs: 0,
+      retry: { initialMs: 20, maxMs: 200, maxAttempts: 10 },
+      kafka: { maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 500 },
+      ...extra,
+    },
+    { processMetrics: false },
+  )
+}
+
+async function archiveOnce(
+  store: string,
+  topics: ArchiverConfigInput['topics'],
+  extra: Partial<ArchiverConfigInput> = {},
+) {
+  const a = archiver(store, topics, { once: true, ...extra })
+  await a.start()
+  await a.done
+  return a
+}
+
+async function readPartition(store: ObjectStore, topic: string, partition: number): Promise<ArchiveRecord[]> {
+  const out: ArchiveRecord[] = []
+  for await (const r of new ArchiveReader(store).read({ topic, partition })) out.push(r)
+  return out
+}
+
+/** What a plain read_committed kafkajs consumer sees, as archive records (the reference the archive must equal). */
+async function consumeFromKafka(topic: string, partition: number, count: number): Promise<ArchiveRecord[]> {
+  const consumer = kafka.consumer({ groupId: `ref-${Math.random()}`, maxWaitTimeInMs: 100 })
+  const out: ArchiveRecord[] = []
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let resolve!: () => void
+  const done = new Promise<void>((r) => (resolve = r))
+  await consumer.run({
+    eachMessage: async ({ partition: p, message }) => {
+      if (p !== partition) return
+      const headers: [string, Buffer | null][] = []
+      for (const [k, v] of Object.entries(message.headers ?? {})) {
+        for (const item of Array.isArray(v) ? v : [v]) headers.push([k, item === undefined ? null : Buffer.from(item)])
+      }
+      out.push({
+        offset: BigInt(message.offset),
+        timestamp: BigInt(message.timestamp),
+        key: message.key,
+        value: message.value,
+        headers,
+      })
+      if (out.length === count) resolve()
+    },
+  })
+  await Promise.race([
+    done,
+    new Promise((_, rej) => setTimeout(() => rej(new Error('reference consumer timed out')), 20_000)),
+  ])
+  await consumer.disconnect()
+  return out
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+const T0 = 1_700_000_000_000
+
+/** Records with every shape the format must keep: null and empty keys/values, repeated headers, set timestamps. */
+function messages(partition: number, from: number, count: number): Message[] {
+  return Array.from({ length: count }, (_, j) => {
+    const i = from + j
+    const m: Message = {
+      partition,
+      key: i % 5 === 0 ? null : i % 5 === 1 ? Buffer.alloc(0) : Buffer.from(`key-${partition}-${i}`),
+      value:
+        i % 7 === 0
+          ? null
+          : i % 7 === 1
+            ? Buffer.alloc(0)
+            : Buffer.from(`value-${partition}-${i}-`.repeat(1 + (i % 4))),
+      timestamp: String(T0 + i * 1000),
+    }
+    if (i % 3 === 0) m.headers = { trace: `t-${i}`, tag: [Buffer.from('a'), Buffer.from('b')] }
+    return m
+  })
+}
+
+function expected(partition: number, from: number, count: number, firstOffset = from): ArchiveRecord[] {
+  return messages(partition, from, count).map((m, j) => {
+    const headers: [string, Buffer | null][] = []
+    for (const [k, v] of Object.entries(m.headers ?? {})) {
+      for (const item of Array.isArray(v) ? v : [v]) headers.push([k, Buffer.from(item as string | Buffer)])
+    }
+    return {
+      offset: BigInt(firstOffset + j),
+      timestamp: BigInt(m.timestamp!),
+      key: m.key === null || m.key === undefined ? null : Buffer.from(m.key),
+      value: m.value === null ? null : Buffer.from(m.value as Buffer),
+      headers,
+    }
+  })
+}
+
+describe('archiver against the dev broker (file store)', () => {
+  test('several topics and partitions: the archive returns exactly the produced records', async () => {
+    await admin.createTopics({
+      topics: [
+        { topic: 'orders', numPartitions: 3 },
+        { topic: 'payments', numPartitions: 2 },
+      ],
+    })
+    for (let round = 0; round < 4; round++) {
+      for (const [topic, partitions] of [
+        ['orders', 3],
+        ['payments', 2],
+      ] as const) {
+        for (let p = 0; p < partitions; p++) {
+          await producer.send({ topic, messages: messages(p, round * 50, 50) })
+        }
+      }
+    }
+    const url = fileStoreUrl()
+    await archiveOnce(url, ['orders', 'payments'], { segment: { maxRecords: 60 } })
+    const store = openStore(url)
+    for (const [topic, partitions] of [
+      ['orders', 3],
+      ['payments', 2],
+    ] as const) {
+      for (let p = 0; p < partitions; p++) {
+        assert.deepEqual(await readPartition(store, topic, p), expected(p, 0, 200), `${topic}/${p}`)
+      }
+      const meta = await readTopicMeta(store, topic)
+      assert.equal(meta?.partitions, partitions)
+      assert.equal(meta?.cleanupPolicy, 'delete')
+    }
+    const head = await new ArchiveReader(store).head('orders', 0)
+    assert.equal(head?.nextOffset, 200n)
+    assert.ok(head!.segments >= 4, `segments roll at 60 records: ${head?.segments}`)
+  })
+
+  test('batches compressed with gzip, snappy, lz4 and zstd are archived record for record', async () => {
+    await admin.createTopics({ topics: [{ topic: 'codecs', numPartitions: 1 }] })
+    const codecs = [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD]
+    for (const [i, compression] of codecs.entries()) {
+      await producer.send({ topic: 'codecs', compression, messages: messages(0, i * 40, 40) })
+    }
+    const url = fileStoreUrl()
+    await archiveOnce(url, ['codecs'])
+    assert.deepEqual(await readPartition(openStore(url), 'codecs', 0), expected(0, 0, 160))
+  })
+
+  test('transactions: committed records are archived, aborted records and control records are not', async () => {
+    await admin.createTopics({ topics: [{ topic: 'txn', numPartitions: 1 }] })
+    const tx = kafka.producer({ transactionalId: 'archiver-test-tx', maxInFlightRequests: 1, idempotent: true })
+    await tx.connect()
+    const values: string[] = []
+    for (let i = 0; i < 6; i++) {
+      const t = await tx.transaction()
+      const batch = Array.from({ length: 5 }, (_, j) => ({ partition: 0, value: `txn-${i}-${j}` }))
+      await t.send({ topic: 'txn', messages: batch })
+      if (i % 2 === 1) await t.abort()
+      else {
+        await t.commit()
+        values.push(...batch.map((m) => m.value))
+      }
+    }
+    await tx.disconnect()
+    const url = fileStoreUrl()
+    await archiveOnce(url, ['txn'])
+    const archived = await readPartition(openStore(url), 'txn', 0)
+    assert.deepEqual(
+      archived.map((r) => r.value?.toString()),
+      values,
+    )
+    assert.deepEqual(archived, await consumeFromKafka('txn', 0, values.length))
+  })
+
+  test('a compacted topic: the archive equals what Kafka serves, and compaction holes are not gaps', async () => {
+    broker.createTopic('compacted', { partitions: 1, configs: { 'cleanup.policy': 'compact' } })
+    for (let round = 0; round < 5; round++) {
+      await producer.send({
+        topic: 'compacted',
+        messages: Array.from({ length: 20 }, (_, k) => ({ partition: 0, key: `k${k % 8}`, value: `r${round}-${k}` })),
+      })
+    }
+    const removed = await broker.compact('compacted')
+    assert.ok(removed > 0, 'the broker compacted something')
+    const url = fileStoreUrl()
+    await archiveOnce(url, ['compacted'])
+    const store = openStore(url)
+    const archived = await readPartition(store, 'compacted', 0)
+    assert.ok(archived.length < 100)
+    assert.deepEqual(archived, await consumeFromKafka('compacted', 0, archived.length))
+    const head = await new ArchiveReader(store).head('compacted', 0)
+    assert.equal(head?.gaps, 0)
+    assert.equal((await readTopicMeta(store, 'compacted'))?.cleanupPolicy, 'compact')
+  })
+
+  test('stopped mid-stream and restarted (also with the group offset behind HEAD): no record lost or duplicated', async () => {
+    await admin.createTopics({ topics: [{ topic: 'resume', numPartitions: 2 }] })
+    const url = fileStoreUrl()
+    const store = openStore(url)
+    const group = 'resume-group'
+    for (const p of [0, 1]) await producer.send({ topic: 'resume', messages: messages(p, 0, 150) })
+    const first = archiver(url, ['resume'], { group, segment: { maxRecords: 40 } })
+    await first.start()
+    await waitFor(
+      'some segments',
+      async () => ((await new ArchiveReader(store).head('resume', 0))?.nextOffset ?? 0n) >= 80n,
+    )
+    for (const p of [0, 1]) await producer.send({ topic: 'resume', messages: messages(p, 150, 50) })
+    await first.stop()
+    // As if the process died after HEAD moved but before the Kafka commit: the group offset is far behind HEAD.
+    await admin.setOffsets({ groupId: group, topic: 'resume', partitions: [{ partition: 0, offset: '3' }] })
+    for (const p of [0, 1]) await producer.send({ topic: 'resume', messages: messages(p, 200, 100) })
+    await archiveOnce(url, ['resume'], { group, segment: { maxRecords: 40 } })
+    for (const p of [0, 1]) assert.deepEqual(await readPartition(store, 'resume', p), expected(p, 0, 300))
+    const offsets = await admin.fetchOffsets({ groupId: group, topics: ['resume'] })
+    assert.deepEqual(
+      offsets[0]!.partitions.map((x) => [x.partition, x.offset]).sort(),
+      [
+        [0, '300'],
+        [1, '300'],
+      ],
+      'the group offset follows HEAD',
+    )
+  })
+
+  test('a running archiver picks up new topics matching its pattern, rolls quiet partitions by age, and serves /metrics, /healthz, /readyz', async () => {
+    const url = fileStoreUrl()
+    const store = openStore(url)
+    await admin.createTopics({ topics: [{ topic: 'live.a', numPartitions: 1 }] })
+    await producer.send({ topic: 'live.a', messages: messages(0, 0, 10) })
+    const a = archiver(url, '/^live\\./', { topicRefreshMs: 200, segment: { maxAgeMs: 300 } })
+    await a.start()
+    try {
+      const base = `http://127.0.0.1:${a.httpPort}`
+      assert.equal((await fetch(`${base}/healthz`)).status, 200)
+      await waitFor(
+        'live.a archived by age',
+        async () => (await new ArchiveReader(store).head('live.a', 0))?.nextOffset === 10n,
+      )
+      await admin.createTopics({ topics: [{ topic: 'live.b', numPartitions: 2 }] })
+      for (const p of [0, 1]) await producer.send({ topic: 'live.b', messages: messages(p, 0, 25) })
+      await waitFor('live.b archived', async () => {
+        const r = new ArchiveReader(store)
+        return (await r.head('live.b', 0))?.nextOffset === 25n && (await r.head('live.b', 1))?.nextOffset === 25n
+      })
+      await producer.send({ topic: 'live.a', messages: messages(0, 10, 5) })
+      await waitFor(
+        'live.a tail archived',
+        async () => (await new ArchiveReader(store).head('live.a', 0))?.nextOffset === 15n,
+      )
+      assert.deepEqual(await readPartition(store, 'live.a', 0), expected(0, 0, 15))
+      assert.deepEqual(await readPartition(store, 'live.b', 1), expected(1, 0, 25))
+      await waitFor('ready', async () => (await fetch(`${base}/readyz`)).status === 200)
+      const metrics = await (await fetch(`${base}/metrics`)).text()
+      const value = (line: string) =>
+        Number(
+          metrics
+            .split('\n')
+            .find((l) => l.startsWith(line))
+            ?.split(' ')
+            .at(-1),
+        )
+      assert.equal(value('everlog_archiver_records_total{topic="live.a"}'), 15)
+      assert.equal(value('everlog_archiver_records_total{topic="live.b"}'), 50)
+      assert.ok(value('everlog_archiver_segments_total{topic="live.a",reason="age"}') >= 2)
+      assert.equal(value('everlog_archiver_lag_records{topic="live.b",partition="1"}'), 0)
+      assert.equal(value('everlog_archiver_freshness_seconds{topic="live.a",partition="0"}'), 0)
+      assert.ok(value('everlog_archiver_retention_headroom_seconds{topic="live.a",partition="0"}') > 0)
+      assert.match(metrics, /everlog_archiver_upload_seconds_count\{topic="live.b"\} [1-9]/)
+      assert.equal(value('everlog_archiver_fenced_partitions'), 0)
+      assert.equal((await fetch(`${base}/nope`)).status, 404)
+    } finally {
+      await a.stop()
+    }
+    assert.equal(a.status, 'stopped')
+  })
+})
