@@ -112,12 +112,21 @@ const stringMap = (v: unknown, field: string, key: string): Record<string, strin
   return v as Record<string, string>
 }
 
+/** Far above any real Kafka topic (clusters top out around a few hundred thousand partitions in all). */
+const MAX_TOPIC_PARTITIONS = 100_000
+
 export function parseTopicMeta(bytes: Uint8Array, key: string): TopicMeta {
   const o = parseJsonObject(bytes, key)
   const format = checkFormat(o.format, key)
   if (typeof o.topic !== 'string') throw new FormatError(`${key}: "topic" must be a string`)
+  // Readers list every declared partition, so an absurd count in a hostile or corrupt file must not be believed.
   if (typeof o.partitions !== 'number' || !Number.isInteger(o.partitions) || o.partitions < 0) {
     throw new FormatError(`${key}: "partitions" must be a non-negative integer`)
+  }
+  if (o.partitions > MAX_TOPIC_PARTITIONS) {
+    throw new FormatError(
+      `${key}: "partitions" is ${o.partitions}, more than any Kafka topic has (${MAX_TOPIC_PARTITIONS})`,
+    )
   }
   if (o.cleanupPolicy !== undefined && typeof o.cleanupPolicy !== 'string') {
     throw new FormatError(`${key}: "cleanupPolicy" must be a string`)
