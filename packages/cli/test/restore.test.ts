@@ -171,8 +171,13 @@ describe('restore', () => {
       kafka,
       topic: 'orders',
       toTopic: 'orders-restored',
+      partitions: [1, 0, 1],
+      configs: { 'max.message.bytes': '', 'retention.ms': '-1' },
       onNotice: (m) => notices.push(m),
     })
+    assert.deepEqual(notices, [
+      'creating topic "orders-restored" with 2 partitions and configs cleanup.policy=delete retention.ms=-1',
+    ])
     assert.equal(result.createTopic, true)
     assert.equal(result.records, 430)
     assert.deepEqual(
@@ -192,7 +197,8 @@ describe('restore', () => {
     })
     const byName = new Map(configs.resources[0]!.configEntries.map((c) => [c.configName, c.configValue]))
     assert.equal(byName.get('cleanup.policy'), 'delete')
-    assert.equal(byName.get('max.message.bytes'), '2000000')
+    assert.equal(byName.get('retention.ms'), '-1')
+    assert.notEqual(byName.get('max.message.bytes'), '2000000', 'an empty --config value drops the archived one')
     await admin.disconnect()
 
     const got = await consume(

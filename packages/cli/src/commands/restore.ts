@@ -87,7 +87,7 @@ export const restoreCommand: CommandModule = {
       )
       .option(
         '--config <name=value>',
-        'topic config for a created target, over the archived ones (repeatable)',
+        'topic config for a created target, over the archived ones; name= drops one (repeatable)',
         collect,
       )
       .option('--replication-factor <n>', 'replication factor of a created target (default: the broker default)')

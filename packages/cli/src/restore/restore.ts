@@ -75,7 +75,7 @@ export interface RestoreOptions {
   /** Continue past gaps (offsets Kafka deleted before they were archived) instead of stopping. */
   skipGaps?: boolean
   nullHeaders?: NullHeaderPolicy
-  /** Topic configs for a created target, over those archived in topic.json. */
+  /** Topic configs for a created target, over those archived in topic.json; an empty value drops one. */
   configs?: Record<string, string>
   replicationFactor?: number
   compression?: CompressionTypes
@@ -159,7 +159,7 @@ export async function restoreTopic(options: RestoreOptions): Promise<RestoreResu
   const description = await describeTopic(store, source)
   const meta = await readTopicMeta(store, source)
   const archived = description.partitions
-  const selected = options.partitions ?? archived.filter((p) => p.head?.root).map((p) => p.partition)
+  const selected = [...new Set(options.partitions ?? archived.filter((p) => p.head?.root).map((p) => p.partition))]
   for (const p of selected) {
     validatePartition(p)
     if (!archived.some((a) => a.partition === p)) {
@@ -171,7 +171,11 @@ export async function restoreTopic(options: RestoreOptions): Promise<RestoreResu
   const topicPartitions = Math.max(meta?.partitions ?? 0, ...archived.map((a) => a.partition + 1), 1)
   const topicConfigs: Record<string, string> = { ...(meta?.configs ?? {}) }
   if (meta?.cleanupPolicy !== undefined) topicConfigs['cleanup.policy'] = meta.cleanupPolicy
-  Object.assign(topicConfigs, options.configs ?? {})
+  // An empty value drops an archived config the target cluster would refuse (or should not get).
+  for (const [name, value] of Object.entries(options.configs ?? {})) {
+    if (value === '') delete topicConfigs[name]
+    else topicConfigs[name] = value
+  }
 
   const admin = kafka.admin()
   await admin.connect()
