@@ -33,6 +33,7 @@ import type {
 import { ArchiveUnavailableError } from './errors.js'
 import { MessageBatch, toKafkaMessage } from './message.js'
 import { OffsetBook } from './offset-book.js'
+import type { Entry as BookEntry } from './offset-book.js'
 import { chooseSource, earliestOffset, initialPosition } from './position.js'
 import type { PartitionExtent, ReadMode } from './position.js'
 import { Semaphore, Signal, sleep } from './sync.js'
@@ -109,6 +110,8 @@ interface PartitionState {
   highWatermark: bigint
   /** Read from the archive since it was assigned or sought, so crossing into Kafka is worth an archive.switch. */
   fromArchive: boolean
+  /** This partition's entry in the offset book, once it has one. */
+  offsets?: BookEntry
 }
 
 interface Subscription {
@@ -818,7 +821,8 @@ export class ArchiveConsumer {
     const { topic, partition } = ps
     const heartbeat = live ? live.heartbeat : async () => {}
     const pause = () => this.pauseFromHandler(topic, partition)
-    const { autoCommit } = this.runConfig
+    const { autoCommit, autoCommitInterval, autoCommitThreshold } = this.runConfig
+    const periodic = autoCommitInterval !== null || autoCommitThreshold !== null
     for (const message of batch.messages) {
       if (!this.isCurrent(ps, epoch) || this.rebalancing) break
       const payload: EachMessagePayload = { topic, partition, message, heartbeat, pause }
@@ -836,8 +840,9 @@ export class ArchiveConsumer {
       if (live) live.resolveOffset(message.offset)
       this.advance(ps, BigInt(message.offset) + 1n)
       if (live) await this.heartbeatOrCommit(live)
-      if (autoCommit) await this.commitIfNecessary()
-      if (this.isPaused(topic, partition)) break
+      // Only interval/threshold commits can be due mid-batch; skip the await when neither is configured.
+      if (autoCommit && periodic) await this.commitIfNecessary()
+      if (this.hasPauses && this.isPaused(topic, partition)) break
     }
   }
 
@@ -953,7 +958,8 @@ export class ArchiveConsumer {
 
   private advance(ps: PartitionState, next: bigint): void {
     ps.position = next
-    this.book.resolve(ps.topic, ps.partition, next)
+    // The book entry lives as long as the assignment does (revocation drops both), so caching it is safe.
+    ;(ps.offsets ??= this.book.entry(ps.topic, ps.partition)).resolved = next
   }
 
   /** A seek: the partition stops where it is and resolves `target` (or the earliest / latest offset) again. */
@@ -1044,7 +1050,13 @@ export class ArchiveConsumer {
     return false
   }
 
+  /** Any user pause at all: the per-message check skips building a key when there is none. */
+  private get hasPauses(): boolean {
+    return this.pausedPartitions.size > 0 || this.pausedTopics.size > 0
+  }
+
   private isPaused(topic: string, partition: number): boolean {
+    if (!this.hasPauses) return false
     const key = keyOf(topic, partition)
     if (this.pausedPartitions.has(key)) return true
     return this.pausedTopics.has(topic) && !this.resumedPartitions.has(key)

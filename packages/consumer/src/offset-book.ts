@@ -2,7 +2,7 @@
 // decides what a commit sends, so archive and live progress are committed together and never regress.
 import type { OffsetsByTopicPartition, TopicOffsets } from 'kafkajs'
 
-interface Entry {
+export interface Entry {
   topic: string
   partition: number
   /** Next offset to consume (Kafka's committed-offset convention: one past the last processed record). */
@@ -19,10 +19,15 @@ export class OffsetBook {
 
   /** Marks everything before `next` as processed. */
   resolve(topic: string, partition: number, next: bigint): void {
+    this.entry(topic, partition).resolved = next
+  }
+
+  /** The partition's entry (created at resolved -1, nothing processed); callers on the hot path set `resolved`. */
+  entry(topic: string, partition: number): Entry {
     const key = keyOf(topic, partition)
-    const entry = this.entries.get(key)
-    if (entry) entry.resolved = next
-    else this.entries.set(key, { topic, partition, resolved: next, committed: undefined })
+    let entry = this.entries.get(key)
+    if (!entry) this.entries.set(key, (entry = { topic, partition, resolved: -1n, committed: undefined }))
+    return entry
   }
 
   resolved(topic: string, partition: number): bigint | undefined {
