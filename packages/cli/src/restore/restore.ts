@@ -441,8 +441,8 @@ class Run {
       const archived = this.reader.read({
         topic: this.source,
         partition,
+        // No upper bound: the crashed run may have had a wider range than this one; what it wrote is still ours.
         fromOffset: writer.sourceNext,
-        toOffset: result.toOffset < writer.sourceNext ? writer.sourceNext : undefined,
         onGap: 'skip',
       })
       try {
