@@ -49,23 +49,8 @@ await producer.disconnect()
 let logBytes = 0
 for (let p = 0; p < partitions; p++) logBytes += broker.state.partition(topic, p)!.sizeBytes
 
-const consumer = kafka.consumer({ groupId: 'bench', maxBytes: 64 * MB, maxBytesPerPartition: 16 * MB })
-await consumer.connect()
-await consumer.subscribe({ topic, fromBeginning: true })
-let consumed = 0
-t0 = performance.now()
-await new Promise<void>((resolve) => {
-  void consumer.run({
-    eachBatch: async ({ batch }) => {
-      consumed += batch.messages.length
-      if (consumed >= records) resolve()
-    },
-  })
-})
-const consumeSec = (performance.now() - t0) / 1000
-await consumer.disconnect()
-
-// raw Fetch v11 loop: the broker's serving rate, no record decoding on the client
+// raw Fetch v11 loop: the broker's serving rate, no record decoding on the client (run before the kafkajs
+// consumer so its garbage does not slow this loop down)
 const client = await WireClient.connect(broker.host, broker.port)
 const offsets = new Array<number>(partitions).fill(0)
 const hw = offsets.map((_, p) => broker.highWatermark(topic, p))
@@ -73,10 +58,11 @@ let fetched = 0
 t0 = performance.now()
 while (offsets.some((o, p) => o < hw[p]!)) {
   const r = await client.request(1, 11, (w) => {
+    // 8 MiB responses measured fastest here (fewer round trips than 1 MiB, less copying than 64 MiB)
     w.int32(-1)
       .int32(0)
       .int32(1)
-      .int32(64 * MB)
+      .int32(8 * MB)
       .int8(0)
       .int32(0)
       .int32(-1)
@@ -86,7 +72,7 @@ while (offsets.some((o, p) => o < hw[p]!)) {
         .int32(-1)
         .int64(offsets[p]!)
         .int64(-1)
-        .int32(16 * MB)
+        .int32(8 * MB)
     w.int32(0).string('')
   })
   r.int32()
@@ -117,6 +103,23 @@ while (offsets.some((o, p) => o < hw[p]!)) {
 }
 const rawFetchSec = (performance.now() - t0) / 1000
 client.close()
+
+const consumer = kafka.consumer({ groupId: 'bench', maxBytes: 64 * MB, maxBytesPerPartition: 16 * MB })
+await consumer.connect()
+await consumer.subscribe({ topic, fromBeginning: true })
+let consumed = 0
+t0 = performance.now()
+await new Promise<void>((resolve) => {
+  void consumer.run({
+    eachBatch: async ({ batch }) => {
+      consumed += batch.messages.length
+      if (consumed >= records) resolve()
+    },
+  })
+})
+const consumeSec = (performance.now() - t0) / 1000
+await consumer.disconnect()
+
 await broker.close()
 
 const rate = (bytes: number, sec: number) => (bytes / MB / sec).toFixed(1)
