@@ -6,6 +6,7 @@ import { verifyCommand } from './verify.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
 import { devBrokerCommand } from './dev-broker.js'
+import { demoCommand } from './demo.js'
 
 export const builtinCommands: readonly CommandModule[] = [
   lsCommand,
@@ -14,4 +15,5 @@ export const builtinCommands: readonly CommandModule[] = [
   queryCommand,
   athenaCommand,
   devBrokerCommand,
+  demoCommand,
 ]
