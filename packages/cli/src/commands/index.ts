@@ -7,6 +7,7 @@ import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
 import { devBrokerCommand } from './dev-broker.js'
 import { demoCommand } from './demo.js'
+import { produceSampleCommand } from './produce-sample.js'
 
 export const builtinCommands: readonly CommandModule[] = [
   lsCommand,
@@ -16,4 +17,5 @@ export const builtinCommands: readonly CommandModule[] = [
   athenaCommand,
   devBrokerCommand,
   demoCommand,
+  produceSampleCommand,
 ]

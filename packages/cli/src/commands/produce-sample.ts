@@ -1,0 +1,84 @@
+// `everlog produce-sample`: a steady stream of the demo's sample orders into any Kafka, for trying the archiver
+// (docker-compose's example producer runs it).
+import { once } from 'node:events'
+import kafkajs from 'kafkajs'
+import type { CliContext } from '../context.js'
+import { UsageError } from '../context.js'
+import { sampleOrder, samplePrng } from '../demo/sample.js'
+import type { CliCommand, CommandModule } from '../program.js'
+
+const { Kafka, logLevel } = kafkajs
+
+interface ProduceFlags {
+  brokers?: string
+  topic: string
+  rate: string
+  count?: string
+}
+
+const HELP = `
+Examples:
+  $ everlog produce-sample --brokers localhost:9092 --topic orders --rate 50
+  $ everlog produce-sample --brokers localhost:9092 --topic orders --count 10000 --rate 1000
+
+Orders keyed by customer with JSON values, "source" and "trace-id" headers, and now and then a tombstone.
+Runs until --count records are sent, or until SIGINT/SIGTERM.
+`
+
+export const produceSampleCommand: CommandModule = {
+  register(program: CliCommand, context: CliContext) {
+    program
+      .command('produce-sample')
+      .description('produce sample orders into a Kafka topic at a steady rate')
+      .option('--brokers <list>', 'Kafka bootstrap brokers, host:port[,host:port] (default: $EVERLOG_BROKERS)')
+      .option('--topic <topic>', 'topic to produce to', 'orders')
+      .option('--rate <n>', 'records per second', '50')
+      .option('--count <n>', 'stop after this many records (default: run until interrupted)')
+      .on('--help', () => context.stdout.write(HELP))
+      .action(async (flags: ProduceFlags) => {
+        const brokers = (flags.brokers ?? context.env.EVERLOG_BROKERS ?? '').split(',').filter(Boolean)
+        if (brokers.length === 0) throw new UsageError('--brokers host:port is required (or set EVERLOG_BROKERS)')
+        const rate = Number(flags.rate)
+        if (!Number.isFinite(rate) || rate <= 0)
+          throw new UsageError(`--rate ${flags.rate}: expected records per second > 0`)
+        const count = flags.count === undefined ? Infinity : Number(flags.count)
+        if (!(count === Infinity || (Number.isInteger(count) && count > 0))) {
+          throw new UsageError(`--count ${flags.count}: expected a positive integer`)
+        }
+        const kafka = new Kafka({ clientId: 'everlog-sample-producer', brokers, logLevel: logLevel.ERROR })
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+        await producer.connect()
+        let stopping = false
+        const stop = () => (stopping = true)
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+        const rand = samplePrng(Date.now() & 0xffff)
+        const started = performance.now()
+        let sent = 0
+        try {
+          while (!stopping && sent < count) {
+            // Send what the rate allows by now, in batches of at most 500, then sleep until the next is due.
+            const due = Math.min(count, Math.floor(((performance.now() - started) / 1000) * rate) + 1)
+            const n = Math.min(500, due - sent)
+            if (n > 0) {
+              const messages = Array.from({ length: n }, (_, i) => sampleOrder(sent + i, rand, Date.now()))
+              await producer.send({ topic: flags.topic, messages })
+              sent += n
+              if (sent % Math.max(1, Math.round(rate * 10)) < n)
+                context.stderr.write(`everlog: produced ${sent} records to ${flags.topic}\n`)
+            } else {
+              await Promise.race([
+                new Promise((r) => setTimeout(r, Math.max(5, 1000 / rate))),
+                once(process, 'SIGTERM'),
+              ])
+            }
+          }
+        } finally {
+          process.off('SIGINT', stop)
+          process.off('SIGTERM', stop)
+          await producer.disconnect()
+        }
+        context.stdout.write(`produced ${sent} records to ${flags.topic}\n`)
+      })
+  },
+}
