@@ -536,4 +536,52 @@ describe('restore', () => {
       await assertMapExplains('live', 'live', p, back.get(p)!, archivedRecords.get(p)!)
     }
   })
+
+  it('a record someone else wrote after the last map commit stops the resume as a conflict', async () => {
+    await archive('foreign', 1, () => range(300))
+    let broken = false
+    const failing: ObjectStore = Object.create(store, {
+      put: {
+        value: (...a: Parameters<ObjectStore['put']>) =>
+          broken ? Promise.reject(new Error('crash')) : store.put(...a),
+      },
+      putIfMatch: {
+        value: (...a: Parameters<ObjectStore['putIfMatch']>) =>
+          broken ? Promise.reject(new Error('crash')) : store.putIfMatch(...a),
+      },
+    })
+    await assert.rejects(
+      restoreTopic({
+        store: failing,
+        kafka,
+        topic: 'foreign',
+        toTopic: 'foreign-2',
+        batchRecords: 50,
+        mapFlushRecords: 100,
+        hooks: {
+          afterSend: (_p, last) => {
+            if (last >= 199n) {
+              broken = true
+              throw new Error('crash')
+            }
+          },
+        },
+      }),
+      /crash/,
+    )
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'foreign-2', messages: [{ partition: 0, value: 'not from the archive' }] })
+    await producer.disconnect()
+    await assert.rejects(restoreTopic({ store, kafka, topic: 'foreign', toTopic: 'foreign-2' }), (err: Error) => {
+      assert.ok(err instanceof RestoreConflictError, String(err))
+      assert.match(
+        err.message,
+        /target "foreign-2" partition 0 offset 200 is not the next archived record \(source offset 200\)/,
+      )
+      return true
+    })
+    assert.equal(broker.highWatermark('foreign-2', 0), 201, 'nothing more was produced')
+    assert.equal((await new OffsetMapReader(store).manifest('foreign-2', 'foreign', 0)).sourceNext, 100n)
+  })
 })

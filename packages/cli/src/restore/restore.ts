@@ -434,50 +434,55 @@ class Run {
       `reconciling ${[...ranges].map(([p, r]) => `${r.to - r.from} record(s) of partition ${p}`).join(', ')} ` +
         'produced by an earlier run after its last offset map commit',
     )
-    const found = await readTargetRanges(this.options.kafka, this.admin, this.target, ranges)
-    for (const [partition, range] of ranges) {
-      const writer = writers.get(partition)!
-      const result = this.result.partitions.find((p) => p.partition === partition)!
-      const archived = this.reader.read({
-        topic: this.source,
-        partition,
-        // No upper bound: the crashed run may have had a wider range than this one; what it wrote is still ours.
-        fromOffset: writer.sourceNext,
-        onGap: 'skip',
-      })
-      try {
-        let expected = range.from
-        for (const message of found.get(partition)!) {
+    const checks = new Map(
+      [...ranges].map(([partition, range]) => {
+        const writer = writers.get(partition)!
+        const archived = this.reader.read({
+          topic: this.source,
+          partition,
+          // No upper bound: the crashed run may have had a wider range than this one; what it wrote is still ours.
+          fromOffset: writer.sourceNext,
+          onGap: 'skip',
+        })
+        const result = this.result.partitions.find((p) => p.partition === partition)!
+        return [partition, { writer, archived, result, expected: range.from }]
+      }),
+    )
+    const nullHeaders = this.options.nullHeaders ?? 'error'
+    try {
+      await readTargetRanges(this.options.kafka, this.admin, this.target, ranges, async (partition, messages) => {
+        const check = checks.get(partition)!
+        for (const message of messages) {
           const offset = BigInt(message.offset)
-          const next = await archived.next()
-          if (
-            offset !== expected ||
-            next.done ||
-            !sameRecord(next.value, message, this.options.nullHeaders ?? 'error')
-          ) {
+          const next = await check.archived.next()
+          if (offset !== check.expected || next.done || !sameRecord(next.value, message, nullHeaders)) {
             throw new RestoreConflictError(
               `target "${this.target}" partition ${partition} offset ${offset} is not the next archived record ` +
                 `(${next.done ? 'the archive has no more' : `source offset ${next.value.offset}`}): it was not ` +
                 'written by this restore, so resuming could duplicate or lose records; restore into a new topic',
             )
           }
-          writer.append(next.value.offset, offset)
+          check.writer.append(next.value.offset, offset)
           this.progress.records++
           this.progress.bytes += rawRecordBytes(next.value)
-          result.reconciled++
-          expected++
+          check.result.reconciled++
+          check.expected++
         }
-        if (expected !== range.to) {
+      })
+      for (const [partition, check] of checks) {
+        const to = ranges.get(partition)!.to
+        if (check.expected !== to) {
           throw new RestoreConflictError(
-            `target "${this.target}" partition ${partition}: offsets ${expected}..${range.to - 1n} could not be read back to reconcile the offset map`,
+            `target "${this.target}" partition ${partition}: offsets ${check.expected}..${to - 1n} could not be ` +
+              'read back to reconcile the offset map (deleted or compacted away in the target?)',
           )
         }
-      } finally {
-        await archived.return(undefined)
+        await check.writer.flush(this.writerName)
+        check.result.sourceNext = check.writer.sourceNext
+        check.result.targetNext = check.writer.targetNext
       }
-      await writer.flush(this.writerName)
-      result.sourceNext = writer.sourceNext
-      result.targetNext = writer.targetNext
+    } finally {
+      for (const check of checks.values()) await check.archived.return(undefined)
     }
   }
 

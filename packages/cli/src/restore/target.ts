@@ -49,25 +49,30 @@ export async function createTarget(
 }
 
 /**
- * The records at offsets [from, to) of each given partition, read with a throwaway consumer group that commits
- * nothing and is deleted afterwards. Bounded by the map's flush interval: at most what one run produced after its
- * last map commit.
+ * Hands the records at offsets [from, to) of each given partition to `onMessages`, in offset order, batch by batch
+ * (awaited, so a slow check holds the fetches back and memory stays at one batch). Reads with a throwaway consumer
+ * group that commits nothing and is deleted afterwards.
  */
 export async function readTargetRanges(
   kafka: Kafka,
   admin: Admin,
   topic: string,
   ranges: Map<number, { from: bigint; to: bigint }>,
+  onMessages: (partition: number, messages: KafkaMessage[]) => Promise<void>,
   timeoutMs = 60_000,
-): Promise<Map<number, KafkaMessage[]>> {
-  const out = new Map<number, KafkaMessage[]>([...ranges.keys()].map((p) => [p, []]))
-  if (ranges.size === 0) return out
+): Promise<void> {
+  const pending = new Set([...ranges].filter(([, r]) => r.to > r.from).map(([p]) => p))
+  if (pending.size === 0) return
   const groupId = `everlog-restore-check-${randomUUID()}`
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
-  const pending = new Set([...ranges].filter(([, r]) => r.to > r.from).map(([p]) => p))
+  const last = new Map<number, bigint>()
   let done!: () => void
-  const finished = new Promise<void>((resolve) => (done = resolve))
-  if (pending.size === 0) done()
+  let failed!: (err: unknown) => void
+  const finished = new Promise<void>((resolve, reject) => {
+    done = resolve
+    failed = reject
+  })
+  let timer: NodeJS.Timeout | undefined
   try {
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -76,12 +81,20 @@ export async function readTargetRanges(
       eachBatch: async ({ batch }) => {
         const range = ranges.get(batch.partition)
         if (range === undefined || !pending.has(batch.partition)) return
-        const got = out.get(batch.partition)!
-        for (const m of batch.messages) {
-          const offset = BigInt(m.offset)
-          const last = got.length === 0 ? -1n : BigInt(got[got.length - 1]!.offset)
-          if (offset < range.from || offset >= range.to || offset <= last) continue
-          got.push(m)
+        const seen = last.get(batch.partition) ?? range.from - 1n
+        // Fetches before the seek took effect, and re-fetches, bring offsets outside the range or already seen.
+        const wanted = batch.messages.filter((m) => {
+          const o = BigInt(m.offset)
+          return o > seen && o >= range.from && o < range.to
+        })
+        if (wanted.length > 0) {
+          last.set(batch.partition, BigInt(wanted[wanted.length - 1]!.offset))
+          try {
+            await onMessages(batch.partition, wanted)
+          } catch (err) {
+            failed(err)
+            return
+          }
         }
         if (batch.messages.length > 0 && BigInt(batch.lastOffset()) >= range.to - 1n) {
           pending.delete(batch.partition)
@@ -90,7 +103,6 @@ export async function readTargetRanges(
       },
     })
     for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: range.from.toString() })
-    let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
@@ -103,14 +115,10 @@ export async function readTargetRanges(
         timeoutMs,
       )
     })
-    try {
-      await Promise.race([finished, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+    await Promise.race([finished, timeout])
   } finally {
+    clearTimeout(timer)
     await consumer.disconnect().catch(() => {})
     await admin.deleteGroups([groupId]).catch(() => {})
   }
-  return out
 }
