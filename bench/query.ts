@@ -1,13 +1,10 @@
 // Query benchmark: `SELECT count(*) ... WHERE timestamp BETWEEN` touching 1% of an archive's time range, served
 // from S3 over HTTP, against a full scan — bytes downloaded (as a fraction of the archive) and time, same run.
 // Run: node --conditions=everlog-source --import tsx bench/query.ts [--records N] [--partitions P]
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { PartitionWriter, S3Store, writeTopicMeta } from '../packages/core/src/index.js'
 import { startS3Server } from '../packages/core/src/testing/index.js'
-import { openQuery } from '../packages/query/src/index.js'
 import { benchRecord, intFlag, prng } from './lib/data.js'
+import { measureQuery } from './scenarios/query.js'
 
 const args = process.argv.slice(2)
 const records = intFlag(args, 'records', 1_000_000)
@@ -42,23 +39,9 @@ const span = BigInt(perPartition) * SPACING
 const from = T0 + span / 2n
 const to = from + span / 100n
 
-async function measure(label: string, options: { fromTime?: bigint; toTime?: bigint }) {
-  const cacheDir = await mkdtemp(join(tmpdir(), 'everlog-bench-cache-'))
-  const start = performance.now()
-  const q = await openQuery(store, { cacheDir, ...options })
-  const reader = await q.connection.runAndReadAll(
-    `SELECT count(*) AS n FROM events WHERE epoch_ms("timestamp") BETWEEN ${from} AND ${to}`,
-  )
-  const seconds = (performance.now() - start) / 1000
-  const n = Number(reader.getRowObjectsJson()[0]!.n)
-  q.close()
-  await rm(cacheDir, { recursive: true, force: true })
-  return { label, n, seconds, downloaded: q.downloadedBytes, files: q.downloadedFiles }
-}
-
-const full = await measure('full scan', {})
-const selective = await measure('1% time range', { fromTime: from, toTime: to })
-if (full.n !== selective.n) throw new Error(`counts differ: full ${full.n}, selective ${selective.n}`)
+const full = await measureQuery(store, 'events', 'full scan', { from, to }, false)
+const selective = await measureQuery(store, 'events', '1% time range', { from, to }, true)
+if (full.rows !== selective.rows) throw new Error(`counts differ: full ${full.rows}, selective ${selective.rows}`)
 
 console.log(
   `archive: ${records} records in ${partitions} partitions, ${(archiveBytes / 1e6).toFixed(1)} MB (built in ${buildSeconds.toFixed(1)} s)`,
@@ -66,7 +49,7 @@ console.log(
 console.log('case             rows   files  downloaded   of archive   seconds')
 for (const r of [full, selective]) {
   console.log(
-    `${r.label.padEnd(15)} ${String(r.n).padStart(6)} ${String(r.files).padStart(7)} ${(r.downloaded / 1e6).toFixed(1).padStart(8)} MB ${((100 * r.downloaded) / archiveBytes).toFixed(2).padStart(9)} % ${r.seconds.toFixed(2).padStart(9)}`,
+    `${r.label.padEnd(15)} ${String(r.rows).padStart(6)} ${String(r.files).padStart(7)} ${(r.downloaded / 1e6).toFixed(1).padStart(8)} MB ${((100 * r.downloaded) / archiveBytes).toFixed(2).padStart(9)} % ${r.seconds.toFixed(2).padStart(9)}`,
   )
 }
 console.log(

@@ -1,60 +1,27 @@
-// Segment format throughput: encode and decode 200k ~1 KiB JSON-like records with keys and two headers, for
-// zstd and snappy, with encodeSegment and the streaming encodeSegmentAsync. Prints MB/s of raw record bytes
-// (median of 3 runs after a warm-up) and the archive size as a share of the raw bytes.
-// Run: node --conditions=everlog-source --import tsx bench/segment-format.ts [--records N]
+// Segment format throughput: encode and decode ~1 KiB JSON-like records with keys and two headers (lib/data.ts),
+// for zstd and snappy, with encodeSegment and the streaming encodeSegmentAsync. MB/s of raw record bytes over
+// measured runs after a warm-up, wall and CPU time, and the segment size as a share of the raw bytes.
+// Run alone: node --conditions=everlog-source --import tsx bench/segment-format.ts [--records N] [--runs R]
 import { availableParallelism, loadavg } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { rawRecordBytes } from '../packages/core/src/record.js'
+import type { ArchiveRecord } from '../packages/core/src/record.js'
 import { decodeSegment } from '../packages/core/src/segment/decode.js'
 import { encodeSegment, encodeSegmentAsync } from '../packages/core/src/segment/encode.js'
-import type { ArchiveRecord } from '../packages/core/src/record.js'
 import type { SegmentCompression } from '../packages/core/src/segment/types.js'
-
-const { values } = parseArgs({ options: { records: { type: 'string', default: '200000' } } })
-const count = Number(values.records)
-if (!Number.isSafeInteger(count) || count < 1)
-  throw new Error(`--records must be a positive integer, got ${values.records}`)
-
-// Deterministic pseudo-random text so runs compare: JSON with repeated field names and varying values, like
-// typical event payloads (compressible, but not trivially).
-let seed = 42
-const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
-const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet']
-function payload(i: number): Buffer {
-  const o: Record<string, unknown> = { id: i, type: words[i % 10], ts: 1_700_000_000_000 + i, amount: rand() * 1000 }
-  let s = JSON.stringify(o)
-  while (s.length < 900 + (i % 250)) {
-    o[`f${Object.keys(o).length}`] = `${words[Math.floor(rand() * 10)]}-${Math.floor(rand() * 1e9).toString(36)}`
-    s = JSON.stringify(o)
-  }
-  return Buffer.from(s)
-}
-
-const records: ArchiveRecord[] = Array.from({ length: count }, (_, i) => ({
-  offset: BigInt(i),
-  timestamp: 1_700_000_000_000n + BigInt(i),
-  key: Buffer.from(`customer-${i % 5000}`),
-  value: payload(i),
-  headers: [
-    ['trace-id', Buffer.from(Math.floor(rand() * 1e16).toString(16))],
-    ['content-type', Buffer.from('application/json')],
-  ],
-}))
-let raw = 0
-for (const r of records) {
-  raw += r.key!.length + r.value!.length
-  for (const [k, v] of r.headers) raw += Buffer.byteLength(k) + v!.length
-}
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-}
+import { benchRecord, prng } from './lib/data.js'
+import { figure, show } from './lib/stats.js'
+import type { Figure } from './lib/stats.js'
 
 interface Timing {
   wall: number
   cpu: number
 }
 
-async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
+// CPU time (this process, all threads) next to wall time: on a shared, busy machine wall time mostly measures
+// the neighbours, CPU time what the code costs.
+async function time(fn: () => unknown): Promise<Timing> {
   const c = process.cpuUsage()
   const t = process.hrtime.bigint()
   await fn()
@@ -63,43 +30,87 @@ async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
   return { wall, cpu: (u.user + u.system) / 1e6 }
 }
 
-// CPU time (this process, all threads) next to wall time: on a shared, busy machine wall time mostly measures
-// the neighbours, CPU time what the code costs.
-function time(fn: () => void): Timing {
-  const c = process.cpuUsage()
-  const t = process.hrtime.bigint()
-  fn()
-  const wall = Number(process.hrtime.bigint() - t) / 1e9
-  const u = process.cpuUsage(c)
-  return { wall, cpu: (u.user + u.system) / 1e6 }
+export interface CodecFigures {
+  compression: SegmentCompression
+  /** MB/s of raw record bytes (1 MB = 1e6 bytes). */
+  writeMBs: Figure
+  writeCpuMBs: Figure
+  streamingWriteMBs: Figure
+  readMBs: Figure
+  readCpuMBs: Figure
+  bytes: number
+  shareOfRaw: number
 }
 
-const mb = raw / 1e6
-console.log(`${count} records, ${mb.toFixed(1)} MB raw (key + value + headers), default 4 MiB row groups`)
-console.log(
-  `load average ${loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ')} on ${availableParallelism()} CPUs`,
-)
-for (const compression of ['zstd', 'snappy'] as SegmentCompression[]) {
-  const opts = { topic: 'bench', partition: 0, compression }
-  // Warm-up: JIT and WASM memory growth, excluded from the figures.
-  let bytes = encodeSegment(records, opts).bytes
-  decodeSegment(bytes)
-  await encodeSegmentAsync(records, opts)
-  const writes: Timing[] = []
-  const streamed: Timing[] = []
-  const reads: Timing[] = []
-  for (let i = 0; i < 3; i++) {
-    writes.push(time(() => (bytes = encodeSegment(records, opts).bytes)))
-    streamed.push(await timeAsync(() => encodeSegmentAsync(records, opts)))
-    reads.push(time(() => decodeSegment(bytes)))
+export interface SegmentFormatFigures {
+  records: number
+  rawBytes: number
+  codecs: CodecFigures[]
+}
+
+export async function segmentFormatFigures(
+  count: number,
+  runs: number,
+  valueBytes = 1024,
+): Promise<SegmentFormatFigures> {
+  const rand = prng()
+  const records: ArchiveRecord[] = Array.from({ length: count }, (_, i) => benchRecord(i, rand, { valueBytes }))
+  let raw = 0
+  for (const r of records) raw += rawRecordBytes(r)
+  const mb = raw / 1e6
+  const codecs: CodecFigures[] = []
+  for (const compression of ['zstd', 'snappy'] as SegmentCompression[]) {
+    const opts = { topic: 'bench', partition: 0, compression }
+    // Warm-up: JIT and WASM memory growth, excluded from the figures.
+    let bytes = encodeSegment(records, opts).bytes
+    decodeSegment(bytes)
+    await encodeSegmentAsync(records, opts)
+    const writes: Timing[] = []
+    const streamed: Timing[] = []
+    const reads: Timing[] = []
+    for (let i = 0; i < runs; i++) {
+      writes.push(await time(() => (bytes = encodeSegment(records, opts).bytes)))
+      streamed.push(await time(() => encodeSegmentAsync(records, opts)))
+      reads.push(await time(() => decodeSegment(bytes)))
+    }
+    const rate = (ts: Timing[], k: keyof Timing) => figure(ts.map((t) => mb / t[k]))
+    codecs.push({
+      compression,
+      writeMBs: rate(writes, 'wall'),
+      writeCpuMBs: rate(writes, 'cpu'),
+      streamingWriteMBs: rate(streamed, 'wall'),
+      readMBs: rate(reads, 'wall'),
+      readCpuMBs: rate(reads, 'cpu'),
+      bytes: bytes.length,
+      shareOfRaw: bytes.length / raw,
+    })
   }
-  const rate = (ts: Timing[], k: keyof Timing) => `${(mb / median(ts.map((t) => t[k]))).toFixed(0)} MB/s`
+  return { records: count, rawBytes: raw, codecs }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({
+    options: { records: { type: 'string', default: '200000' }, runs: { type: 'string', default: '3' } },
+  })
+  const count = Number(values.records)
+  const runs = Number(values.runs)
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw new Error(`--records must be a positive integer, got ${values.records}`)
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`)
+  const f = await segmentFormatFigures(count, runs)
   console.log(
-    `${compression.padEnd(6)} write ${rate(writes, 'wall')} (cpu ${rate(writes, 'cpu')}, ${median(writes.map((t) => t.wall)).toFixed(2)} s)` +
-      `  streaming write ${rate(streamed, 'wall')} (cpu ${rate(streamed, 'cpu')})` +
-      `  read ${rate(reads, 'wall')} (cpu ${rate(reads, 'cpu')}, ${median(reads.map((t) => t.wall)).toFixed(2)} s)` +
-      `  size ${(bytes.length / 1e6).toFixed(1)} MB = ${((100 * bytes.length) / raw).toFixed(1)}% of raw`,
+    `${count} records, ${(f.rawBytes / 1e6).toFixed(1)} MB raw (key + value + headers), default 4 MiB row groups`,
   )
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${availableParallelism()} CPUs`,
+  )
+  for (const c of f.codecs) {
+    console.log(
+      `${c.compression.padEnd(6)} write ${show(c.writeMBs, 0, 'MB/s')} (cpu ${show(c.writeCpuMBs, 0, 'MB/s')})` +
+        `  streaming write ${show(c.streamingWriteMBs, 0, 'MB/s')}  read ${show(c.readMBs, 0, 'MB/s')} (cpu ${show(c.readCpuMBs, 0, 'MB/s')})` +
+        `  size ${(c.bytes / 1e6).toFixed(1)} MB = ${(100 * c.shareOfRaw).toFixed(1)}% of raw`,
+    )
+  }
 }

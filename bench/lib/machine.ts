@@ -1,0 +1,46 @@
+// What the figures were measured on: CPUs, memory, load, Node and the versions of the packages compared.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { availableParallelism, cpus, freemem, loadavg, totalmem, platform, release } from 'node:os'
+
+const require = createRequire(import.meta.url)
+
+function version(pkg: string): string {
+  try {
+    // package.json may be hidden by an exports map: read it from the resolved entry's folder instead.
+    const entry = require.resolve(pkg)
+    const root = entry.slice(0, entry.lastIndexOf(`/node_modules/${pkg}/`) + `/node_modules/${pkg}/`.length)
+    return (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+export interface MachineInfo {
+  cpus: number
+  cpuModel: string
+  memoryBytes: number
+  freeMemoryBytes: number
+  loadAverage: number[]
+  platform: string
+  node: string
+  packages: Record<string, string>
+}
+
+export function machineInfo(): MachineInfo {
+  return {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryBytes: totalmem(),
+    freeMemoryBytes: freemem(),
+    loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+    platform: `${platform()} ${release()}`,
+    node: process.version,
+    packages: Object.fromEntries(
+      ['kafkajs', 'parquet-wasm', 'apache-arrow', '@duckdb/node-api', '@aws-sdk/client-s3', 'tsx'].map((p) => [
+        p,
+        version(p),
+      ]),
+    ),
+  }
+}
