@@ -2,7 +2,7 @@
 // partition, recording source offset -> new offset in the archive's offset map as it goes.
 //
 // Resuming: each partition's offset map manifest is the restore's checkpoint. It is created (with the target's
-// high watermark) before anything is produced, and committed every few thousand records or seconds. A new run
+// high watermark) before anything is produced, and committed every 50 000 records or 5 seconds. A new run
 // continues at the manifest's sourceNext. Records a crashed run produced after its last map commit sit in the
 // target between the manifest's targetNext and the partition's high watermark: the new run reads them back,
 // checks they are exactly the next archived records (key, value, headers, timestamp) and adds them to the map
@@ -352,6 +352,8 @@ class Run {
   private readonly progress: RestoreProgress
   private readonly writerName: string
   private producer: Producer | undefined
+  /** Set when a partition failed: the others stop after their produce in flight. */
+  private stopping = false
 
   constructor(
     private readonly options: RestoreOptions,
@@ -405,8 +407,13 @@ class Run {
       const workers = Array.from(
         { length: Math.max(1, this.options.concurrency ?? defaults.concurrency) },
         async () => {
-          for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
-            await this.restorePartition(p, writers.get(p.partition)!)
+          for (let p = queue.shift(); p !== undefined && !this.stopping; p = queue.shift()) {
+            try {
+              await this.restorePartition(p, writers.get(p.partition)!)
+            } catch (err) {
+              this.stopping = true
+              throw err
+            }
             this.progress.partitionsDone++
             this.options.onProgress?.({ ...this.progress })
           }
@@ -511,10 +518,16 @@ class Run {
             )
           },
         })
-        for await (const { records } of batches) {
+        let stopped = false
+        batches: for await (const { records } of batches) {
           let i = 0
           while (i < records.length) {
             options.signal?.throwIfAborted()
+            // Another partition failed: stop here, keeping what was produced (the map is flushed below).
+            if (this.stopping) {
+              stopped = true
+              break batches
+            }
             let j = i
             let bytes = 0
             while (j < records.length && j - i < this.batchRecords) {
@@ -554,7 +567,7 @@ class Run {
           }
         }
         // Offsets after the last record up to the range's end are holes (compaction, markers): handled too.
-        writer.advance(result.toOffset + 1n)
+        if (!stopped) writer.advance(result.toOffset + 1n)
       }
       await writer.flush(this.writerName)
       await writer.removeUnreferenced()
