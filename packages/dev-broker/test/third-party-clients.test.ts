@@ -133,6 +133,34 @@ describe('kcat (librdkafka)', () => {
     assert.deepEqual(got, values)
   })
 
+  test('librdkafka honours markers and aborted lists: read_committed hides an aborted transaction', async () => {
+    requireTool(kcat, 'kcat')
+    const kafka = new Kafka({ clientId: 'kcat-tx', brokers: broker.brokers, logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ transactionalId: 'kcat-tx', idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    let t = await producer.transaction()
+    await t.send({ topic: 'kcat-tx', messages: [{ value: 'kept-1' }] })
+    await t.commit()
+    t = await producer.transaction()
+    await t.send({ topic: 'kcat-tx', messages: [{ value: 'dropped-1' }, { value: 'dropped-2' }] })
+    await t.abort()
+    t = await producer.transaction()
+    await t.send({ topic: 'kcat-tx', messages: [{ value: 'kept-2' }] })
+    await t.commit()
+    await producer.disconnect()
+    const read = async (isolation: string) => {
+      const res = await run(kcat, [
+        ...['-C', '-b', broker.address, '-t', 'kcat-tx', '-o', 'beginning', '-e', '-q'],
+        ...['-X', `isolation.level=${isolation}`, '-f', '%o=%s\n'],
+      ])
+      assert.equal(res.code, 0, res.stderr)
+      return res.stdout
+    }
+    // offsets: kept-1 0, COMMIT 1, dropped 2-3, ABORT 4, kept-2 5, COMMIT 6
+    assert.equal(await read('read_committed'), '0=kept-1\n5=kept-2\n')
+    assert.equal(await read('read_uncommitted'), '0=kept-1\n2=dropped-1\n3=dropped-2\n5=kept-2\n')
+  })
+
   test('-L lists the broker at its real address and the topics with their partitions', async () => {
     requireTool(kcat, 'kcat')
     broker.createTopic('kcat-meta', { partitions: 3 })
