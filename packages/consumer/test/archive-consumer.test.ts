@@ -474,3 +474,26 @@ test('rebalance while one member reads the archive and the other is live: every 
   assert.ok(b.delivered.length > 0, 'the second member took partitions over')
   for (const d of all()) assertSameRecord(d)
 })
+
+test('the archive grows while it is read: HEAD is read again and the crossing happens at its new end', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 300)
+  await archive(topic, 0, 0, 100)
+  broker.deleteRecords(topic, 0, 150)
+  let grown: Promise<void> | undefined
+  const { consumer, delivered, switches } = await start(
+    topic,
+    {},
+    {
+      // The archiver commits [100, 200) while the consumer is still inside [0, 100).
+      handler: async (d) => {
+        if (d.offset === 40) await (grown = archive(topic, 0, 100, 200))
+      },
+    },
+  )
+  t.after(() => consumer.disconnect())
+  await waitFor('300 records', () => delivered.length >= 300)
+  await grown
+  assert.deepEqual(offsetsOf(delivered), range(0, 300))
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '200' }])
+})
