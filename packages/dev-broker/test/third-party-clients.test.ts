@@ -248,7 +248,7 @@ print(json.dumps({'offsets': offsets, 'got': got}))
     assert.equal(broker.highWatermark('py', 0), 20)
   })
 
-  test('reads what kafkajs-style batches and kcat wrote (one log, any client)', async () => {
+  test('reads from a given offset what kcat wrote (one log, any client)', async () => {
     requireTool(PYTHON, 'python3-kafka')
     const kcat = which('kcat')
     requireTool(kcat, 'kcat')
