@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { openStore, PartitionWriter, rawRecordBytes, writeTopicMeta } from '@everlog/core'
+import { DataLossError, openStore, PartitionWriter, rawRecordBytes, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
@@ -583,5 +583,53 @@ describe('restore', () => {
     })
     assert.equal(broker.highWatermark('foreign-2', 0), 201, 'nothing more was produced')
     assert.equal((await new OffsetMapReader(store).manifest('foreign-2', 'foreign', 0)).sourceNext, 100n)
+  })
+
+  it('a gap stops the restore at the gap unless skipped; the map commits what was restored', async () => {
+    await writeTopicMeta(store, { topic: 'gappy', partitions: 1 })
+    const writer = await PartitionWriter.open(store, { topic: 'gappy', partition: 0, writer: 'test' })
+    const before = range(20).map((o) => record(0, o))
+    const afterGap = range(20, 50).map((o) => record(0, o))
+    await writer.appendSegment(before)
+    await writer.appendGap({ firstOffset: 20n, lastOffset: 49n, reason: 'retention' })
+    await writer.appendSegment(afterGap)
+    await assert.rejects(restoreTopic({ store, kafka, topic: 'gappy', toTopic: 'gappy-2' }), (err: Error) => {
+      assert.ok(err instanceof DataLossError)
+      assert.match(err.message, /offsets 20\.\.49 of gappy\/0/)
+      return true
+    })
+    const reader = new OffsetMapReader(store)
+    assert.equal((await reader.manifest('gappy-2', 'gappy', 0)).sourceNext, 20n)
+    const notices: string[] = []
+    await restoreTopic({
+      store,
+      kafka,
+      topic: 'gappy',
+      toTopic: 'gappy-2',
+      skipGaps: true,
+      onNotice: (m) => notices.push(m),
+    })
+    assert.deepEqual(notices, ['skipped offsets 20..49 of gappy/0: not in the archive (retention)'])
+    const got = await consume('gappy-2', new Map([[0, 40]]))
+    assertSameRecords(got.get(0)!, [...before, ...afterGap], 'gappy')
+    const t = await reader.translate('gappy-2', 'gappy', 0, 30n)
+    assert.deepEqual([t.targetOffset, t.status], [20n, 'next'])
+  })
+
+  it('a partition that fails stops the others; each keeps a map of what it produced', async () => {
+    await writeTopicMeta(store, { topic: 'halt', partitions: 2 })
+    const p0 = await PartitionWriter.open(store, { topic: 'halt', partition: 0, writer: 'test' })
+    await p0.appendSegment([{ ...record(0, 0), headers: [['h', null]] }])
+    const p1 = await PartitionWriter.open(store, { topic: 'halt', partition: 1, writer: 'test' })
+    await p1.appendSegment(range(400).map((o) => record(1, o, 2000)))
+    await assert.rejects(
+      restoreTopic({ store, kafka, topic: 'halt', toTopic: 'halt-2', rateBytesPerSecond: 400_000 }),
+      UnproducibleRecordError,
+    )
+    const hw = broker.highWatermark('halt-2', 1)
+    assert.ok(hw < 400, `partition 1 stopped early (at ${hw})`)
+    const m = await new OffsetMapReader(store).manifest('halt-2', 'halt', 1)
+    assert.equal(m.targetNext, BigInt(hw))
+    assert.equal(m.records, hw)
   })
 })
