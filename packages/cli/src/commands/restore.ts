@@ -49,7 +49,7 @@ Offset map: every restored record's source offset -> new offset is written to th
   <to-topic>/offset-map/source=<topic>/partition=<p>/  (Hive layout: read it with DuckDB or Athena)
 Look offsets up with \`everlog offsets translate\`; move consumer groups with \`everlog restore-groups\`.
 
-Resuming: the offset map is the checkpoint, committed every 50 000 records or 5 seconds. Run the same command
+Resuming: the offset map is the checkpoint, committed every 5 seconds (or 500 000 records). Run the same command
 again after a crash or Ctrl-C and it continues where the map ends. Records the earlier run produced after its last
 map commit are read back from the target, checked to be exactly the next archived records, and added to the map
 instead of being produced twice: no duplicates, no loss. A target partition holding anything else stops the

@@ -2,7 +2,7 @@
 // partition, recording source offset -> new offset in the archive's offset map as it goes.
 //
 // Resuming: each partition's offset map manifest is the restore's checkpoint. It is created (with the target's
-// high watermark) before anything is produced, and committed every 50 000 records or 5 seconds. A new run
+// high watermark) before anything is produced, and committed every 5 seconds (or 500 000 records). A new run
 // continues at the manifest's sourceNext. Records a crashed run produced after its last map commit sit in the
 // target between the manifest's targetNext and the partition's high watermark: the new run reads them back,
 // checks they are exactly the next archived records (key, value, headers, timestamp) and adds them to the map
@@ -84,7 +84,7 @@ export interface RestoreOptions {
   /** Per produce request and partition. Defaults 2000 records, 512 KiB (and a quarter second's worth under --rate). */
   batchRecords?: number
   batchBytes?: number
-  /** Offset map commits: after this many records or milliseconds, whichever first. Defaults 50000 and 5000. */
+  /** Offset map commits: after this many records or milliseconds, whichever first. Defaults 500000 and 5000. */
   mapFlushRecords?: number
   mapFlushMs?: number
   /** Written into the map's manifests. */
@@ -140,7 +140,7 @@ const defaults = {
   concurrency: 4,
   batchRecords: 2000,
   batchBytes: 512 * 1024,
-  mapFlushRecords: 50_000,
+  mapFlushRecords: 500_000,
   mapFlushMs: 5000,
 }
 
