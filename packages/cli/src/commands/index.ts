@@ -5,6 +5,7 @@ import { lsCommand } from './ls.js'
 import { verifyCommand } from './verify.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
+import { archiveCommand } from './archive.js'
 import { devBrokerCommand } from './dev-broker.js'
 import { demoCommand } from './demo.js'
 import { produceSampleCommand } from './produce-sample.js'
@@ -15,6 +16,7 @@ export const builtinCommands: readonly CommandModule[] = [
   verifyCommand,
   queryCommand,
   athenaCommand,
+  archiveCommand,
   devBrokerCommand,
   demoCommand,
   produceSampleCommand,
