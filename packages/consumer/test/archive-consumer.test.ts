@@ -497,3 +497,33 @@ test('the archive grows while it is read: HEAD is read again and the crossing ha
   assert.deepEqual(offsetsOf(delivered), range(0, 300))
   assert.deepEqual(switches, [{ topic, partition: 0, offset: '200' }])
 })
+
+test('several partitions with partitionsConsumedConcurrently and eachBatch; describeGroup shows the member', async (t) => {
+  const topic = newTopic(3)
+  for (const p of [0, 1, 2]) await produce(topic, p, 0, 120)
+  await archive(topic, 0, 0, 120) // all archived
+  await archive(topic, 1, 0, 60) // half
+  // partition 2: nothing archived
+  const consumer = new ArchiveConsumer(consumerConfig())
+  t.after(() => consumer.disconnect())
+  const got = new Map<number, number[]>([0, 1, 2].map((p) => [p, []]))
+  let concurrent = 0
+  let maxConcurrent = 0
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    partitionsConsumedConcurrently: 2,
+    eachBatch: async ({ batch }) => {
+      maxConcurrent = Math.max(maxConcurrent, ++concurrent)
+      await new Promise((r) => setTimeout(r, 5))
+      got.get(batch.partition)!.push(...batch.messages.map((m) => Number(m.offset)))
+      concurrent--
+    },
+  })
+  await waitFor('360 records', () => [...got.values()].every((o) => o.length >= 120))
+  for (const p of [0, 1, 2]) assert.deepEqual(got.get(p), range(0, 120), `partition ${p}`)
+  assert.ok(maxConcurrent <= 2, `at most 2 partitions at once, saw ${maxConcurrent}`)
+  const group = await consumer.describeGroup()
+  assert.equal(group.state, 'Stable')
+  assert.equal(group.members.length, 1)
+})
