@@ -23,11 +23,12 @@ import { startOpsServer } from './http.js'
 import type { OpsServer } from './http.js'
 import { kafkaClientConfig, toArchiveRecord } from './kafka.js'
 import { createLogger, redactUrl } from './logger.js'
+import { EncoderPool } from './encoder-pool.js'
 import { ArchiverMetrics } from './metrics.js'
 import type { ErrorKind } from './metrics.js'
 import { PartitionPipeline } from './partition-pipeline.js'
 import type { Committed } from './partition-pipeline.js'
-import { isRetriable, withRetry } from './retry.js'
+import { backoffDelay, isRetriable, withRetry } from './retry.js'
 
 // kafkajs is CommonJS: its runtime values come off the default export.
 const { CompressionCodecs, ConfigResourceTypes, Kafka } = kafkajs
@@ -63,7 +64,12 @@ interface PartitionState {
   highWatermark: bigint | undefined
   /** Newest record timestamp committed by this process. */
   committedMaxTimestamp: bigint | undefined
+  /** Fences in a row while Kafka kept assigning the partition here (reset by a commit). */
+  fences?: number
 }
+
+/** Re-reads of HEAD after fences in a row before a partition is given up until the next assignment. */
+const MAX_RECLAIMS = 5
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
@@ -82,6 +88,7 @@ export class Archiver {
   private ops: OpsServer | undefined
   private readonly budget: ByteBudget
   private readonly limiter: Limiter
+  private encoders: EncoderPool | undefined
   private readonly partitions = new Map<string, PartitionState>()
   private readonly topics = new Map<string, TopicInfo>()
   private subscribed: string[] = []
@@ -170,6 +177,8 @@ export class Archiver {
         c.http.port,
         c.http.host,
       )
+      // Workers boot while Kafka connects.
+      this.encoders = new EncoderPool(c.encodeWorkers)
       this.kafka = new Kafka(kafkaClientConfig(c, this.logger))
       this.admin = this.kafka.admin()
       await this.retrying('kafka', () => this.admin!.connect())
@@ -212,6 +221,7 @@ export class Archiver {
     this.abort.abort()
     this.budget.wake()
     await this.admin?.disconnect().catch(() => {})
+    await this.encoders?.close().catch(() => {})
     await this.ops?.close().catch(() => {})
     if (this.ownsStore) await this.store?.close().catch(() => {})
     this.logProgress(true)
@@ -636,6 +646,7 @@ export class Archiver {
   private async onCommitted(consumer: Consumer, state: PartitionState, c: Committed): Promise<void> {
     const { topic, partition } = state
     const labels = { topic }
+    state.fences = 0
     if (c.kind === 'segment') {
       this.metrics.recordsArchived.inc(labels, c.records)
       this.metrics.bytesArchived.inc(labels, c.rawBytes)
@@ -703,10 +714,37 @@ export class Archiver {
           // not assigned any more
         }
       }
+      this.reclaim(consumer, state)
       return
     }
     this.countError(isRetriable(err) ? 'store' : 'internal')
     this.fail(err, `archiving ${topic}/${partition} failed`)
+  }
+
+  /**
+   * A fenced partition Kafka still assigns here was most likely advanced by its previous owner's last in-flight
+   * commit, landing after this member read HEAD (the group protocol does not wait for it): re-read HEAD and go on
+   * from there. A writer that keeps winning (a zombie, a second group on the topic) makes this member give up.
+   */
+  private reclaim(consumer: Consumer, state: PartitionState): void {
+    const { topic, partition } = state
+    const key = tpKey(topic, partition)
+    const fences = (state.fences ?? 0) + 1
+    if (this.stopping || this.consumer !== consumer || state.generation !== this.generation) return
+    if (this.partitions.get(key) !== state || fences > MAX_RECLAIMS) return
+    const next: PartitionState = { ...state, pipeline: undefined, fences }
+    this.partitions.set(key, next)
+    const delayMs = backoffDelay(this.config.retry, fences)
+    this.logger.warn(
+      { topic, partition, attempt: fences, delayMs },
+      `${topic}/${partition} is still assigned to this archiver: re-reading HEAD to continue after the other writer`,
+    )
+    next.init = sleepUnref(delayMs)
+      .then(() => (this.isStale(next) ? undefined : this.openPartition(consumer, next)))
+      .then(() => {
+        if (next.pipeline) this.metrics.fencedPartitions.dec()
+      })
+      .catch((err: unknown) => this.fail(err, `could not resume archiving ${topic}/${partition} after being fenced`))
   }
 
   private fail(err: unknown, message: string): void {
