@@ -527,3 +527,24 @@ test('several partitions with partitionsConsumedConcurrently and eachBatch; desc
   assert.equal(group.state, 'Stable')
   assert.equal(group.members.length, 1)
 })
+
+test('a gap in the archive index: Kafka serves what it still has, the rest is skipped by policy', async (t) => {
+  const topic = newTopic()
+  await produce(topic, 0, 0, 200)
+  const w = await PartitionWriter.open(store, { topic, partition: 0, writer: 'test', rowGroupBytes: 2048 })
+  await w.appendSegment(range(0, 50).map((o) => record(0, o)))
+  await w.appendGap({ firstOffset: 50n, lastOffset: 79n, reason: 'retention' })
+  await w.appendSegment(range(80, 130).map((o) => record(0, o)))
+  broker.deleteRecords(topic, 0, 60) // Kafka still has 60..79 of the gap
+  const { consumer, delivered, skipped, switches } = await start(topic, { onMissingOffsets: 'skip' })
+  t.after(() => consumer.disconnect())
+  await waitFor('190 records', () => delivered.length >= 190)
+  assert.deepEqual(offsetsOf(delivered), [...range(0, 50), ...range(60, 200)])
+  for (const d of delivered) assertSameRecord(d)
+  assert.deepEqual(
+    skipped.map((s) => [s.firstOffset, s.lastOffset]),
+    [['50', '59']],
+  )
+  assert.match(skipped[0]!.reason, /retention/)
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '60' }])
+})
