@@ -9,6 +9,9 @@ import { archiveCommand } from './archive.js'
 import { devBrokerCommand } from './dev-broker.js'
 import { demoCommand } from './demo.js'
 import { produceSampleCommand } from './produce-sample.js'
+import { restoreCommand } from './restore.js'
+import { offsetsCommand } from './offsets.js'
+import { backupGroupsCommand, restoreGroupsCommand } from './restore-groups.js'
 
 export const builtinCommands: readonly CommandModule[] = [
   lsCommand,
@@ -18,6 +21,10 @@ export const builtinCommands: readonly CommandModule[] = [
   athenaCommand,
   archiveCommand,
   devBrokerCommand,
+  restoreCommand,
+  offsetsCommand,
+  backupGroupsCommand,
+  restoreGroupsCommand,
   demoCommand,
   produceSampleCommand,
 ]

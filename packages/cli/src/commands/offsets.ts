@@ -3,7 +3,7 @@ import { validatePartition, validateTopicName } from '@everlog/core'
 import type { CliContext } from '../context.js'
 import { UsageError, write } from '../context.js'
 import type { CliCommand, CommandModule } from '../program.js'
-import { listOffsetMapSources, OffsetMapReader } from '../restore/offset-map.js'
+import { listOffsetMapSources, OffsetMapReader } from '@everlog/core'
 import { parseOffset } from '../restore/options.js'
 
 interface TranslateFlags {

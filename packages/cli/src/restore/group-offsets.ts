@@ -10,8 +10,8 @@ import {
   OffsetMapReader,
   readGroupSnapshot,
   writeGroupSnapshot,
-} from './offset-map.js'
-import type { GroupOffsetSnapshot, OffsetTranslation } from './offset-map.js'
+} from '@everlog/core'
+import type { GroupOffsetSnapshot, OffsetTranslation } from '@everlog/core'
 
 export interface SnapshotGroupsOptions {
   groups: string[]
