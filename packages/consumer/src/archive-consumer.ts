@@ -212,6 +212,13 @@ export class ArchiveConsumer {
   private inFlight = 0
   private settling: Promise<void> | undefined
   private readonly patchedClusters = new WeakSet<Cluster>()
+  /** kafkajs' runner heartbeat, seen in live payloads of the current generation (it is not partition-bound). */
+  private liveHeartbeat: (() => Promise<void>) | undefined
+  /** heartbeat() of archive payloads: the group's heartbeat when we have one; kafkajs heartbeats by itself otherwise. */
+  private readonly archiveHeartbeat = async (): Promise<void> => {
+    const heartbeat = this.liveHeartbeat
+    if (heartbeat) await heartbeat()
+  }
   private eventId = 0
 
   constructor(config: ArchiveConsumerConfig) {
@@ -450,6 +457,7 @@ export class ArchiveConsumer {
 
   private onGroupJoin(assignment: Record<string, number[]>): void {
     this.rebalancing = false
+    this.liveHeartbeat = undefined
     const assigned = new Set<string>()
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const p of partitions) assigned.add(keyOf(topic, p))
@@ -585,6 +593,7 @@ export class ArchiveConsumer {
   private onInnerCrash(restart: boolean): void {
     // kafkajs disconnected underneath; loops stop and wait for the restart's GROUP_JOIN (or for good).
     this.rebalancing = true
+    this.liveHeartbeat = undefined
     for (const ps of this.partitions.values()) ps.epoch++
     if (!restart) this.running = false
     this.changed.notify()
@@ -819,7 +828,7 @@ export class ArchiveConsumer {
     live: EachBatchPayload | undefined,
   ): Promise<void> {
     const { topic, partition } = ps
-    const heartbeat = live ? live.heartbeat : async () => {}
+    const heartbeat = live ? live.heartbeat : this.archiveHeartbeat
     const pause = () => this.pauseFromHandler(topic, partition)
     const { autoCommit, autoCommitInterval, autoCommitThreshold } = this.runConfig
     const periodic = autoCommitInterval !== null || autoCommitThreshold !== null
@@ -865,7 +874,7 @@ export class ArchiveConsumer {
     const payload: EachBatchPayload = {
       batch,
       resolveOffset,
-      heartbeat: live ? live.heartbeat : async () => {},
+      heartbeat: live ? live.heartbeat : this.archiveHeartbeat,
       pause: () => this.pauseFromHandler(topic, partition),
       commitOffsetsIfNecessary: async (offsets?: Offsets) =>
         offsets ? this.commitTopics(offsets) : this.commitIfNecessary(),
@@ -889,6 +898,7 @@ export class ArchiveConsumer {
   /** The handler of the kafkajs consumer underneath: live batches of partitions Kafka currently serves. */
   private async onKafkaBatch(live: EachBatchPayload): Promise<void> {
     const { batch } = live
+    this.liveHeartbeat = live.heartbeat
     const ps = this.partitions.get(keyOf(batch.topic, batch.partition))
     // Not ours to deliver (being resolved, read from the archive, paused, or a rebalance is under way): dropped
     // unresolved, so kafkajs fetches it again from its position once the partition is live and resumed.
