@@ -471,13 +471,10 @@ export class Archiver {
       topic,
       partition,
       sink: writer,
-      encode: (records: readonly ArchiveRecord[]) =>
-        encodeSegment(records, {
-          topic,
-          partition,
-          compression: c.segment.compression,
-          rowGroupBytes: c.segment.rowGroupBytes,
-        }),
+      encode: (records: readonly ArchiveRecord[]) => {
+        const options = { topic, partition, compression: c.segment.compression, rowGroupBytes: c.segment.rowGroupBytes }
+        return this.encoders ? this.encoders.encode(records, options) : encodeSegment(records, options)
+      },
       limits: c.segment,
       budget: this.budget,
       limiter: this.limiter,

@@ -147,8 +147,10 @@ export const configSchema = z
       .prefault({}),
     /** All records buffered or uploading across partitions stay under this (one fetch may overshoot it). */
     maxBufferedBytes: bytes(1).default(256 * MiB),
-    /** Segments encoded and uploaded at once across partitions. */
+    /** Segments uploaded at once across partitions. */
     uploadConcurrency: int(1, 64).default(4),
+    /** Worker threads encoding segments (Parquet + compression) beside the fetching thread; 0 encodes inline. */
+    encodeWorkers: int(0, 16).default(1),
     retry: z
       .object({
         initialMs: millis(1).default(200),

@@ -44,7 +44,8 @@ export interface PartitionPipelineOptions {
   topic: string
   partition: number
   sink: SegmentSink
-  encode: (records: readonly ArchiveRecord[]) => EncodedSegment
+  /** May encode elsewhere (a worker thread); segments still commit in roll order. */
+  encode: (records: readonly ArchiveRecord[]) => EncodedSegment | Promise<EncodedSegment>
   limits: RollLimits
   budget: ByteBudget
   limiter: Limiter
@@ -183,14 +184,17 @@ export class PartitionPipeline {
     this.inflightBytes += charged
     this.inflightSegments++
     this.inflightOldest.push(minTimestamp(records))
+    // Encoding starts now, so it overlaps the upload of the segment before; the commit waits for its turn.
+    const encoding = Promise.resolve().then(() => this.options.encode(records))
+    encoding.catch(() => {})
     this.enqueue(async () => {
       let committed: Committed | undefined
       try {
         if (this._state !== 'running') return
+        const encoded = await encoding
         committed = await this.options.limiter.run(async () => {
           if (this._state !== 'running') return undefined
           const started = this.now()
-          const encoded = this.options.encode(records)
           const head = await this.commitSegment(encoded)
           return {
             kind: 'segment' as const,

@@ -1,0 +1,102 @@
+// Segment encoding (Arrow + Parquet + compression) is CPU-bound: a small pool of worker threads does it so the main
+// thread keeps fetching from Kafka while segments are encoded. With 0 workers it encodes on the calling thread.
+import { Worker } from 'node:worker_threads'
+import { encodeSegment, EverlogError } from '@everlog/core'
+import type { ArchiveRecord, EncodedSegment, SegmentWriteOptions } from '@everlog/core'
+import { packRecords, packedTransferList } from './packed-records.js'
+import type { PackedRecords } from './packed-records.js'
+
+export interface EncodeRequest {
+  id: number
+  packed: PackedRecords
+  options: SegmentWriteOptions
+}
+
+export type EncodeResponse =
+  | { id: number; ok: true; segment: EncodedSegment }
+  | { id: number; ok: false; error: { name: string; message: string } }
+
+interface Job {
+  request: EncodeRequest
+  resolve: (s: EncodedSegment) => void
+  reject: (err: unknown) => void
+}
+
+interface Slot {
+  worker: Worker
+  job: Job | undefined
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+
+/**
+ * Built, the worker is encode-worker.js next to this file. From sources (tsx, tests), Node 20 does not apply the
+ * parent's --import loader to a worker's entry, so a one-line bootstrap registers tsx first.
+ */
+function startWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(new URL('./encode-worker.js', import.meta.url))
+  const entry = new URL('./encode-worker.ts', import.meta.url).href
+  const tsx = import.meta.resolve('tsx/esm/api')
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
+  return new Worker(boot, { eval: true })
+}
+
+export class EncoderPool {
+  private readonly slots: Slot[] = []
+  private readonly queue: Job[] = []
+  private nextId = 0
+  private closed = false
+
+  constructor(readonly workers: number) {
+    for (let i = 0; i < workers; i++) this.slots.push(this.spawn())
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker()
+    worker.unref()
+    const slot: Slot = { worker, job: undefined }
+    worker.on('message', (res: EncodeResponse) => {
+      const job = slot.job
+      slot.job = undefined
+      if (job) {
+        if (res.ok) job.resolve({ ...res.segment, bytes: new Uint8Array(res.segment.bytes) })
+        else job.reject(new EverlogError('INVALID_ARGUMENT', `${res.error.name}: ${res.error.message}`))
+      }
+      this.pump()
+    })
+    worker.on('error', (err) => {
+      // A crashed worker fails its job and is replaced, so one bad segment does not stall the pool.
+      const job = slot.job
+      slot.job = undefined
+      job?.reject(err)
+      const i = this.slots.indexOf(slot)
+      if (i >= 0 && !this.closed) this.slots[i] = this.spawn()
+      this.pump()
+    })
+    return slot
+  }
+
+  encode(records: readonly ArchiveRecord[], options: SegmentWriteOptions): Promise<EncodedSegment> {
+    if (this.workers === 0 || this.closed) return Promise.resolve().then(() => encodeSegment(records, options))
+    const packed = packRecords(records)
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request: { id: this.nextId++, packed, options }, resolve, reject })
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (slot.job || this.queue.length === 0) continue
+      const job = this.queue.shift()!
+      slot.job = job
+      slot.worker.postMessage(job.request, packedTransferList(job.request.packed))
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    for (const job of this.queue.splice(0)) job.reject(new EverlogError('INVALID_ARGUMENT', 'encoder pool closed'))
+    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+  }
+}
