@@ -1,6 +1,5 @@
 // `everlog produce-sample`: a steady stream of the demo's sample orders into any Kafka, for trying the archiver
 // (docker-compose's example producer runs it).
-import { once } from 'node:events'
 import kafkajs from 'kafkajs'
 import type { CliContext } from '../context.js'
 import { UsageError } from '../context.js'
