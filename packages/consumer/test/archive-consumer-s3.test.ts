@@ -100,3 +100,58 @@ test('archive in S3 over HTTP, then Kafka: every offset once, same bytes', async
   const reads = s3.requests.slice(before).filter((r) => r.method === 'GET' && r.key?.includes('/data/'))
   assert.ok(reads.length > 0, 'segments were read from S3')
 })
+
+test('S3 errors while reading the archive are retried from the last resolved offset, nothing lost or repeated', async (t) => {
+  const topic = 's3-flaky'
+  broker.createTopic(topic, { partitions: 1 })
+  const producer = kafka.producer()
+  await producer.connect()
+  for (let o = 0; o < 200; o += 25) {
+    const messages = Array.from({ length: 25 }, (_, i) => {
+      const r = record(o + i)
+      const headers = Object.fromEntries(r.headers.map(([k, v]) => [k, v!]))
+      return { partition: 0, key: r.key, value: r.value, headers, timestamp: String(r.timestamp) }
+    })
+    await producer.send({ topic, messages })
+  }
+  await producer.disconnect()
+  const w = await PartitionWriter.open(store, { topic, partition: 0, writer: 'test', rowGroupBytes: 4096 })
+  for (let s = 0; s < 150; s += 50) await w.appendSegment(Array.from({ length: 50 }, (_, i) => record(s + i)))
+  broker.deleteRecords(topic, 0, 150)
+
+  const consumer = new ArchiveConsumer({
+    kafka,
+    archive: store,
+    groupId: 's3-flaky-group',
+    maxWaitTimeInMs: 50,
+    // No read-ahead: the segments after offset 60 are fetched only once the failures are armed.
+    prefetchSegments: 0,
+    retry: { retries: 10, initialRetryTime: 50, maxRetryTime: 500 },
+  })
+  t.after(() => consumer.disconnect())
+  const got: number[] = []
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let failed = false
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      got.push(Number(message.offset))
+      // Mid-archive, segment reads start failing: more 503s than the S3 client's own retries absorb.
+      if (message.offset === '60' && !failed) {
+        failed = true
+        s3.failNext(12, 503, { key: /\/data\// })
+      }
+    },
+  })
+  const deadline = Date.now() + 30_000
+  while (got.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  assert.ok(failed)
+  assert.ok(
+    s3.requests.filter((r) => r.status === 503).length >= 4,
+    'segment reads failed beyond what the S3 client retries on its own',
+  )
+  assert.deepEqual(
+    got,
+    Array.from({ length: 200 }, (_, i) => i),
+  )
+})
