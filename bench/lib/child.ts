@@ -2,6 +2,7 @@
 // event loop and its own peak RSS. The worker answers with one JSON line on stdout prefixed by RESULT_PREFIX.
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const RESULT_PREFIX = '@@bench-result '
@@ -29,9 +30,11 @@ export interface ChildMeasure {
 export function runChild<T = ChildMeasure>(task: string, params: unknown, options: ChildOptions = {}): Promise<T> {
   const args = [...process.execArgv]
   if (options.profileDir) {
-    mkdirSync(options.profileDir, { recursive: true })
-    args.push('--cpu-prof', '--cpu-prof-dir', options.profileDir)
-    if (options.profileName) args.push('--cpu-prof-name', `${options.profileName}.cpuprofile`)
+    // One directory per profiled side: Node writes one profile per thread (tsx's loader runs in a worker thread),
+    // and a fixed --cpu-prof-name would let them overwrite each other. The main thread's file ends in `.0.*`.
+    const dir = join(options.profileDir, options.profileName ?? task)
+    mkdirSync(dir, { recursive: true })
+    args.push('--cpu-prof', '--cpu-prof-dir', dir)
   }
   args.push(WORKER, task, JSON.stringify(params))
   return new Promise<T>((resolve, reject) => {

@@ -39,6 +39,7 @@ export async function produceDataset(
   await producer.connect()
   const rand = prng()
   let rawBytes = 0
+  const inflight: Promise<unknown>[] = []
   const BATCH = 800 // ~0.9 MiB: under the broker's default 1 MiB message.max.bytes per partition batch
   try {
     for (let i = 0; i < spec.records; i += BATCH) {
@@ -54,8 +55,11 @@ export async function produceDataset(
           headers: Object.fromEntries(r.headers.map(([k, v]) => [k, v!])),
         })
       }
-      await producer.send({ topic: spec.topic, acks: 1, messages })
+      // A few sends in flight keep the broker busy while the next batch is generated (one connection: in order).
+      inflight.push(producer.send({ topic: spec.topic, acks: 1, messages }))
+      if (inflight.length >= 4) await inflight.shift()
     }
+    await Promise.all(inflight)
   } finally {
     await producer.disconnect()
   }

@@ -1,4 +1,5 @@
 // What the figures were measured on: CPUs, memory, load, Node and the versions of the packages compared.
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, cpus, freemem, loadavg, totalmem, platform, release } from 'node:os'
@@ -25,6 +26,24 @@ export interface MachineInfo {
   platform: string
   node: string
   packages: Record<string, string>
+  /** The commit measured, and the packages/ files that differed from it (others' work in progress is measured too). */
+  git: { commit: string; dirtyPackageFiles: string[] }
+}
+
+function gitState(): MachineInfo['git'] {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'packages'], { encoding: 'utf8' })
+    return {
+      commit,
+      dirtyPackageFiles: status
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => l.slice(3)),
+    }
+  } catch {
+    return { commit: 'unknown', dirtyPackageFiles: [] }
+  }
 }
 
 export function machineInfo(): MachineInfo {
@@ -42,5 +61,6 @@ export function machineInfo(): MachineInfo {
         version(p),
       ]),
     ),
+    git: gitState(),
   }
 }

@@ -20,6 +20,9 @@ export interface ScalePoint {
   peakRssMiB: Figure
 }
 
+/** --quick measures each scale point once to stay within its time budget; a full run repeats like the others. */
+const scaleRuns = (ctx: BenchContext) => (ctx.options.quick ? 1 : ctx.options.runs)
+
 export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const S = 'scale'
   const rows: Row[] = []
@@ -34,7 +37,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       valueBytes: ctx.options.valueBytes,
     })
     const runs: ChildMeasure[] = []
-    for (let r = 0; r < ctx.options.runs; r++) {
+    for (let r = 0; r < scaleRuns(ctx); r++) {
       const run = await archiveRun(ctx, d)
       runs.push(run.measure)
       await rm(run.dir, { recursive: true, force: true })
@@ -71,10 +74,10 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
     const smallArchive = await archiveRun(ctx, small)
     const replay = async (d: Dataset, dir: string) => {
       const out: ChildMeasure[] = []
-      for (let r = 0; r < ctx.options.runs; r++) {
+      for (let r = 0; r < scaleRuns(ctx); r++) {
         out.push(await runChild<ChildMeasure>('consume', consumeParams(ctx, d, 'file', 'eachBatch', dir)))
       }
-      return out.map((m) => d.records / m.seconds)
+      return out.map((m) => d.records / (m.seconds - Number(m.firstRecordSeconds)))
     }
     const smallRate = await replay(small, smallArchive.dir)
     const bigRate = await replay(ctx.main, ctx.archiveDir)
