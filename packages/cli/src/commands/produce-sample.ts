@@ -66,10 +66,8 @@ export const produceSampleCommand: CommandModule = {
               if (sent % Math.max(1, Math.round(rate * 10)) < n)
                 context.stderr.write(`everlog: produced ${sent} records to ${flags.topic}\n`)
             } else {
-              await Promise.race([
-                new Promise((r) => setTimeout(r, Math.max(5, 1000 / rate))),
-                once(process, 'SIGTERM'),
-              ])
+              // A short sleep; SIGINT/SIGTERM set `stopping`, seen on the next turn.
+              await new Promise((r) => setTimeout(r, Math.min(200, Math.max(5, 1000 / rate))))
             }
           }
         } finally {
