@@ -3,8 +3,8 @@
 // every record once, in order, byte for byte, across the boundary -> `everlog query` SQL agrees on the figures.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ProducedLog, archiveMismatch, assertExactlyProduced, messageMismatch } from './support/records.js'
-import { replayFromZero } from './support/replay.js'
+import { ProducedLog, archiveMismatch, assertExactlyProduced } from './support/records.js'
+import { forgetHistoryAndReplay } from './support/replay.js'
 import { archiveArgs, archivedUpTo, readArchive, runCli, spawnCli, startStack, waitFor } from './support/stack.js'
 
 const TOPIC = 'story.orders'
@@ -43,25 +43,9 @@ test('produce -> archive to S3 -> retention -> live -> ArchiveConsumer from 0 ->
   const segmentKeys = stack.s3.requests.filter((r) => r.method === 'PUT' && r.key?.includes('/data/partition='))
   assert.ok(segmentKeys.length >= HISTORY / 200, `many small segments were uploaded (${segmentKeys.length})`)
 
-  // Retention: Kafka forgets everything the archive holds.
-  for (let p = 0; p < PARTITIONS; p++) stack.broker.deleteRecords(TOPIC, p, Number(boundary[p]))
-  const admin = stack.kafka.admin()
-  await admin.connect()
-  t.after(() => admin.disconnect())
-  const offsets = await admin.fetchTopicOffsets(TOPIC)
-  for (const o of offsets) {
-    assert.equal(o.low, String(boundary[o.partition]), `Kafka's log of partition ${o.partition} starts at the boundary`)
-  }
-
-  await log.produce(producer, LIVE, 50)
+  // Retention deletes the history from Kafka; live records follow; a replay from 0 crosses the boundary.
+  await forgetHistoryAndReplay(t, stack, log, producer, boundary, LIVE)
   assert.equal(log.count, HISTORY + LIVE)
-
-  const replay = await replayFromZero(stack, TOPIC, log.count)
-  assertExactlyProduced(log, replay.received, messageMismatch, 'the ArchiveConsumer replay from offset 0')
-  for (let p = 0; p < PARTITIONS; p++) {
-    assert.equal(replay.switches.get(p), boundary[p], `partition ${p} crossed into Kafka at the archive's end`)
-  }
-  assert.ok(replay.segmentGets > 0, 'the history was read from S3')
 
   // SQL over the same archive, by `everlog query` as a child process (S3 through a local segment cache).
   const sql = `SELECT count(*) AS records, CAST(sum(octet_length(value)) AS BIGINT) AS value_bytes,

@@ -1,7 +1,11 @@
 // The application's side of a story: an ArchiveConsumer replaying a topic from offset 0 — history from S3, then
 // live records from Kafka — collecting every delivered message per partition in delivery order.
+import assert from 'node:assert/strict'
+import type { TestContext } from 'node:test'
 import { ArchiveConsumer, ArchiveEvents } from '@everlog/consumer'
-import type { KafkaMessage } from 'kafkajs'
+import type { KafkaMessage, Producer } from 'kafkajs'
+import { assertExactlyProduced, messageMismatch } from './records.js'
+import type { ProducedLog } from './records.js'
 import type { Stack } from './stack.js'
 
 export interface Replay {
@@ -61,4 +65,36 @@ export async function replayFromZero(stack: Stack, topic: string, total: number,
     .slice(requestsBefore)
     .filter((r) => r.method === 'GET' && r.key?.includes(`/${topic}/data/`) && r.status < 300).length
   return { received, switches, segmentGets }
+}
+
+/**
+ * The second half of every story: retention deletes from Kafka everything the archive holds (`boundary`, per
+ * partition), `live` more records arrive, and an ArchiveConsumer from offset 0 must get every produced record once,
+ * in order, byte for byte, taking the history from S3 and crossing into Kafka exactly at the boundary.
+ */
+export async function forgetHistoryAndReplay(
+  t: TestContext,
+  stack: Stack,
+  log: ProducedLog,
+  producer: Producer,
+  boundary: readonly bigint[],
+  live: number,
+): Promise<void> {
+  const topic = log.topic
+  boundary.forEach((b, p) => stack.broker.deleteRecords(topic, p, Number(b)))
+  const admin = stack.kafka.admin()
+  await admin.connect()
+  t.after(() => admin.disconnect())
+  for (const o of await admin.fetchTopicOffsets(topic)) {
+    assert.equal(o.low, String(boundary[o.partition]), `Kafka's log of partition ${o.partition} starts at the boundary`)
+  }
+  await log.produce(producer, live, 50)
+
+  const replay = await replayFromZero(stack, topic, log.count)
+  assertExactlyProduced(log, replay.received, messageMismatch, 'the ArchiveConsumer replay from offset 0')
+  boundary.forEach((b, p) => {
+    // A partition with nothing archived has nothing to cross from.
+    if (b > 0n) assert.equal(replay.switches.get(p), b, `partition ${p} crossed into Kafka at the archive's end`)
+  })
+  assert.ok(replay.segmentGets > 0, 'the history was read from S3')
 }
