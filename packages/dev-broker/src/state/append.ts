@@ -57,19 +57,25 @@ export function appendRecords(
   const now = state.now()
   const logAppendTime = topic.logAppendTime
   let baseOffset = -1
+  let appended = 0
   for (let i = 0; i < infos.length; i++) {
     const info = infos[i]!
     if (info.producerId >= 0n) {
       // checked batch by batch: a request may carry several consecutive batches of one producer
       const verdict = checkSequence(log, info)
-      if (verdict.error !== 0) return fail(verdict.error, null, verdict.duplicateOf ?? -1)
+      if (verdict.error !== 0) return fail(verdict.error)
+      if (verdict.duplicateOf !== undefined) {
+        if (i === 0) baseOffset = verdict.duplicateOf
+        continue
+      }
     }
     const stored = log.append(split.batches[i]!, now, logAppendTime)
+    appended++
     if (i === 0) baseOffset = stored.base
     if (info.producerId >= 0n) recordSequence(log, info, stored.base)
     if (stored.transactional && !log.openTxns.has(info.producerId)) log.openTxns.set(info.producerId, stored.base)
   }
-  if (infos.length > 0) {
+  if (appended > 0) {
     state.notifyAppend(topicName)
     state.changed()
   }

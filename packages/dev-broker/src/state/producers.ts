@@ -1,5 +1,6 @@
 // Idempotent-producer sequence checks, per partition and producer id, as Kafka does them: the next batch must
-// continue the last sequence; a retry of one of the last five batches is reported as a duplicate.
+// continue the last sequence. A retry of one of the last five batches is not appended again and, as in Kafka since
+// 1.0, is acknowledged with the original batch's offset, so a producer retrying after a lost answer succeeds.
 
 import { KafkaErrors } from '../protocol/errors.js'
 import type { BatchInfo } from '../protocol/record-batch.js'
@@ -10,7 +11,7 @@ const SEQ_MODULO = 2 ** 31
 
 export interface SequenceVerdict {
   error: number
-  /** Base offset of the original batch when this one is a duplicate. */
+  /** Base offset of the original batch when this one is a duplicate (then error is 0 and nothing is appended). */
   duplicateOf?: number
 }
 
@@ -26,7 +27,7 @@ export function checkSequence(log: PartitionLog, info: BatchInfo): SequenceVerdi
   if (info.producerEpoch < s.epoch) return { error: KafkaErrors.INVALID_PRODUCER_EPOCH.code }
   const last = lastSequence(info)
   const dup = s.recent.find((x) => x.firstSeq === info.baseSequence && x.lastSeq === last)
-  if (dup !== undefined) return { error: KafkaErrors.DUPLICATE_SEQUENCE_NUMBER.code, duplicateOf: dup.base }
+  if (dup !== undefined) return { error: 0, duplicateOf: dup.base }
   if (info.baseSequence !== (s.lastSeq + 1) % SEQ_MODULO) {
     return { error: KafkaErrors.OUT_OF_ORDER_SEQUENCE_NUMBER.code }
   }
