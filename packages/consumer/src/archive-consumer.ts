@@ -176,7 +176,6 @@ function validate(config: ArchiveConsumerConfig): void {
  */
 export class ArchiveConsumer {
   readonly events: ConsumerEvents & typeof ArchiveEvents
-  private readonly kafka: Kafka
   private readonly groupId: string
   private readonly mode: ReadMode
   private readonly onMissing: 'error' | 'skip'
@@ -224,7 +223,6 @@ export class ArchiveConsumer {
   constructor(config: ArchiveConsumerConfig) {
     validate(config)
     const { kafka, archive, store, mode, onMissingOffsets, prefetchSegments, cacheNodes, ...consumerConfig } = config
-    this.kafka = kafka
     this.groupId = config.groupId
     this.mode = mode ?? 'archive-first'
     this.onMissing = onMissingOffsets ?? 'error'
@@ -1146,11 +1144,6 @@ export class ArchiveConsumer {
       groupId: this.groupId,
       error: (error as Error)?.message,
     })
-  }
-
-  /** The kafka client this consumer was made from. */
-  get client(): Kafka {
-    return this.kafka
   }
 }
 
