@@ -626,6 +626,7 @@ export class Archiver {
       'batch buffered',
     )
     resolveOffset(batch.lastOffset())
+    this.rollEarlyUnderPressure()
     this.metrics.bufferedBytes.set(this.budget.bytes)
     this.checkOnceDone()
     await heartbeat().catch(() => {})
@@ -638,6 +639,26 @@ export class Archiver {
       if (p && p.openBufferBytes > (biggest?.openBufferBytes ?? 0)) biggest = p
     }
     biggest?.roll('size')
+  }
+
+  /**
+   * Keeps half of the budget for buffering: once open buffers hold more than half of it and less than half is being
+   * encoded or uploaded, the biggest open buffer rolls early. Otherwise many partitions fill the whole budget
+   * together, fetching stops, and encoding never overlaps with fetching.
+   */
+  private rollEarlyUnderPressure(): void {
+    const half = this.budget.limit / 2
+    if (this.budget.bytes < half) return
+    let open = 0
+    let biggest: PartitionPipeline | undefined
+    for (const s of this.partitions.values()) {
+      const p = s.pipeline
+      if (!p) continue
+      open += p.openBufferBytes
+      if (p.openBufferBytes > (biggest?.openBufferBytes ?? 0)) biggest = p
+    }
+    const sealed = this.budget.bytes - open
+    if (biggest && open >= half && sealed < half) biggest.roll('size')
   }
 
   private async onCommitted(consumer: Consumer, state: PartitionState, c: Committed): Promise<void> {

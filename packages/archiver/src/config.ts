@@ -192,8 +192,18 @@ export const configSchema = z
         endpoint: z.url().optional(),
         region: z.string().min(1).optional(),
         forcePathStyle: bool.optional(),
+        /** Sent with every PUT: SSE-S3 (AES256) or SSE-KMS (aws:kms, optionally with sseKmsKeyId). */
+        serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
+        sseKmsKeyId: z.string().min(1).optional(),
+        storageClass: z
+          .enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY'])
+          .optional(),
       })
       .strict()
+      .refine((s) => s.sseKmsKeyId === undefined || s.serverSideEncryption === 'aws:kms', {
+        message: 'sseKmsKeyId needs serverSideEncryption: aws:kms',
+        path: ['sseKmsKeyId'],
+      })
       .optional(),
   })
   .strict()
