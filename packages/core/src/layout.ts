@@ -64,7 +64,8 @@ const SEGMENT_KEY = /^([a-zA-Z0-9._-]{1,249})\/data\/partition=(\d+)\/(\d{20})-(
 
 export function parseSegmentKey(key: string): ParsedSegmentKey | undefined {
   const m = SEGMENT_KEY.exec(key)
-  if (!m) return undefined
+  // "." and ".." match the character class but are no topic: such a key would name a path outside the archive.
+  if (!m || m[1] === '.' || m[1] === '..') return undefined
   return { topic: m[1]!, partition: Number(m[2]), firstOffset: BigInt(m[3]!), sha256: m[4]! }
 }
 
