@@ -4,7 +4,8 @@ import type { CliContext } from '../context.js'
 import { UsageError, write } from '../context.js'
 import { table } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
-import { restoreGroupOffsets, snapshotGroupOffsets } from '../restore/group-offsets.js'
+import { snapshotGroupOffsets } from '@everlog/core'
+import { restoreGroupOffsets } from '../restore/group-offsets.js'
 import { kafkaFromFlags, parseList, parseTimeFlag } from '../restore/options.js'
 
 interface BackupFlags {

@@ -1,6 +1,6 @@
 // Consumer-group offsets across a restore: snapshot what groups committed on the source cluster into the archive,
 // and later set them on the target cluster translated through the offset map, so consumers resume where they were.
-// The archiver can call snapshotGroupOffsets on a timer with its own Admin; the format lives in core.
+// Snapshotting (snapshotGroupOffsets) and the format live in core, so the archiver can take snapshots on a timer.
 import { InvalidArgumentError, listTopics, validateTopicName } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 import type { Admin } from 'kafkajs'
@@ -9,49 +9,8 @@ import {
   listSnapshotGroups,
   OffsetMapReader,
   readGroupSnapshot,
-  writeGroupSnapshot,
 } from '@everlog/core'
 import type { GroupOffsetSnapshot, OffsetTranslation } from '@everlog/core'
-
-export interface SnapshotGroupsOptions {
-  groups: string[]
-  /** Only these topics (default: every topic the group has committed offsets for). */
-  topics?: string[]
-  /** Epoch ms stamped on the snapshots; default now. */
-  now?: number
-}
-
-export interface WrittenSnapshot {
-  group: string
-  topic: string
-  key: string
-  partitions: number
-}
-
-/** Fetches each group's committed offsets and writes one snapshot per group and topic into the archive. */
-export async function snapshotGroupOffsets(
-  admin: Admin,
-  store: ObjectStore,
-  options: SnapshotGroupsOptions,
-): Promise<WrittenSnapshot[]> {
-  const takenAt = options.now ?? Date.now()
-  const written: WrittenSnapshot[] = []
-  for (const group of options.groups) {
-    const fetched = options.topics
-      ? await admin.fetchOffsets({ groupId: group, topics: options.topics.map(validateTopicName) })
-      : await admin.fetchOffsets({ groupId: group })
-    for (const { topic, partitions } of fetched) {
-      // -1: nothing committed for that partition; leaving it out lets the restored group use its reset policy.
-      const committed = partitions
-        .filter((p) => /^\d+$/.test(p.offset))
-        .map((p) => ({ partition: p.partition, offset: BigInt(p.offset), metadata: p.metadata ?? null }))
-      if (committed.length === 0) continue
-      const key = await writeGroupSnapshot(store, { group, topic, takenAt, partitions: committed })
-      written.push({ group, topic, key, partitions: committed.length })
-    }
-  }
-  return written
-}
 
 export interface RestoreGroupsOptions {
   groups: string[]
