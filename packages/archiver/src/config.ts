@@ -137,7 +137,7 @@ export const configSchema = z
     writer: z.string().min(1).default(`archiver@${hostname()}:${process.pid}`),
     segment: z
       .object({
-        maxBytes: bytes(1).default(64 * MiB),
+        maxBytes: bytes(1).default(32 * MiB),
         maxRecords: int(1).default(1_000_000),
         maxAgeMs: millis(1).default(5 * 60_000),
         compression: z.enum(['zstd', 'snappy', 'gzip', 'lz4', 'none']).default('zstd'),
@@ -146,7 +146,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /** All records buffered or uploading across partitions stay under this (one fetch may overshoot it). */
-    maxBufferedBytes: bytes(1).default(256 * MiB),
+    maxBufferedBytes: bytes(1).default(128 * MiB),
     /** Segments uploaded at once across partitions. */
     uploadConcurrency: int(1, 64).default(4),
     /** Worker threads encoding segments (Parquet + compression) beside the fetching thread; 0 encodes inline. */

@@ -32,10 +32,10 @@ describe('archiver configuration', () => {
     assert.equal(c.onDataLoss, 'continue')
     assert.equal(c.once, false)
     assert.equal(c.http.port, 9464)
-    assert.equal(c.segment.maxBytes, 64 * 1024 * 1024)
+    assert.equal(c.segment.maxBytes, 32 * 1024 * 1024)
     assert.equal(c.segment.maxAgeMs, 300_000)
     assert.equal(c.segment.compression, 'zstd')
-    assert.equal(c.maxBufferedBytes, 256 * 1024 * 1024)
+    assert.equal(c.maxBufferedBytes, 128 * 1024 * 1024)
   })
 
   test('file < env < flags, with units for sizes and durations', () => {
