@@ -37,7 +37,7 @@ test(
       EVERLOG_KAFKA__SESSION_TIMEOUT: '3000',
       EVERLOG_KAFKA__HEARTBEAT_INTERVAL: '300',
     }
-    const args = (writer: string, extra: string[] = []) => [
+    const args = (extra: string[] = []) => [
       'archive',
       '--brokers',
       broker.brokers.join(','),
@@ -80,7 +80,7 @@ test(
     const reader = new ArchiveReader(store)
     const heads = async () => Promise.all(Array.from({ length: PARTITIONS }, (_, p) => reader.head(TOPIC, p)))
 
-    const a = spawnCli(t, args('a'), { ...env, EVERLOG_WRITER: 'archiver-A' })
+    const a = spawnCli(t, args(), { ...env, EVERLOG_WRITER: 'archiver-A' })
     const started = await a.waitForLog('archiver started')
     await waitFor(
       async () => (await heads()).every((h) => h && h.writer === 'archiver-A' && h.nextOffset > 0n),
@@ -99,7 +99,7 @@ test(
     const frozenAt = (await heads()).map((h) => h!.nextOffset)
 
     // B joins; once A's session expires B owns every partition and moves HEAD past where A left it.
-    const b = spawnCli(t, args('b'), { ...env, EVERLOG_WRITER: 'archiver-B' })
+    const b = spawnCli(t, args(), { ...env, EVERLOG_WRITER: 'archiver-B' })
     await waitFor(
       async () => (await heads()).every((h, p) => h!.writer === 'archiver-B' && h!.nextOffset > frozenAt[p]! + 50n),
       60_000,
@@ -134,7 +134,7 @@ test(
     b.kill('SIGTERM')
     assert.equal((await a.exit).code, 0, `A: ${a.stderr}`)
     assert.equal((await b.exit).code, 0, `B: ${b.stderr}`)
-    const last = spawnCli(t, args('c', ['--once']), { ...env, EVERLOG_WRITER: 'archiver-C' })
+    const last = spawnCli(t, args(['--once']), { ...env, EVERLOG_WRITER: 'archiver-C' })
     assert.equal((await last.exit).code, 0, last.stderr)
 
     const v = await verifyArchive(store)
