@@ -1,6 +1,7 @@
-// Crash and scale-out over S3 via HTTP: `everlog archive` is killed with SIGKILL mid-upload while records keep
-// arriving, restarted, and joined by a second archiver process in the same group; at the end `everlog verify` finds
-// the archive sound, every produced offset is archived exactly once byte for byte, and the replay story still holds.
+// Crash and scale-out over S3 via HTTP: `everlog archive` is killed with SIGKILL mid-commit (its HEAD write in
+// flight) while records keep arriving, restarted, and joined by a second archiver process in the same group; at the
+// end `everlog verify` finds the archive sound, every produced offset is archived exactly once byte for byte, and the
+// replay story still holds.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { hostname } from 'node:os'
@@ -58,15 +59,23 @@ test('SIGKILL mid-archive, restart, a second archiver in the group: verify is so
   }
   const args = archiveArgs(stack, TOPIC, GROUP, { maxRecords: 50, maxAge: '1s' })
 
-  // 1. The first archiver, its uploads slowed down, is killed with SIGKILL in the middle of archiving.
-  stack.s3.delayNext(400, 40, { method: 'PUT' })
+  // 1. The first archiver is killed with SIGKILL in the middle of a commit: its segment and index nodes are uploaded,
+  // its HEAD writes hang (the S3 server holds them), and the process dies before they are answered.
   const first = spawnCli(t, args, env)
   await first.waitForLog('archiver started')
   await waitFor(
-    async () => sum(await archivedUpTo(stack.store, TOPIC, PARTITIONS)) >= 400n,
+    async () => sum(await archivedUpTo(stack.store, TOPIC, PARTITIONS)) >= 300n,
     30_000,
     () => `the first archiver archived too little; stdout:\n${first.stdout}\n${first.stderr}`,
   )
+  const armedAt = stack.s3.requests.length
+  stack.s3.delayNext(PARTITIONS, 5000, { method: 'PUT', key: /\/HEAD$/ })
+  await waitFor(
+    () => stack.s3.requests.slice(armedAt).some((r) => r.method === 'PUT' && r.key?.includes('/nodes/')),
+    30_000,
+    () => `the first archiver uploaded no index node; stdout:\n${first.stdout}\n${first.stderr}`,
+  )
+  await new Promise((r) => setTimeout(r, 300)) // its HEAD write is now on the wire, held by the server
   first.kill('SIGKILL')
   assert.deepEqual(await first.exit, { code: null, signal: 'SIGKILL' })
   const atKill = await archivedUpTo(stack.store, TOPIC, PARTITIONS)
@@ -149,8 +158,11 @@ test('SIGKILL mid-archive, restart, a second archiver in the group: verify is so
   for (const p of split.b.partitions) assert.equal(writers.get(p), writerOf(second), `HEAD writer of partition ${p}`)
 
   // 4. `everlog verify` reads every HEAD, node and segment over S3 and finds nothing broken.
-  const verify = await runCli(t, ['verify', '--store', stack.storeUrl, '--topic', TOPIC], env)
+  const verify = await runCli(t, ['verify', '--store', stack.storeUrl, '--topic', TOPIC, '--json'], env)
   assert.equal(verify.code, 0, `everlog verify:\n${verify.stdout}\n${verify.stderr}`)
+  const verified = JSON.parse(verify.stdout) as { ok: boolean; checked: { records: number; segments: number } }
+  assert.equal(verified.ok, true)
+  assert.equal(verified.checked.records, log.count, 'verify counts every produced record in the index')
 
   // 5. Every produced offset is archived exactly once, byte for byte, despite the crash and the handover.
   const archived = await readArchive(stack.store, TOPIC, PARTITIONS)
