@@ -4,12 +4,7 @@
 import { InvalidArgumentError, listTopics, validateTopicName } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 import type { Admin } from 'kafkajs'
-import {
-  listOffsetMapSources,
-  listSnapshotGroups,
-  OffsetMapReader,
-  readGroupSnapshot,
-} from '@everlog/core'
+import { listOffsetMapSources, listSnapshotGroups, OffsetMapReader, readGroupSnapshot } from '@everlog/core'
 import type { GroupOffsetSnapshot, OffsetTranslation } from '@everlog/core'
 
 export interface RestoreGroupsOptions {
