@@ -2,8 +2,7 @@
 // until SIGTERM/SIGINT (then flush and commit) or, with --once, up to the high watermarks seen at start.
 import type { Command } from 'commander'
 import { ConfigError } from '@everlog/core'
-import { Archiver, loadConfig } from '@everlog/archiver'
-import type { ArchiverConfig } from '@everlog/archiver'
+import { loadConfig, runDaemon } from '@everlog/archiver'
 import type { CliContext } from '../context.js'
 import { ExitCode } from '../context.js'
 import type { CommandModule } from '../program.js'
@@ -115,36 +114,9 @@ export const archiveCommand: CommandModule = {
           }
           throw err
         }
-        const code = await runArchiver(config, context)
+        // Until --once is done or SIGTERM/SIGINT (flush, commit, exit 0); a second signal exits at once.
+        const code = await runDaemon(config, { logStream: context.stdout, stderr: context.stderr })
         if (code !== 0) throw new ExitCode(code)
       })
   },
-}
-
-/**
- * Runs until --once is done or SIGTERM/SIGINT (flush, commit, exit 0); a second signal exits at once. Mirrors
- * runDaemon() of @everlog/archiver (src/daemon.ts), which the package's own entry point uses.
- */
-async function runArchiver(config: ArchiverConfig, context: CliContext): Promise<number> {
-  const archiver = new Archiver(config, { logStream: context.stdout })
-  let signalled = false
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) process.exit(130)
-    signalled = true
-    archiver.logger.info({ signal }, `${signal}: flushing open segments and stopping`)
-    void archiver.stop()
-  }
-  process.on('SIGTERM', onSignal)
-  process.on('SIGINT', onSignal)
-  try {
-    await archiver.start()
-    await archiver.done
-    return 0
-  } catch (err) {
-    context.stderr.write(`everlog archive: ${err instanceof Error ? err.message : String(err)}\n`)
-    return 1
-  } finally {
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
-  }
 }
