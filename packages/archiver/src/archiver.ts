@@ -10,6 +10,7 @@ import {
   ensureArchive,
   openStore,
   registerKafkaCodecs,
+  snapshotGroupOffsets,
   writeTopicMeta,
 } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
@@ -220,6 +221,8 @@ export class Archiver {
     }
     this.abort.abort()
     this.budget.wake()
+    // The groups' offsets as of this stop, so a --once run or a planned shutdown leaves a current snapshot.
+    if (this.config.groupOffsets.groups.length > 0) await this.snapshotGroups()
     await this.admin?.disconnect().catch(() => {})
     await this.encoders?.close().catch(() => {})
     await this.ops?.close().catch(() => {})
@@ -800,6 +803,31 @@ export class Archiver {
       const refresh = setInterval(() => void this.refreshTopics(), this.config.topicRefreshMs)
       refresh.unref()
       this.timers.push(refresh)
+    }
+    const { groups, intervalMs } = this.config.groupOffsets
+    if (groups.length > 0) {
+      void this.snapshotGroups()
+      const snapshots = setInterval(() => void this.snapshotGroups(), intervalMs)
+      snapshots.unref()
+      this.timers.push(snapshots)
+    }
+  }
+
+  /**
+   * Archives the committed offsets of the configured consumer groups (for `everlog restore-groups`). A failed
+   * snapshot is logged and counted; the next interval tries again — it never stops archiving records.
+   */
+  private async snapshotGroups(): Promise<void> {
+    const admin = this.admin
+    const store = this.store
+    if (!admin || !store) return
+    try {
+      const written = await snapshotGroupOffsets(admin, store, { groups: this.config.groupOffsets.groups })
+      this.metrics.groupSnapshots.inc(written.length)
+      this.logger.debug({ snapshots: written.length }, 'consumer-group offsets archived')
+    } catch (err) {
+      this.metrics.errors.inc({ kind: 'kafka' })
+      this.logger.warn({ err, groups: this.config.groupOffsets.groups }, 'could not archive consumer-group offsets')
     }
   }
 

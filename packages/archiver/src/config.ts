@@ -167,6 +167,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Consumer groups whose committed offsets are archived periodically, for `everlog restore-groups`. */
+    groupOffsets: z
+      .object({
+        groups: list(z.string().min(1)).default([]),
+        intervalMs: millis(1000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     progressIntervalMs: millis(0).default(60_000),
     /** How often the topic list is re-read so new topics matching the selector are picked up. */

@@ -20,6 +20,7 @@ export class ArchiverMetrics {
   readonly dataLossOffsets: Counter<'topic' | 'partition'>
   readonly bufferedBytes: Gauge
   readonly assignedPartitions: Gauge
+  readonly groupSnapshots: Counter
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -110,6 +111,11 @@ export class ArchiverMetrics {
     this.assignedPartitions = new Gauge({
       name: `${p}assigned_partitions`,
       help: 'Partitions assigned to this archiver by the consumer group.',
+      registers,
+    })
+    this.groupSnapshots = new Counter({
+      name: `${p}group_snapshots_total`,
+      help: 'Consumer-group offset snapshots archived (groupOffsets.groups), one per group and topic.',
       registers,
     })
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: p })

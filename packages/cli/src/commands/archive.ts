@@ -27,6 +27,7 @@ interface ArchiveOptions {
   ssl?: boolean
   saslMechanism?: string
   saslUsername?: string
+  backupGroups?: string
 }
 
 const HELP = `
@@ -70,6 +71,7 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
   set(['kafka', 'ssl'], o.ssl)
   set(['kafka', 'sasl', 'mechanism'], o.saslMechanism)
   set(['kafka', 'sasl', 'username'], o.saslUsername)
+  set(['groupOffsets', 'groups'], o.backupGroups)
   return out
 }
 
@@ -96,6 +98,10 @@ export const archiveCommand: CommandModule = {
       .option('--max-buffered-bytes <size>', 'memory bound for records buffered or uploading (e.g. 256MiB)')
       .option('--ssl', 'connect to Kafka over TLS')
       .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512')
+      .option(
+        '--backup-groups <list>',
+        "also archive these consumer groups' committed offsets every minute (for restore-groups)",
+      )
       .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: ArchiveOptions) => {
