@@ -8,8 +8,8 @@ import { ArchiveReader, openStore, readTopicMeta, registerKafkaCodecs } from '@e
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, Message, Producer } from 'kafkajs'
-import { startDevBroker } from '../../dev-broker/src/broker.js'
-import type { DevBroker } from '../../dev-broker/src/broker.js'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
 

@@ -8,8 +8,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ArchiveReader, openStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Producer } from 'kafkajs'
-import { startDevBroker } from '../../dev-broker/src/broker.js'
-import type { DevBroker } from '../../dev-broker/src/broker.js'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
 
 const { Kafka, logLevel } = kafkajs
 const root = fileURLToPath(new URL('../../..', import.meta.url))

@@ -7,12 +7,12 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { writeTopicMeta } from '../../core/src/catalog.js'
-import { PartitionWriter } from '../../core/src/partition-writer.js'
-import type { ArchiveRecord } from '../../core/src/record.js'
+import { writeTopicMeta } from '@everlog/core'
+import { PartitionWriter } from '@everlog/core'
+import type { ArchiveRecord } from '@everlog/core'
 import { defaultContext } from '../src/context.js'
 import { run } from '../src/run.js'
-import { FileStore } from '../../core/src/store/file.js'
+import { FileStore } from '@everlog/core'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const T0 = 1_714_521_600_000n // 2024-05-01T00:00:00Z

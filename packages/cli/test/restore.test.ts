@@ -11,9 +11,9 @@ import { DataLossError, openStore, PartitionWriter, rawRecordBytes, writeTopicMe
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
-import { startDevBroker } from '../../dev-broker/src/broker.js'
-import type { DevBroker } from '../../dev-broker/src/broker.js'
-import { OffsetMapReader } from '../../core/src/offset-map/reader.js'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
+import { OffsetMapReader } from '@everlog/core'
 import { RestoreConflictError, TargetNotEmptyError, UnproducibleRecordError } from '../src/restore/errors.js'
 import { restoreTopic } from '../src/restore/restore.js'
 
