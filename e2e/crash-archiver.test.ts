@@ -39,7 +39,6 @@ test(
     const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, clientId: 'crash-producer' })
     const producer = kafka.producer()
     await producer.connect()
-    t.after(() => producer.disconnect())
     const produced = new Array<number>(PARTITIONS).fill(0)
     let producing = true
     const producerLoop = (async () => {
@@ -60,6 +59,12 @@ test(
         await new Promise((r) => setTimeout(r, 100))
       }
     })()
+    // Stop producing before disconnecting, also when an assertion failed half-way.
+    t.after(async () => {
+      producing = false
+      await producerLoop.catch(() => {})
+      await producer.disconnect()
+    })
 
     const args = (group: string, extra: string[] = []) => [
       'archive',
@@ -101,13 +106,17 @@ test(
       const total = heads.reduce((a, b) => a + b, 0n)
       // Every crash leaves a sound archive: at most unreferenced objects, never a broken reference.
       const v = await verifyArchive(store)
-      assert.deepEqual(v.problems, [], `iteration ${i}: verify after kill -9`)
+      assert.deepEqual(v.problems, [], `iteration ${i}: verify after kill -9; so far:\n${outcomes.join('\n')}`)
       outcomes.push(
         `#${i} up after ${startup} ms, killed ${killAfter} ms after its assignment (${signal ?? `exit ${code}`}): ` +
           `archived ${total} (+${total - previous}), ` +
           `produced ${produced.reduce((a, b) => a + b, 0)}`,
       )
-      assert.equal(signal ?? (code === null ? 'SIGKILL' : `exit ${code}: ${proc.stderr}`), 'SIGKILL')
+      assert.equal(
+        signal ?? (code === null ? 'SIGKILL' : `exit ${code}: ${proc.stderr}`),
+        'SIGKILL',
+        `iteration ${i}; so far:\n${outcomes.join('\n')}`,
+      )
       previous = total
     }
     producing = false
