@@ -14,7 +14,7 @@ import { runChild } from './lib/child.js'
 import type { ChildMeasure } from './lib/child.js'
 import { kafkaClient, produceDataset } from './lib/kafka.js'
 import type { Dataset } from './lib/kafka.js'
-import type { ArchiveTaskParams, ConsumeTaskParams, TopicRef } from './lib/tasks.js'
+import type { ArchiveTaskParams, ConsumeTaskParams, ConsumeTaskResult, TopicRef } from './lib/tasks.js'
 
 const { values } = parseArgs({
   options: {
@@ -62,13 +62,14 @@ try {
     main: ref(mainSet),
     store: pathToFileURL(archiveDir).href,
   } satisfies ArchiveTaskParams)
-  const kafkajs = await runChild<ChildMeasure>('consume', {
+  const consumed = await runChild<ConsumeTaskResult>('consume', {
     brokers: broker.brokers,
     warm: ref(warmSet),
     main: ref(mainSet),
-    handler: 'eachBatch',
+    handlers: ['eachBatch'],
     partitionsConsumedConcurrently: 1,
   } satisfies ConsumeTaskParams)
+  const kafkajs: ChildMeasure = { ...consumed.byHandler.eachBatch!, maxRssBytes: consumed.maxRssBytes }
   const row = (name: string, m: ChildMeasure) =>
     `${name.padEnd(34)} ${(records / m.seconds).toFixed(0).padStart(9)} rec/s ${(mainSet.rawBytes / MB / m.seconds)
       .toFixed(1)

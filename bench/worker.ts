@@ -5,10 +5,10 @@ import type { Consumer, EachBatchPayload, EachMessagePayload } from 'kafkajs'
 import { Archiver } from '../packages/archiver/src/archiver.js'
 import { ArchiveConsumer } from '../packages/consumer/src/archive-consumer.js'
 import { openStore, readHead } from '../packages/core/src/index.js'
-import { RESULT_PREFIX } from './lib/child.js'
+import { peakRssBytes as peakRss, RESULT_PREFIX } from './lib/child.js'
 import type { ChildMeasure } from './lib/child.js'
 import { FETCH, kafkaClient } from './lib/kafka.js'
-import type { ArchiveTaskParams, ConsumeTaskParams, TopicRef } from './lib/tasks.js'
+import type { ArchiveTaskParams, ConsumeTaskParams, ConsumeTaskResult, Handler, TopicRef } from './lib/tasks.js'
 import { runSeekTask } from './scenarios/seek-task.js'
 import { segmentFormatFigures } from './segment-format.js'
 
@@ -20,8 +20,6 @@ function measureStart() {
     return { seconds: (performance.now() - t) / 1000, cpuSeconds: (u.user + u.system) / 1e6 }
   }
 }
-
-const peakRss = () => process.resourceUsage().maxRSS * 1024
 
 async function archiveOnce(p: ArchiveTaskParams, ref: TopicRef, group: string): Promise<void> {
   const archiver = new Archiver(
@@ -63,7 +61,7 @@ async function archiveTask(p: ArchiveTaskParams): Promise<ChildMeasure> {
 }
 
 /** Consumes `ref` from the beginning until every record was seen; touches key, value and headers of each. */
-async function consume(p: ConsumeTaskParams, ref: TopicRef, groupId: string) {
+async function consume(p: ConsumeTaskParams, handler: Handler, ref: TopicRef, groupId: string) {
   const kafka = kafkaClient(p.brokers)
   const config = {
     groupId,
@@ -92,7 +90,7 @@ async function consume(p: ConsumeTaskParams, ref: TopicRef, groupId: string) {
     consumer
       .run({
         partitionsConsumedConcurrently: p.partitionsConsumedConcurrently,
-        ...(p.handler === 'eachMessage'
+        ...(handler === 'eachMessage'
           ? {
               eachMessage: async ({ message }: EachMessagePayload) => {
                 first()
@@ -117,10 +115,13 @@ async function consume(p: ConsumeTaskParams, ref: TopicRef, groupId: string) {
   return { ...m, records: seen, bytes, firstRecordSeconds }
 }
 
-async function consumeTask(p: ConsumeTaskParams): Promise<ChildMeasure> {
-  await consume(p, p.warm, `bench-warm-${process.pid}`)
-  const m = await consume(p, p.main, `bench-${process.pid}`)
-  return { ...m, maxRssBytes: peakRss() }
+async function consumeTask(p: ConsumeTaskParams): Promise<ConsumeTaskResult> {
+  // Each handler is warmed up, then each is measured on a fresh group reading the main topic from the beginning.
+  for (const handler of p.handlers) await consume(p, handler, p.warm, `bench-warm-${handler}-${process.pid}`)
+  const byHandler: ConsumeTaskResult['byHandler'] = {}
+  for (const handler of p.handlers)
+    byHandler[handler] = await consume(p, handler, p.main, `bench-${handler}-${process.pid}`)
+  return { byHandler, maxRssBytes: peakRss() }
 }
 
 const TASKS: Record<string, (params: never) => Promise<unknown>> = {

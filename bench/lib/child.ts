@@ -1,7 +1,7 @@
 // Runs one side of a comparison in its own Node process (bench/worker.ts), so each side has its own heap, its own
 // event loop and its own peak RSS. The worker answers with one JSON line on stdout prefixed by RESULT_PREFIX.
 import { spawn } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -21,7 +21,7 @@ export interface ChildMeasure {
   seconds: number
   /** CPU seconds (user + system) of the child during the measured part. */
   cpuSeconds: number
-  /** Peak resident set of the child process over its life, bytes (getrusage maxrss). */
+  /** Peak resident set of the child process over its life, bytes (VmHWM, see peakRssBytes). */
   maxRssBytes: number
   records: number
   [extra: string]: unknown
@@ -53,4 +53,19 @@ export function runChild<T = ChildMeasure>(task: string, params: unknown, option
       reject(new Error(`bench worker "${task}" failed (${signal ?? `exit ${code}`}):\n${tail}`))
     })
   })
+}
+
+/**
+ * Peak resident set of this process, bytes. VmHWM from /proc, not getrusage's maxrss: Linux keeps ru_maxrss across
+ * execve, so a worker would report the high-water mark of the parent it was forked from (which holds the broker's
+ * whole log) instead of its own.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1]) * 1024
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS * 1024
 }

@@ -15,12 +15,30 @@ export interface ArchiveTaskParams {
   store: string
 }
 
+export type Handler = 'eachBatch' | 'eachMessage'
+
 export interface ConsumeTaskParams {
   brokers: string[]
   warm: TopicRef
   main: TopicRef
-  handler: 'eachBatch' | 'eachMessage'
+  /** Measured in this order, each after its own warm-up, in one process. */
+  handlers: Handler[]
   partitionsConsumedConcurrently: number
   /** Omitted: a plain kafkajs consumer reads from the broker. Given: ArchiveConsumer reads this archive. */
   archive?: { url: string; store?: OpenStoreOptions }
+}
+
+export interface ConsumeMeasure {
+  seconds: number
+  cpuSeconds: number
+  records: number
+  bytes: number
+  /** From the start of connect() to the first record handed to the handler. */
+  firstRecordSeconds: number
+}
+
+export interface ConsumeTaskResult {
+  byHandler: Partial<Record<Handler, ConsumeMeasure>>
+  /** Peak RSS of the worker over all its handlers. */
+  maxRssBytes: number
 }

@@ -10,7 +10,7 @@ import { directoryBytes } from '../lib/context.js'
 import type { BenchContext, ScenarioResult } from '../lib/context.js'
 import type { Dataset } from '../lib/kafka.js'
 import { figure, MiB, ratio, show } from '../lib/stats.js'
-import type { ArchiveTaskParams, ConsumeTaskParams, TopicRef } from '../lib/tasks.js'
+import type { ArchiveTaskParams, ConsumeTaskParams, ConsumeTaskResult, TopicRef } from '../lib/tasks.js'
 
 const ref = (d: Dataset): TopicRef => ({ topic: d.topic, partitions: d.partitions, records: d.records })
 
@@ -39,12 +39,13 @@ export async function kafkajsDecodeRun(ctx: BenchContext, main: Dataset, profile
     brokers: ctx.broker.brokers,
     warm: ref(ctx.warm),
     main: ref(main),
-    handler: 'eachBatch',
+    handlers: ['eachBatch'],
     // The archiver consumes with partitionsConsumedConcurrently 1: the baseline does the same.
     partitionsConsumedConcurrently: 1,
   }
   const profile = profileName && ctx.options.profileDir ? { profileDir: ctx.options.profileDir, profileName } : {}
-  return runChild<ChildMeasure>('consume', params, profile)
+  const result = await runChild<ConsumeTaskResult>('consume', params, profile)
+  return { ...result.byHandler.eachBatch!, maxRssBytes: result.maxRssBytes }
 }
 
 export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult> {

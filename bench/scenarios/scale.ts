@@ -6,6 +6,7 @@ import type { ChildMeasure } from '../lib/child.js'
 import { notMeasured } from '../lib/context.js'
 import type { BenchContext, Row, ScenarioResult } from '../lib/context.js'
 import { produceDataset } from '../lib/kafka.js'
+import type { ConsumeMeasure, ConsumeTaskResult } from '../lib/tasks.js'
 import type { Dataset } from '../lib/kafka.js'
 import { figure, MiB, ratio, show } from '../lib/stats.js'
 import type { Figure } from '../lib/stats.js'
@@ -73,11 +74,12 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
     })
     const smallArchive = await archiveRun(ctx, small)
     const replay = async (d: Dataset, dir: string) => {
-      const out: ChildMeasure[] = []
+      const out: ConsumeMeasure[] = []
       for (let r = 0; r < scaleRuns(ctx); r++) {
-        out.push(await runChild<ChildMeasure>('consume', consumeParams(ctx, d, 'file', 'eachBatch', dir)))
+        const result = await runChild<ConsumeTaskResult>('consume', consumeParams(ctx, d, 'file', ['eachBatch'], dir))
+        out.push(result.byHandler.eachBatch!)
       }
-      return out.map((m) => d.records / (m.seconds - Number(m.firstRecordSeconds)))
+      return out.map((m) => d.records / (m.seconds - m.firstRecordSeconds))
     }
     const smallRate = await replay(small, smallArchive.dir)
     const bigRate = await replay(ctx.main, ctx.archiveDir)

@@ -12,6 +12,7 @@ import {
 } from '../../packages/core/src/index.js'
 import { join } from 'node:path'
 import type { ArchiveRecord } from '../../packages/core/src/index.js'
+import { peakRssBytes } from '../lib/child.js'
 import { CountingStore } from '../lib/counting-store.js'
 import type { GetCounts } from '../lib/counting-store.js'
 import { benchRecord, prng } from '../lib/data.js'
@@ -157,7 +158,7 @@ export async function runSeekTask(p: SeekTaskParams): Promise<SeekTaskResult> {
     fanouts,
     seconds: (performance.now() - start) / 1000,
     cpuSeconds: (u.user + u.system) / 1e6,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    maxRssBytes: peakRssBytes(),
     records: total,
   }
 }
