@@ -67,6 +67,15 @@ test('snappy round-trips raw and decodes the xerial framing of the Java client',
   assert.deepEqual(snappyDecompress(xerial), data)
 })
 
+test('a hostile snappy literal length cannot send the decoder backwards (it once looped for seconds)', () => {
+  // Declared length 10, then a literal tag with a 4-byte length of 0xffffffff.
+  const hostile = Buffer.from([0x0a, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x00, 0x01])
+  assert.throws(() => snappyDecompress(hostile), FormatError)
+  // Overlapping copies (a run) decode as the format defines.
+  const run = Buffer.alloc(1000, 0x61)
+  assert.deepEqual(snappyDecompress(snappyCompress(run)), run)
+})
+
 test('every decoder rejects garbage with FormatError, never a crash', async () => {
   await fc.assert(
     fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (bytes) => {

@@ -1,7 +1,6 @@
 // Minimal typings for the untyped pure-JS compression packages we use.
 declare module 'snappyjs' {
   export function compress(input: Uint8Array): Uint8Array
-  export function uncompress(input: Uint8Array, maxLength?: number): Uint8Array
 }
 declare module 'lz4js' {
   export function compress(input: Uint8Array, maxSize?: number): Uint8Array
