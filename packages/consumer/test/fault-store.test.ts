@@ -9,9 +9,9 @@ import { after, before, test } from 'node:test'
 import { FileStore, PartitionWriter, StoreUnavailableError } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
-import { FaultyStore } from '../../core/src/testing/faulty-store.js'
-import { startDevBroker } from '../../dev-broker/src/broker.js'
-import type { DevBroker } from '../../dev-broker/src/broker.js'
+import { FaultyStore } from '@everlog/core/testing'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
 
 let broker: DevBroker

@@ -10,3 +10,5 @@ export type {
 } from './s3-server.js'
 export { storeContract } from './store-contract.js'
 export type { StoreContractOptions } from './store-contract.js'
+export { FaultyStore, STORE_FAULTS } from './faulty-store.js'
+export type { FaultFilter, FaultRates, FaultStats, FaultyStoreOptions, StoreFault, StoreOp } from './faulty-store.js'
