@@ -1,43 +1,19 @@
 // The `everlog` command as a user runs it: a real process against an archive on disk written by the test.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { writeTopicMeta } from '@everlog/core'
-import { PartitionWriter } from '@everlog/core'
+import { pathToFileURL } from 'node:url'
+import { FileStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { defaultContext } from '../src/context.js'
 import { run } from '../src/run.js'
-import { FileStore } from '@everlog/core'
+import { everlog } from './support.js'
+import type { EverlogRun as Run } from './support.js'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
 const T0 = 1_714_521_600_000n // 2024-05-01T00:00:00Z
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function everlog(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      process.execPath,
-      ['--conditions=everlog-source', '--import', 'tsx', 'packages/cli/src/bin.ts', ...args],
-      { cwd: root, env: { ...process.env, EVERLOG_STORE: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d: Buffer) => (stdout += d))
-    p.stderr.on('data', (d: Buffer) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 let dir: string
 let url: string
