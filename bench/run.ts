@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startS3Server } from '../packages/core/src/testing/index.js'
@@ -161,7 +161,14 @@ const report = {
   generatedAt: started.toISOString(),
   seconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-  options: { ...options, only: options.only ? [...options.only] : undefined, fetch: FETCH },
+  // Paths relative to the repository, so results never record where a machine keeps its checkout.
+  options: {
+    ...options,
+    out: relative(join(HERE, '..'), options.out),
+    profileDir: options.profileDir === undefined ? undefined : relative(join(HERE, '..'), options.profileDir),
+    only: options.only ? [...options.only] : undefined,
+    fetch: FETCH,
+  },
   machine,
   loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
   dataset: ctx ? { main: ctx.main, warm: ctx.warm } : undefined,
