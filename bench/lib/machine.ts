@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { availableParallelism, cpus, freemem, loadavg, totalmem, platform, release } from 'node:os'
+import { arch, availableParallelism, cpus, freemem, loadavg, totalmem, platform } from 'node:os'
 
 const require = createRequire(import.meta.url)
 
@@ -53,7 +53,7 @@ export function machineInfo(): MachineInfo {
     memoryBytes: totalmem(),
     freeMemoryBytes: freemem(),
     loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
-    platform: `${platform()} ${release()}`,
+    platform: `${platform()} ${arch()}`,
     node: process.version,
     packages: Object.fromEntries(
       ['kafkajs', 'parquet-wasm', 'apache-arrow', '@duckdb/node-api', '@aws-sdk/client-s3', 'tsx'].map((p) => [
