@@ -78,11 +78,22 @@ export interface S3TestServer {
   failNext(n: number, fault?: S3Fault, filter?: S3FaultFilter): void
   /** Delays the next n requests (matching the filter) by ms, e.g. to exercise client timeouts. */
   delayNext(n: number, ms: number, filter?: S3FaultFilter): void
+  /**
+   * Holds the next request matching the filter until released: `caught` resolves when it arrives, `release()` lets
+   * it (and any later release) go on. For tests that must freeze a writer in the middle of a commit.
+   */
+  holdNext(filter?: S3FaultFilter): S3Hold
   /** The stored object, or undefined. */
   object(bucket: string, key: string): S3StoredObject | undefined
   /** Every request the server answered, in order (the last 10 000). */
   readonly requests: readonly S3RequestRecord[]
   close(): Promise<void>
+}
+
+export interface S3Hold {
+  /** Resolves with the held request's key once one arrives. */
+  readonly caught: Promise<string>
+  release(): void
 }
 
 interface Bucket {
@@ -117,6 +128,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   const buckets = new Map<string, Bucket>()
   const faults: ({ left: number; fault: S3Fault } & S3FaultFilter)[] = []
   const delays: ({ left: number; ms: number } & S3FaultFilter)[] = []
+  const holds: ({ left: number; arrived: (key: string) => void; released: Promise<void> } & S3FaultFilter)[] = []
   const requests: S3RequestRecord[] = []
 
   function takeMatching<T extends { left: number } & S3FaultFilter>(
@@ -147,6 +159,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     const key = rest.length > 0 ? decodeURIComponent(rest.join('/')) : ''
     const q = url.searchParams
 
+    const hold = takeMatching(holds, method, key || undefined)
+    if (hold) {
+      hold.arrived(key)
+      await hold.released
+    }
     const delay = takeMatching(delays, method, key || undefined)
     if (delay) await new Promise((r) => setTimeout(r, delay.ms))
     const fault = takeMatching(faults, method, key || undefined)
@@ -448,6 +465,14 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     },
     delayNext(n, ms, filter = {}) {
       delays.push({ left: n, ms, ...filter })
+    },
+    holdNext(filter = {}) {
+      let arrived!: (key: string) => void
+      let release!: () => void
+      const caught = new Promise<string>((r) => (arrived = r))
+      const released = new Promise<void>((r) => (release = r))
+      holds.push({ left: 1, arrived, released, ...filter })
+      return { caught, release }
     },
     object: (bucketName, key) => buckets.get(bucketName)?.objects.get(key),
     requests,
