@@ -6,7 +6,7 @@ import { zstdCompress, zstdDecompress } from './zstd.js'
 
 export { lz4Compress, lz4Decompress } from './lz4.js'
 export { snappyCompress, snappyDecompress } from './snappy.js'
-export { zstdCompress, zstdDecompress } from './zstd.js'
+export { zstdCompress, zstdCompressSync, zstdDecompress } from './zstd.js'
 
 /** kafkajs' codec shape: `compress` receives its encoder (whose `.buffer` holds the records). */
 export interface KafkaCodec {
