@@ -4,7 +4,7 @@ import { lz4Compress, lz4Decompress } from './lz4.js'
 import { snappyCompress, snappyDecompress } from './snappy.js'
 import { zstdCompress, zstdDecompress } from './zstd.js'
 
-export { lz4Compress, lz4Decompress } from './lz4.js'
+export { lz4Compress, lz4CompressBlock, lz4Decompress } from './lz4.js'
 export { snappyCompress, snappyDecompress } from './snappy.js'
 export { zstdCompress, zstdCompressSync, zstdDecompress } from './zstd.js'
 

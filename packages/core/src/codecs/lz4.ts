@@ -11,6 +11,26 @@ export function lz4Compress(input: Uint8Array): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
 }
 
+/**
+ * One raw LZ4 block (no frame): Parquet's LZ4_RAW. lz4js gives up (returns 0) on input without a single match; a
+ * literal-only block is still valid LZ4, so that case is written here.
+ */
+export function lz4CompressBlock(input: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(lz4.compressBound(input.length))
+  const n = lz4.compressBlock(input, out, 0, input.length, new Uint32Array(1 << 16))
+  if (n > 0) return out.subarray(0, n)
+  let pos = 0
+  const literals = input.length
+  if (literals >= 15) {
+    out[pos++] = 0xf0
+    let rest = literals - 15
+    for (; rest >= 255; rest -= 255) out[pos++] = 255
+    out[pos++] = rest
+  } else out[pos++] = literals << 4
+  out.set(input, pos)
+  return out.subarray(0, pos + literals)
+}
+
 export function lz4Decompress(input: Buffer): Buffer {
   const fail = (why: string): never => {
     throw new FormatError(`invalid lz4 frame: ${why}`)

@@ -4,6 +4,14 @@ declare module 'snappyjs' {
 }
 declare module 'lz4js' {
   export function compress(input: Uint8Array, maxSize?: number): Uint8Array
+  export function compressBound(n: number): number
+  export function compressBlock(
+    src: Uint8Array,
+    dst: Uint8Array,
+    sIndex: number,
+    sLength: number,
+    hashTable: Uint32Array,
+  ): number
   export function decompressBlock(
     src: Uint8Array,
     dst: Uint8Array,

@@ -1,0 +1,282 @@
+// Writes the Parquet file around the segment's columns: one PLAIN data page (v1) per column per row group, with
+// RLE levels, compressed with the segment's codec, then the Thrift footer. Everything is a pure function of the
+// input, so the same records always give the same bytes.
+import { gzipSync } from 'node:zlib'
+import { InvalidArgumentError } from '../errors.js'
+import { lz4CompressBlock } from '../codecs/lz4.js'
+import { snappyCompress } from '../codecs/snappy.js'
+import { zstdCompressSync } from '../codecs/zstd.js'
+import { MAGIC } from './footer.js'
+import {
+  bin,
+  bool,
+  Codec,
+  Encoding,
+  i32,
+  i64,
+  LEAVES,
+  list,
+  PageType,
+  s,
+  segmentSchemaElements,
+  struct,
+} from './parquet.js'
+import { encodeThriftStruct, TType } from './thrift.js'
+import type { TStruct, TValue } from './thrift.js'
+import type { SegmentCompression } from './types.js'
+
+/** zstd's own default: on segment data it compresses about as fast as level 1 and a third smaller. */
+const ZSTD_LEVEL = 3
+const CREATED_BY = 'everlog'
+
+const codecs: Record<SegmentCompression, { id: number; compress: (b: Buffer) => Buffer }> = {
+  zstd: { id: Codec.ZSTD, compress: (b) => zstdCompressSync(b, ZSTD_LEVEL) },
+  snappy: { id: Codec.SNAPPY, compress: (b) => snappyCompress(b) },
+  // Level 6 is zlib's default; the gzip header written by zlib carries no time, so bytes stay deterministic.
+  gzip: { id: Codec.GZIP, compress: (b) => gzipSync(b) },
+  // LZ4 (the Hadoop-framed one) is deprecated by the Parquet spec; LZ4_RAW is what DuckDB, Trino and Spark read.
+  lz4: { id: Codec.LZ4_RAW, compress: (b) => lz4CompressBlock(b) },
+  none: { id: Codec.UNCOMPRESSED, compress: (b) => b },
+}
+
+/** One column's page of one row group, before compression. */
+export interface ColumnPage {
+  /** PLAIN values. */
+  values: Buffer
+  /** Level entries (= rows for a flat column). */
+  count: number
+  /** RLE-hybrid encoded levels, each already prefixed with its u32 length; absent for a required flat column. */
+  repLevels?: Buffer
+  defLevels?: Buffer
+  /** Min/max as PLAIN bytes, for the columns engines prune by. */
+  stats?: { min: Buffer; max: Buffer }
+}
+
+/**
+ * A BYTE_ARRAY leaf filled record by record: PLAIN values (u32 length + bytes) for present values, repetition and
+ * definition levels for every entry.
+ */
+export class ByteArrayColumn {
+  private readonly values: Buffer
+  private readonly rep: Uint8Array
+  private readonly def: Uint8Array
+  private pos = 0
+  private n = 0
+
+  /** @param repeated whether the leaf sits under a repeated field (only then are repetition levels written) */
+  constructor(
+    entries: number,
+    valueBytes: number,
+    private readonly repeated = false,
+  ) {
+    if (valueBytes > 0x7fffffff) {
+      throw new InvalidArgumentError(
+        `a row group's column would exceed 2 GiB (${valueBytes} bytes): lower rowGroupBytes`,
+      )
+    }
+    this.values = Buffer.allocUnsafe(valueBytes + 4 * entries)
+    this.rep = new Uint8Array(entries)
+    this.def = new Uint8Array(entries)
+  }
+
+  /** A value (or null) at these levels; `present` is the definition level of a non-null value. */
+  push(bytes: Uint8Array | null, rep: number, present: number): void {
+    if (bytes === null) return this.pushNull(rep, present - 1)
+    this.rep[this.n] = rep
+    this.def[this.n++] = present
+    this.values.writeUInt32LE(bytes.length, this.pos)
+    this.values.set(bytes, this.pos + 4)
+    this.pos += 4 + bytes.length
+  }
+
+  pushString(str: string, rep: number, present: number): void {
+    this.rep[this.n] = rep
+    this.def[this.n++] = present
+    const len = this.values.write(str, this.pos + 4, 'utf8')
+    this.values.writeUInt32LE(len, this.pos)
+    this.pos += 4 + len
+  }
+
+  pushNull(rep: number, def: number): void {
+    this.rep[this.n] = rep
+    this.def[this.n++] = def
+  }
+
+  page(): ColumnPage {
+    return {
+      values: this.values.subarray(0, this.pos),
+      count: this.n,
+      repLevels: this.repeated ? rleLevels(this.rep, this.n) : undefined,
+      defLevels: rleLevels(this.def, this.n),
+    }
+  }
+}
+
+/**
+ * Levels as Parquet's RLE/bit-packed hybrid, using RLE runs only (levels here are 0-2, and long runs are the
+ * common case: every key present, two headers per record), prefixed with the u32 byte length a v1 page wants.
+ */
+export function rleLevels(levels: Uint8Array, n: number): Buffer {
+  // Worst case: a run per entry, each a varint header (at most 5 bytes) and one value byte.
+  const out = Buffer.allocUnsafe(4 + n * 6)
+  let pos = 4
+  let i = 0
+  while (i < n) {
+    const v = levels[i]!
+    let j = i + 1
+    while (j < n && levels[j] === v) j++
+    let header = (j - i) * 2
+    while (header >= 0x80) {
+      out[pos++] = (header & 0x7f) | 0x80
+      header = Math.floor(header / 128)
+    }
+    out[pos++] = header
+    out[pos++] = v
+    i = j
+  }
+  out.writeUInt32LE(pos - 4, 0)
+  return out.subarray(0, pos)
+}
+
+interface ChunkMeta {
+  leaf: (typeof LEAVES)[number]
+  count: number
+  start: number
+  uncompressed: number
+  compressed: number
+  stats?: { min: Buffer; max: Buffer }
+}
+
+interface RowGroupMeta {
+  rows: number
+  start: number
+  chunks: ChunkMeta[]
+}
+
+/** Accumulates the file's bytes row group by row group and writes the footer. */
+export class ParquetFileWriter {
+  private readonly parts: Buffer[] = [Buffer.from('PAR1')]
+  private size = 4
+  private readonly rowGroups: RowGroupMeta[] = []
+  private readonly codec: { id: number; compress: (b: Buffer) => Buffer }
+
+  constructor(compression: SegmentCompression) {
+    this.codec = codecs[compression]
+  }
+
+  /** Appends a row group: one page per leaf, in LEAVES order. */
+  writeRowGroup(rows: number, pages: ColumnPage[]): void {
+    const rg: RowGroupMeta = { rows, start: this.size, chunks: [] }
+    pages.forEach((page, c) => {
+      const body = Buffer.concat(
+        [page.repLevels, page.defLevels, page.values].filter((b): b is Buffer => b !== undefined),
+      )
+      const compressed = this.codec.compress(body)
+      const header = encodeThriftStruct(
+        s([
+          i32(1, PageType.DATA_PAGE),
+          i32(2, body.length),
+          i32(3, compressed.length),
+          struct(5, [i32(1, page.count), i32(2, Encoding.PLAIN), i32(3, Encoding.RLE), i32(4, Encoding.RLE)]),
+        ]),
+      )
+      const chunk: ChunkMeta = {
+        leaf: LEAVES[c]!,
+        count: page.count,
+        start: this.size,
+        uncompressed: header.length + body.length,
+        compressed: header.length + compressed.length,
+        stats: page.stats,
+      }
+      this.append(Buffer.from(header.buffer, header.byteOffset, header.length))
+      this.append(compressed)
+      rg.chunks.push(chunk)
+    })
+    this.rowGroups.push(rg)
+  }
+
+  /** The whole file: row groups, footer (key/value metadata sorted by key), footer length, magic. */
+  finish(metadata: ReadonlyMap<string, string>): Buffer {
+    const kv = [...metadata].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const rows = this.rowGroups.reduce((n, rg) => n + rg.rows, 0)
+    const footer = encodeThriftStruct(
+      s([
+        i32(1, 1),
+        list(2, TType.STRUCT, segmentSchemaElements()),
+        i64(3, rows),
+        list(
+          4,
+          TType.STRUCT,
+          this.rowGroups.map((rg, ordinal) => this.rowGroupStruct(rg, ordinal)),
+        ),
+        list(
+          5,
+          TType.STRUCT,
+          kv.map(([k, v]) => s([bin(1, k), bin(2, v)])),
+        ),
+        bin(6, CREATED_BY),
+        // TypeDefinedOrder for every leaf: min/max statistics compare signed INT64 and unsigned bytes.
+        list(
+          7,
+          TType.STRUCT,
+          LEAVES.map(() => s([struct(1, [])])),
+        ),
+      ]),
+    )
+    const tail = Buffer.allocUnsafe(8)
+    tail.writeUInt32LE(footer.length, 0)
+    tail.writeUInt32LE(MAGIC, 4)
+    this.append(Buffer.from(footer.buffer, footer.byteOffset, footer.length))
+    this.append(tail)
+    return Buffer.concat(this.parts, this.size)
+  }
+
+  private append(b: Buffer): void {
+    this.parts.push(b)
+    this.size += b.length
+  }
+
+  private rowGroupStruct(rg: RowGroupMeta, ordinal: number): TStruct {
+    let uncompressed = 0
+    let compressed = 0
+    const columns: TValue[] = rg.chunks.map((c) => {
+      uncompressed += c.uncompressed
+      compressed += c.compressed
+      const encodings = c.leaf.maxDef > 0 ? [Encoding.PLAIN, Encoding.RLE] : [Encoding.PLAIN]
+      const meta = [
+        i32(1, c.leaf.type),
+        list(
+          2,
+          TType.I32,
+          encodings.map((e) => BigInt(e)),
+        ),
+        list(
+          3,
+          TType.BINARY,
+          c.leaf.path.map((p) => Buffer.from(p)),
+        ),
+        i32(4, this.codec.id),
+        i64(5, c.count),
+        i64(6, c.uncompressed),
+        i64(7, c.compressed),
+        i64(9, c.start),
+      ]
+      // Statistics: legacy max/min (1/2, identical for signed INT64), null count, max_value/min_value (5/6).
+      if (c.stats)
+        meta.push(
+          struct(12, [bin(1, c.stats.max), bin(2, c.stats.min), i64(3, 0), bin(5, c.stats.max), bin(6, c.stats.min)]),
+        )
+      return s([i64(2, c.start), struct(3, meta)])
+    })
+    return s([
+      list(1, TType.STRUCT, columns),
+      i64(2, uncompressed),
+      i64(3, rg.rows),
+      // Sorted by offset (column 0), ascending: engines may skip sorting work.
+      list(4, TType.STRUCT, [s([i32(1, 0), bool(2, false), bool(3, false)])]),
+      i64(5, rg.start),
+      i64(6, compressed),
+      { id: 7, type: TType.I16, value: BigInt(ordinal) },
+    ])
+  }
+}
