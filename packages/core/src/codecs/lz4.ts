@@ -71,3 +71,66 @@ export function lz4Decompress(input: Buffer): Buffer {
   if (contentChecksum && pos + 4 > input.length) fail('truncated content checksum')
   return Buffer.concat(parts)
 }
+
+// LZ4_RAW: a match token and one 0xff length byte regenerate 255 bytes: no block expands further.
+const MAX_EXPANSION = 255
+const MIN_MATCH = 4
+
+/**
+ * One raw LZ4 block of known size (Parquet's LZ4_RAW), every length checked: lz4js' block decoder reads and
+ * writes past its buffers without noticing, so corrupt input would come back as silently wrong bytes.
+ */
+export function lz4DecompressBlock(input: Uint8Array, size: number): Buffer {
+  const fail = (why: string): never => {
+    throw new FormatError(`invalid lz4 block: ${why}`)
+  }
+  if (!Number.isSafeInteger(size) || size < 0 || size > input.length * MAX_EXPANSION + 16) {
+    fail(`${input.length} bytes cannot hold ${size} decompressed bytes`)
+  }
+  const out = Buffer.allocUnsafe(size)
+  const end = input.length
+  let pos = 0
+  let op = 0
+  while (pos < end) {
+    const token = input[pos++]!
+    let literals = token >>> 4
+    if (literals === 15) {
+      for (;;) {
+        if (pos >= end) fail('truncated literal length')
+        const b = input[pos++]!
+        literals += b
+        if (b !== 255) break
+      }
+    }
+    if (pos + literals > end || op + literals > size) fail('literals overrun the block')
+    out.set(input.subarray(pos, pos + literals), op)
+    pos += literals
+    op += literals
+    // The last sequence is literals only.
+    if (pos === end) break
+    if (pos + 2 > end) fail('truncated match offset')
+    const offset = input[pos]! | (input[pos + 1]! << 8)
+    pos += 2
+    let length = token & 15
+    if (length === 15) {
+      for (;;) {
+        if (pos >= end) fail('truncated match length')
+        const b = input[pos++]!
+        length += b
+        if (b !== 255) break
+      }
+    }
+    length += MIN_MATCH
+    if (offset === 0 || offset > op || op + length > size) fail('match refers outside the output')
+    // An overlapping match repeats the last `offset` bytes: copy whole periods, each copy from a source twice as
+    // far back, so long runs (zeros, padding) take a few copies instead of a loop per byte.
+    for (let done = 0; done < length;) {
+      const n = Math.min(offset + done, length - done)
+      out.copyWithin(op + done, op - offset, op - offset + n)
+      done += n
+    }
+    op += length
+  }
+  if (op !== size) fail(`decoded ${op} bytes, expected ${size}`)
+  return out
+}

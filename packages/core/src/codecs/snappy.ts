@@ -16,14 +16,15 @@ export function snappyCompress(input: Uint8Array): Buffer {
 }
 
 export function snappyDecompress(input: Buffer): Buffer {
-  if (input.length < XERIAL_HEADER_BYTES || !input.subarray(0, 8).equals(XERIAL_MAGIC)) return snappyRaw(input)
+  if (input.length < XERIAL_HEADER_BYTES || !input.subarray(0, 8).equals(XERIAL_MAGIC))
+    return snappyDecompressBlock(input)
   const blocks: Buffer[] = []
   let pos = XERIAL_HEADER_BYTES
   while (pos + 4 <= input.length) {
     const size = input.readUInt32BE(pos)
     pos += 4
     if (pos + size > input.length) fail(`xerial block of ${size} bytes overruns the input`)
-    blocks.push(snappyRaw(input.subarray(pos, pos + size)))
+    blocks.push(snappyDecompressBlock(input.subarray(pos, pos + size)))
     pos += size
   }
   return Buffer.concat(blocks)
@@ -33,8 +34,8 @@ function fail(why: string): never {
   throw new FormatError(`invalid snappy data: ${why}`)
 }
 
-/** One raw snappy block: a varint length, then literal and copy elements. */
-function snappyRaw(input: Uint8Array): Buffer {
+/** One raw snappy block (Parquet's SNAPPY): a varint length, then literal and copy elements. */
+export function snappyDecompressBlock(input: Uint8Array): Buffer {
   let pos = 0
   let length = 0
   for (let shift = 0; ; shift += 7) {

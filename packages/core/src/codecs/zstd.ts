@@ -2,7 +2,7 @@
 // compressors such as librdkafka's omit; @bokuweb/zstd-wasm compresses. Its WASM is initialised when this module
 // loads (a few ms), so segment encoding can compress synchronously.
 import { decompress as fzstdDecompress } from 'fzstd'
-import { init as zstdInit, compress as zstdWasmCompress } from '@bokuweb/zstd-wasm'
+import { init as zstdInit, compress as zstdWasmCompress, decompress as zstdWasmDecompress } from '@bokuweb/zstd-wasm'
 import { FormatError } from '../errors.js'
 
 await zstdInit()
@@ -23,4 +23,70 @@ export function zstdDecompress(input: Buffer): Buffer {
   } catch (err) {
     throw new FormatError(`invalid zstd data: ${(err as Error).message}`, { cause: err })
   }
+}
+
+const FRAME_MAGIC = 0xfd2fb528
+// An RLE block of 4 bytes regenerates up to 128 KiB: no valid frame expands more, so a larger declared size is
+// garbage and is refused before anything is allocated.
+const MAX_EXPANSION = 32768
+// The WASM allocator cannot report failure through zstd-wasm's API (a failed malloc would write at address 0), so
+// only sizes it can surely grow to go through WASM; anything larger is left to fzstd.
+const WASM_MAX_OUTPUT = 64 << 20
+// zstd's limit on 32-bit targets: a frame asking for more makes its header "invalid" to the WASM build.
+const WASM_MAX_WINDOW_LOG = 30
+
+/**
+ * Decompresses zstd data whose decompressed size is known (a Parquet page), synchronously, through WASM (about
+ * three times fzstd's speed). The result is exactly `size` bytes, or FormatError.
+ */
+export function zstdDecompressSized(input: Uint8Array, size: number): Buffer {
+  if (!Number.isSafeInteger(size) || size < 0 || size > input.length * MAX_EXPANSION + 64) {
+    throw new FormatError(`invalid zstd data: ${input.length} bytes cannot hold ${size} decompressed bytes`)
+  }
+  const declared = frameContentSize(input)
+  if (typeof declared === 'number' && declared !== size) {
+    throw new FormatError(`invalid zstd data: the frame declares ${declared} bytes, expected ${size}`)
+  }
+  let out: Buffer
+  if (declared !== 'unreadable' && size <= WASM_MAX_OUTPUT) {
+    try {
+      // Without a declared content size, zstd-wasm allocates defaultHeapSize and zstd refuses to write past it.
+      const d = zstdWasmDecompress(input, { defaultHeapSize: Math.max(size, 1) })
+      out = Buffer.from(d.buffer, d.byteOffset, d.byteLength)
+    } catch (err) {
+      throw new FormatError(`invalid zstd data: ${(err as Error).message}`, { cause: err })
+    }
+  } else {
+    out = zstdDecompress(Buffer.from(input.buffer, input.byteOffset, input.byteLength))
+  }
+  if (out.length !== size) {
+    throw new FormatError(`invalid zstd data: decompressed to ${out.length} bytes, expected ${size}`)
+  }
+  return out
+}
+
+/**
+ * The first frame's content size as zstd would read it: a number, undefined when the frame omits it, or
+ * 'unreadable' for anything zstd-wasm would turn into a bogus allocation (not a zstd frame, truncated header,
+ * reserved bit, too large a window).
+ */
+function frameContentSize(b: Uint8Array): number | undefined | 'unreadable' {
+  if (b.length < 6 || (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0 !== FRAME_MAGIC) {
+    return 'unreadable'
+  }
+  const fhd = b[4]!
+  const single = (fhd & 0x20) !== 0
+  if ((fhd & 0x08) !== 0) return 'unreadable'
+  let pos = 5
+  if (!single) {
+    if ((b[pos++]! >> 3) + 10 > WASM_MAX_WINDOW_LOG) return 'unreadable'
+  }
+  pos += [0, 1, 2, 4][fhd & 3]!
+  const fcsFlag = fhd >> 6
+  const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!
+  if (pos + fcsBytes > b.length) return 'unreadable'
+  if (fcsBytes === 0) return undefined
+  let n = 0
+  for (let i = fcsBytes - 1; i >= 0; i--) n = n * 256 + b[pos + i]!
+  return fcsBytes === 2 ? n + 256 : n
 }

@@ -1,5 +1,6 @@
-// Parquet segment bytes -> records. parquet-wasm decodes one row group at a time inside WASM and hands back an
-// Arrow IPC stream; records are cut from that stream's buffers without copying each key and value.
+// Parquet segment bytes -> records, one row group at a time, without copying each key and value: natively for
+// PLAIN pages (native-decode.ts), otherwise parquet-wasm decodes inside WASM and hands back an Arrow IPC stream
+// whose buffers the records view.
 import * as arrow from 'apache-arrow'
 import { readParquet } from 'parquet-wasm'
 import type { Table as WasmTable } from 'parquet-wasm'
@@ -7,6 +8,7 @@ import { EverlogError, FormatError, IntegrityError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
+import { decodeRowGroupNative } from './native-decode.js'
 import { segmentSchema } from './schema.js'
 import type { SegmentLayout } from './types.js'
 
@@ -51,9 +53,10 @@ export function layoutOf(bytes: Uint8Array, what: string): SegmentLayout {
 }
 
 /**
- * Decodes one row group from its column-chunk bytes and the footer alone, as a one-row-group Parquet file.
- * Memory: that file (chunk + footer) is copied into WASM once, WASM decodes it to Arrow columns (about the row
- * group's raw record bytes), and those are copied out as one IPC buffer that the returned records view.
+ * Decodes one row group from its column-chunk bytes and the footer alone. Memory, natively: each page
+ * decompressed once, which the returned records view. Through parquet-wasm (as a one-row-group Parquet file): that
+ * file (chunk + footer) is copied into WASM once, WASM decodes it to Arrow columns (about the row group's raw
+ * record bytes), and those are copied out as one IPC buffer that the returned records view.
  */
 export function decodeRowGroup(layout: SegmentLayout, index: number, chunk: Uint8Array, what: string): ArchiveRecord[] {
   return decodeRowGroupInto(layout, index, chunk, what, [])
@@ -67,10 +70,14 @@ function decodeRowGroupInto(
   out: ArchiveRecord[],
 ): ArchiveRecord[] {
   const rg = layout.rowGroups[index]!
-  const file = singleRowGroupFile(layout, index, chunk, what)
-  const table = wasmCall(what, () => readParquet(file))
   const before = out.length
-  wasmTableToRecords(table, what, out)
+  // Everlog's own PLAIN pages decode in JS, several times faster; other layouts (older segments with delta and
+  // dictionary encodings) go through parquet-wasm.
+  if (!decodeRowGroupNative(layout, index, chunk, what, out)) {
+    const file = singleRowGroupFile(layout, index, chunk, what)
+    const table = wasmCall(what, () => readParquet(file))
+    wasmTableToRecords(table, what, out)
+  }
   checkCount(out.length - before, rg.records, what)
   // Statistics are what the index and readers seek by: the data must agree with them.
   if (out[before]!.offset !== rg.firstOffset || out[out.length - 1]!.offset !== rg.lastOffset) {

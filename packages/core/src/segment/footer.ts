@@ -110,7 +110,8 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
 // (that would be quadratic in the row-group count). Keyed by the footer bytes, which a layout never changes.
 const parsedFooters = new WeakMap<Uint8Array, TStruct>()
 
-function footerStruct(layout: SegmentLayout, what: string): TStruct {
+/** The Thrift tree of a layout's footer, parsed once per layout. */
+export function footerStruct(layout: SegmentLayout, what: string): TStruct {
   let meta = parsedFooters.get(layout.footer)
   if (meta === undefined) {
     const len = footerLength(layout.footer, layout.size, what)
