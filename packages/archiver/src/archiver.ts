@@ -13,7 +13,7 @@ import {
   snapshotGroupOffsets,
   writeTopicMeta,
 } from '@everlog/core'
-import type { ArchiveRecord, ObjectStore } from '@everlog/core'
+import type { ObjectStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, EachBatchPayload } from 'kafkajs'
 import type { DestinationStream, Logger } from 'pino'
@@ -22,11 +22,13 @@ import { parseConfig, selectTopics, topicSelector } from './config.js'
 import type { ArchiverConfig, ArchiverConfigInput, TopicSelector } from './config.js'
 import { startOpsServer } from './http.js'
 import type { OpsServer } from './http.js'
-import { kafkaClientConfig, toArchiveRecord } from './kafka.js'
+import { kafkaClientConfig } from './kafka.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { ArchiverMetrics } from './metrics.js'
 import type { ErrorKind } from './metrics.js'
+import { unpackRecords } from './packed-records.js'
+import type { PackedRecords } from './packed-records.js'
 import { PartitionPipeline } from './partition-pipeline.js'
 import type { Committed } from './partition-pipeline.js'
 import { backoffDelay, isRetriable, withRetry } from './retry.js'
@@ -474,9 +476,9 @@ export class Archiver {
       topic,
       partition,
       sink: writer,
-      encode: (records: readonly ArchiveRecord[]) => {
+      encode: (records: PackedRecords) => {
         const options = { topic, partition, compression: c.segment.compression, rowGroupBytes: c.segment.rowGroupBytes }
-        return this.encoders ? this.encoders.encode(records, options) : encodeSegment(records, options)
+        return this.encoders ? this.encoders.encode(records, options) : encodeSegment(unpackRecords(records), options)
       },
       limits: c.segment,
       budget: this.budget,
@@ -611,23 +613,19 @@ export class Archiver {
     }
     if (this.stopping || pipeline.state !== 'running' || this.partitions.get(tpKey(topic, partition)) !== state) return
 
-    const messages = batch.messages
-    const records: ArchiveRecord[] = []
-    const from = pipeline.position
-    for (const m of messages) {
-      if (BigInt(m.offset) >= from) records.push(toArchiveRecord(m))
+    pipeline.appendMessages(batch.messages, BigInt(batch.lastOffset()) + 1n)
+    if (this.logger.isLevelEnabled('trace')) {
+      this.logger.trace(
+        {
+          topic,
+          partition,
+          messages: batch.messages.length,
+          position: pipeline.position.toString(),
+          buffered: pipeline.bufferedRecords,
+        },
+        'batch buffered',
+      )
     }
-    pipeline.append(records, BigInt(batch.lastOffset()) + 1n)
-    this.logger.trace(
-      {
-        topic,
-        partition,
-        records: records.length,
-        position: pipeline.position.toString(),
-        buffered: pipeline.bufferedRecords,
-      },
-      'batch buffered',
-    )
     resolveOffset(batch.lastOffset())
     this.rollEarlyUnderPressure()
     this.metrics.bufferedBytes.set(this.budget.bytes)

@@ -3,7 +3,7 @@
 import { Worker } from 'node:worker_threads'
 import { encodeSegment, EverlogError } from '@everlog/core'
 import type { ArchiveRecord, EncodedSegment, SegmentWriteOptions } from '@everlog/core'
-import { packRecords, packedTransferList } from './packed-records.js'
+import { packRecords, packedTransferList, unpackRecords } from './packed-records.js'
 import type { PackedRecords } from './packed-records.js'
 
 export interface EncodeRequest {
@@ -76,9 +76,12 @@ export class EncoderPool {
     return slot
   }
 
-  encode(records: readonly ArchiveRecord[], options: SegmentWriteOptions): Promise<EncodedSegment> {
-    if (this.workers === 0 || this.closed) return Promise.resolve().then(() => encodeSegment(records, options))
-    const packed = packRecords(records)
+  /** Packed records are transferred to a worker: the caller must not use them afterwards. */
+  encode(records: PackedRecords | readonly ArchiveRecord[], options: SegmentWriteOptions): Promise<EncodedSegment> {
+    if (this.workers === 0 || this.closed) {
+      return Promise.resolve().then(() => encodeSegment(isPacked(records) ? unpackRecords(records) : records, options))
+    }
+    const packed = isPacked(records) ? records : packRecords(records)
     return new Promise((resolve, reject) => {
       this.queue.push({ request: { id: this.nextId++, packed, options }, resolve, reject })
       this.pump()
@@ -99,4 +102,8 @@ export class EncoderPool {
     for (const job of this.queue.splice(0)) job.reject(new EverlogError('INVALID_ARGUMENT', 'encoder pool closed'))
     await Promise.all(this.slots.map((s) => s.worker.terminate()))
   }
+}
+
+function isPacked(records: PackedRecords | readonly ArchiveRecord[]): records is PackedRecords {
+  return !Array.isArray(records)
 }

@@ -1,6 +1,8 @@
-// Records packed into one ArrayBuffer (offsets, timestamps, lengths and all bytes) so a batch moves to a worker
-// thread by transfer, without structured-cloning thousands of small Buffers.
+// Records packed into a few ArrayBuffers (offsets and timestamps, lengths, and chunks of key/value/header bytes) so a
+// segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: kafkajs messages
+// are copied once, straight from the fetch response into its chunks, with no per-record objects kept on the heap.
 import type { ArchiveRecord, RecordHeader } from '@everlog/core'
+import type { KafkaMessage } from 'kafkajs'
 
 export interface PackedRecords {
   count: number
@@ -8,72 +10,296 @@ export interface PackedRecords {
   numbers: BigInt64Array
   /** Per record: key length, value length (-1 = null), header count; per header: key length, value length. */
   lengths: Int32Array
-  bytes: Uint8Array
+  /** Key, value and header bytes in record order; a record never spans two chunks. */
+  chunks: Uint8Array[]
 }
 
-export function packRecords(records: readonly ArchiveRecord[]): PackedRecords {
-  let lengthSlots = records.length * 3
-  let byteCount = 0
-  for (const r of records) {
-    byteCount += (r.key?.length ?? 0) + (r.value?.length ?? 0)
-    lengthSlots += r.headers.length * 2
-    for (const [k, v] of r.headers) byteCount += Buffer.byteLength(k) + (v?.length ?? 0)
+/** First byte chunk of a buffer; chunks double up to MAX_CHUNK, so a quiet partition holds little. */
+const MIN_CHUNK = 64 * 1024
+const MAX_CHUNK = 1024 * 1024
+
+/** Header values as kafkajs hands them over: one value, or an array for a repeated key. */
+type KafkaHeaderValue = Buffer | string | (Buffer | string | undefined)[] | undefined
+
+/**
+ * Appends records into growable typed arrays and byte chunks. Growing never copies record bytes: a full chunk is
+ * closed and a new one started; only the small per-record arrays double.
+ */
+export class PackedRecordsBuilder {
+  private numbers: BigInt64Array<ArrayBuffer> = new BigInt64Array(64)
+  private lengths: Int32Array<ArrayBuffer> = new Int32Array(256)
+  private n = 0
+  private l = 0
+  private chunks: Uint8Array[] = []
+  private chunk: Buffer = EMPTY
+  private used = 0
+  private nextChunkSize = MIN_CHUNK
+  private _count = 0
+  private _rawBytes = 0
+  private _minTimestamp = 0n
+  private _firstTimestamp = 0n
+
+  get count(): number {
+    return this._count
   }
-  const numbers = new BigInt64Array(records.length * 2)
-  const lengths = new Int32Array(lengthSlots)
-  const bytes = Buffer.allocUnsafeSlow(byteCount)
-  let n = 0
-  let l = 0
-  let b = 0
-  const put = (buf: Buffer | null) => {
-    if (buf === null) return -1
-    buf.copy(bytes, b)
-    b += buf.length
-    return buf.length
+
+  /** Key + value + header key and value bytes (rawRecordBytes) of every record added. */
+  get rawBytes(): number {
+    return this._rawBytes
   }
-  for (const r of records) {
-    numbers[n++] = r.offset
-    numbers[n++] = r.timestamp
-    lengths[l++] = put(r.key)
-    lengths[l++] = put(r.value)
-    lengths[l++] = r.headers.length
+
+  get firstTimestamp(): bigint | undefined {
+    return this._count === 0 ? undefined : this._firstTimestamp
+  }
+
+  get minTimestamp(): bigint | undefined {
+    return this._count === 0 ? undefined : this._minTimestamp
+  }
+
+  /** Adds a record; returns its raw bytes. */
+  addRecord(r: ArchiveRecord): number {
+    let bound = (r.key?.length ?? 0) + (r.value?.length ?? 0)
+    for (const [k, v] of r.headers) bound += k.length * 3 + (v?.length ?? 0)
+    this.begin(r.offset, r.timestamp, 3 + r.headers.length * 2, bound)
+    const start = this.used
+    this.lengths[this.l++] = this.putBytes(r.key)
+    this.lengths[this.l++] = this.putBytes(r.value)
+    this.lengths[this.l++] = r.headers.length
     for (const [k, v] of r.headers) {
-      lengths[l++] = bytes.write(k, b, 'utf8')
-      b += lengths[l - 1]!
-      lengths[l++] = put(v)
+      this.lengths[this.l++] = this.putString(k)
+      this.lengths[this.l++] = this.putBytes(v)
+    }
+    return this.end(start)
+  }
+
+  /**
+   * Adds a kafkajs message (offset already parsed by the caller). Key, value and header bytes are copied out of the
+   * fetch response here, so nothing of the response stays referenced once the batch was handled.
+   */
+  addMessage(m: KafkaMessage, offset: bigint): number {
+    const key = m.key ?? null
+    const value = m.value
+    let bound = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
+    let headerCount = 0
+    let repeated = false
+    const headers = m.headers
+    let names = 0
+    if (headers) {
+      for (const k in headers) {
+        names++
+        const v = headers[k] as KafkaHeaderValue
+        if (Array.isArray(v)) {
+          repeated = true
+          headerCount += v.length
+          for (const item of v) bound += k.length * 3 + valueBound(item)
+        } else {
+          headerCount++
+          bound += k.length * 3 + valueBound(v)
+        }
+      }
+    }
+    this.begin(offset, BigInt(m.timestamp), 3 + headerCount * 2, bound)
+    const start = this.used
+    this.lengths[this.l++] = this.putBytes(key)
+    this.lengths[this.l++] = this.putBytes(value)
+    this.lengths[this.l++] = headerCount
+    if (headers) {
+      if (repeated && names > 1) {
+        for (const [k, v] of wireOrderHeaders(headers)) {
+          this.lengths[this.l++] = this.putString(k)
+          this.lengths[this.l++] = this.putBytes(v)
+        }
+      } else {
+        for (const k in headers) {
+          const v = headers[k] as KafkaHeaderValue
+          if (Array.isArray(v)) {
+            for (const item of v) {
+              this.lengths[this.l++] = this.putString(k)
+              this.lengths[this.l++] = this.putValue(item)
+            }
+          } else {
+            this.lengths[this.l++] = this.putString(k)
+            this.lengths[this.l++] = this.putValue(v)
+          }
+        }
+      }
+    }
+    return this.end(start)
+  }
+
+  /** Hands the records over (for transfer) and leaves the builder empty, ready for the next segment. */
+  finish(): PackedRecords {
+    const packed: PackedRecords = {
+      count: this._count,
+      numbers: this.numbers.slice(0, this.n),
+      lengths: this.lengths.slice(0, this.l),
+      chunks: this.closeChunks(),
+    }
+    this.reset()
+    return packed
+  }
+
+  /** Drops every record (the partition was revoked or stopped). */
+  clear(): void {
+    this.reset()
+  }
+
+  private reset(): void {
+    if (this.numbers.length > 64) this.numbers = new BigInt64Array(64)
+    if (this.lengths.length > 256) this.lengths = new Int32Array(256)
+    this.n = 0
+    this.l = 0
+    this.chunks = []
+    this.chunk = EMPTY
+    this.used = 0
+    this.nextChunkSize = MIN_CHUNK
+    this._count = 0
+    this._rawBytes = 0
+  }
+
+  private closeChunks(): Uint8Array[] {
+    if (this.used > 0) this.chunks.push(this.chunk.subarray(0, this.used))
+    return this.chunks
+  }
+
+  /** Makes room for one record's numbers, lengths and at most `bytes` bytes. */
+  private begin(offset: bigint, timestamp: bigint, lengthSlots: number, bytes: number): void {
+    if (this.n + 2 > this.numbers.length) this.numbers = grow64(this.numbers, this.n + 2)
+    if (this.l + lengthSlots > this.lengths.length) this.lengths = grow32(this.lengths, this.l + lengthSlots)
+    if (this.used + bytes > this.chunk.length) {
+      if (this.used > 0) this.chunks.push(this.chunk.subarray(0, this.used))
+      const size = Math.max(bytes, this.nextChunkSize)
+      this.nextChunkSize = Math.min(MAX_CHUNK, this.nextChunkSize * 2)
+      // Not from Buffer's shared pool: the chunk's ArrayBuffer is transferred to the worker whole.
+      this.chunk = Buffer.allocUnsafeSlow(size)
+      this.used = 0
+    }
+    this.numbers[this.n++] = offset
+    this.numbers[this.n++] = timestamp
+    if (this._count === 0) {
+      this._firstTimestamp = timestamp
+      this._minTimestamp = timestamp
+    } else if (timestamp < this._minTimestamp) this._minTimestamp = timestamp
+  }
+
+  private end(start: number): number {
+    this._count++
+    const raw = this.used - start
+    this._rawBytes += raw
+    return raw
+  }
+
+  private putBytes(v: Uint8Array | null): number {
+    if (v === null) return -1
+    this.chunk.set(v, this.used)
+    this.used += v.length
+    return v.length
+  }
+
+  private putValue(v: Buffer | string | undefined): number {
+    if (v === undefined) return -1
+    return typeof v === 'string' ? this.putString(v) : this.putBytes(v)
+  }
+
+  private putString(s: string): number {
+    const n = this.chunk.write(s, this.used)
+    this.used += n
+    return n
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function valueBound(v: Buffer | string | undefined | null): number {
+  if (v === undefined || v === null) return 0
+  return typeof v === 'string' ? v.length * 3 : v.length
+}
+
+function grow64(a: BigInt64Array<ArrayBuffer>, need: number): BigInt64Array<ArrayBuffer> {
+  const b = new BigInt64Array(Math.max(need, a.length * 2))
+  b.set(a)
+  return b
+}
+
+function grow32(a: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(Math.max(need, a.length * 2))
+  b.set(a)
+  return b
+}
+
+/**
+ * kafkajs folds a record's headers into an object, so a repeated key interleaved with others (a, b, a) comes out
+ * grouped (a, a, b). Its header values are views into the record's bytes, though, and a header's value always lies
+ * after the values of the headers before it: ordering by position in that memory restores the order on the wire.
+ * When that cannot be known (a null or non-Buffer value, values in different memory), the object's order is kept.
+ */
+export function wireOrderHeaders(headers: Record<string, unknown>): RecordHeader[] {
+  const out: RecordHeader[] = []
+  let memory: ArrayBufferLike | undefined
+  let positioned = true
+  for (const k in headers) {
+    const v = headers[k] as KafkaHeaderValue
+    for (const item of Array.isArray(v) ? v : [v]) {
+      const value = item === undefined ? null : typeof item === 'string' ? Buffer.from(item, 'utf8') : item
+      if (value === null || typeof item === 'string' || (memory !== undefined && value.buffer !== memory)) {
+        positioned = false
+      } else memory = value.buffer
+      out.push([k, value])
     }
   }
-  return { count: records.length, numbers, lengths, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, b) }
+  if (positioned) out.sort((a, b) => a[1]!.byteOffset - b[1]!.byteOffset)
+  return out
+}
+
+/** Packs records into one chunk (tests, and callers that hold ArchiveRecords). */
+export function packRecords(records: readonly ArchiveRecord[]): PackedRecords {
+  const b = new PackedRecordsBuilder()
+  for (const r of records) b.addRecord(r)
+  return b.finish()
 }
 
 export function packedTransferList(p: PackedRecords): ArrayBuffer[] {
-  return [p.numbers.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer, p.bytes.buffer as ArrayBuffer]
+  const list = [p.numbers.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer]
+  for (const c of p.chunks) list.push(c.buffer as ArrayBuffer)
+  return list
 }
 
+/** Records whose key, value and header values are views into the packed chunks (no copies). */
 export function unpackRecords(p: PackedRecords): ArchiveRecord[] {
-  const bytes = Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength)
   const out: ArchiveRecord[] = new Array(p.count)
+  const { numbers, lengths, chunks } = p
   let n = 0
   let l = 0
+  let c = 0
+  let chunk = chunks.length > 0 ? toBuffer(chunks[0]!) : EMPTY
   let b = 0
   const take = (len: number): Buffer | null => {
     if (len < 0) return null
-    const v = bytes.subarray(b, b + len)
+    const v = chunk.subarray(b, b + len)
     b += len
     return v
   }
   for (let i = 0; i < p.count; i++) {
-    const offset = p.numbers[n++]!
-    const timestamp = p.numbers[n++]!
-    const key = take(p.lengths[l++]!)
-    const value = take(p.lengths[l++]!)
-    const headerCount = p.lengths[l++]!
+    const offset = numbers[n++]!
+    const timestamp = numbers[n++]!
+    // A record never spans chunks: the next chunk starts when this one is used up.
+    while (b >= chunk.length && c + 1 < chunks.length) {
+      chunk = toBuffer(chunks[++c]!)
+      b = 0
+    }
+    const key = take(lengths[l++]!)
+    const value = take(lengths[l++]!)
+    const headerCount = lengths[l++]!
     const headers: RecordHeader[] = []
     for (let h = 0; h < headerCount; h++) {
-      const k = take(p.lengths[l++]!)!.toString('utf8')
-      headers.push([k, take(p.lengths[l++]!)])
+      const k = take(lengths[l++]!)!.toString('utf8')
+      headers.push([k, take(lengths[l++]!)])
     }
     out[i] = { offset, timestamp, key, value, headers }
   }
   return out
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }

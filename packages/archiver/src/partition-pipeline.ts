@@ -1,9 +1,12 @@
 // One partition's way from Kafka records to committed segments: buffer, roll on size/count/age, encode, and commit
 // through the partition's writer strictly in offset order while fetching goes on. Memory is charged to the shared
 // budget until a segment is committed (or dropped); uploads across partitions share the limiter's slots.
-import { FencedError, OffsetOrderError, rawRecordBytes } from '@everlog/core'
+import { FencedError, OffsetOrderError } from '@everlog/core'
 import type { ArchiveRecord, EncodedSegment, Head } from '@everlog/core'
+import type { KafkaMessage } from 'kafkajs'
 import type { ByteBudget, Limiter } from './budget.js'
+import { PackedRecordsBuilder } from './packed-records.js'
+import type { PackedRecords } from './packed-records.js'
 import { withRetry } from './retry.js'
 import type { RetryPolicy } from './retry.js'
 
@@ -44,8 +47,8 @@ export interface PartitionPipelineOptions {
   topic: string
   partition: number
   sink: SegmentSink
-  /** May encode elsewhere (a worker thread); segments still commit in roll order. */
-  encode: (records: readonly ArchiveRecord[]) => EncodedSegment | Promise<EncodedSegment>
+  /** May encode elsewhere (a worker thread, which takes the packed buffers); segments still commit in roll order. */
+  encode: (records: PackedRecords) => EncodedSegment | Promise<EncodedSegment>
   limits: RollLimits
   budget: ByteBudget
   limiter: Limiter
@@ -58,7 +61,7 @@ export interface PartitionPipelineOptions {
   now?: () => number
 }
 
-/** Rough per-record heap overhead beyond key/value/header bytes (objects, bigints, array slots). */
+/** Per-record memory beyond key/value/header bytes charged to the budget (packed numbers and lengths, chunk slack). */
 export const RECORD_OVERHEAD_BYTES = 96
 
 export type PipelineState = 'running' | 'fenced' | 'failed' | 'closed'
@@ -66,9 +69,8 @@ export type PipelineState = 'running' | 'fenced' | 'failed' | 'closed'
 export class PartitionPipeline {
   readonly topic: string
   readonly partition: number
-  private buffer: ArchiveRecord[] = []
+  private buffer = new PackedRecordsBuilder()
   private bufferBytes = 0
-  private bufferRaw = 0
   private openedAt = 0
   /** Bytes charged to the budget by sealed segments not yet committed. */
   private inflightBytes = 0
@@ -103,7 +105,7 @@ export class PartitionPipeline {
   }
 
   get bufferedRecords(): number {
-    return this.buffer.length
+    return this.buffer.count
   }
 
   /** Budget bytes this partition holds (open buffer plus segments uploading). */
@@ -117,12 +119,12 @@ export class PartitionPipeline {
 
   /** Nothing buffered and nothing uploading. */
   get idle(): boolean {
-    return this.buffer.length === 0 && this.inflightSegments === 0
+    return this.buffer.count === 0 && this.inflightSegments === 0
   }
 
   /** Timestamp of the oldest record not yet committed, for the retention headroom. */
   get oldestUnarchivedTimestamp(): bigint | undefined {
-    return this.inflightOldest[0] ?? this.buffer[0]?.timestamp
+    return this.inflightOldest[0] ?? this.buffer.firstTimestamp
   }
 
   get error(): unknown {
@@ -140,22 +142,37 @@ export class PartitionPipeline {
         `records of ${this.topic}/${this.partition} start at ${records[0]!.offset}, below the next expected offset ${this.position}`,
       )
     }
-    const { maxBytes, maxRecords } = this.options.limits
-    const budget = this.options.budget
-    // Limits are checked record by record, so one large fetch still yields segments of the configured size.
     for (const r of records) {
-      if (this.buffer.length === 0) this.openedAt = this.now()
-      this.buffer.push(r)
-      const raw = rawRecordBytes(r)
-      const charged = raw + RECORD_OVERHEAD_BYTES
-      this.bufferRaw += raw
-      this.bufferBytes += charged
-      budget.add(charged)
-      this.position = r.offset + 1n
-      if (this.bufferRaw >= maxBytes) this.roll('size')
-      else if (this.buffer.length >= maxRecords) this.roll('records')
+      if (this.buffer.count === 0) this.openedAt = this.now()
+      this.added(this.buffer.addRecord(r), r.offset)
     }
     if (upTo !== undefined && upTo > this.position) this.position = upTo
+  }
+
+  /**
+   * Buffers a fetched batch's messages straight from kafkajs: offsets below the position (already buffered or
+   * archived) are skipped, the rest must increase. Each message's bytes are copied once, into the packed buffer.
+   */
+  appendMessages(messages: readonly KafkaMessage[], upTo?: bigint): void {
+    if (this._state !== 'running') return
+    for (const m of messages) {
+      const offset = BigInt(m.offset)
+      if (offset < this.position) continue
+      if (this.buffer.count === 0) this.openedAt = this.now()
+      this.added(this.buffer.addMessage(m, offset), offset)
+    }
+    if (upTo !== undefined && upTo > this.position) this.position = upTo
+  }
+
+  /** Charges a buffered record; limits are checked record by record, so one large fetch still rolls on size. */
+  private added(raw: number, offset: bigint): void {
+    const charged = raw + RECORD_OVERHEAD_BYTES
+    this.bufferBytes += charged
+    this.options.budget.add(charged)
+    this.position = offset + 1n
+    const { maxBytes, maxRecords } = this.options.limits
+    if (this.buffer.rawBytes >= maxBytes) this.roll('size')
+    else if (this.buffer.count >= maxRecords) this.roll('records')
   }
 
   /** Moves the position over offsets that hold no records for us (e.g. a batch of only control records). */
@@ -165,7 +182,7 @@ export class PartitionPipeline {
 
   /** Rolls the open buffer when it is older than the age limit; returns true when it did. */
   rollIfOlderThan(now = this.now()): boolean {
-    if (this.buffer.length > 0 && now - this.openedAt >= this.options.limits.maxAgeMs) {
+    if (this.buffer.count > 0 && now - this.openedAt >= this.options.limits.maxAgeMs) {
       this.roll('age')
       return true
     }
@@ -174,16 +191,14 @@ export class PartitionPipeline {
 
   /** Seals the open buffer into a segment queued for commit after the ones before it. */
   roll(reason: RollReason): void {
-    if (this.buffer.length === 0 || this._state !== 'running') return
-    const records = this.buffer
+    if (this.buffer.count === 0 || this._state !== 'running') return
     const charged = this.bufferBytes
-    const raw = this.bufferRaw
-    this.buffer = []
+    const raw = this.buffer.rawBytes
+    this.inflightOldest.push(this.buffer.minTimestamp!)
+    const records = this.buffer.finish()
     this.bufferBytes = 0
-    this.bufferRaw = 0
     this.inflightBytes += charged
     this.inflightSegments++
-    this.inflightOldest.push(minTimestamp(records))
     // Encoding starts now, so it overlaps the upload of the segment before; the commit waits for its turn.
     const encoding = Promise.resolve().then(() => this.options.encode(records))
     encoding.catch(() => {})
@@ -263,9 +278,8 @@ export class PartitionPipeline {
 
   private dropBuffer(): void {
     this.options.budget.release(this.bufferBytes)
-    this.buffer = []
+    this.buffer.clear()
     this.bufferBytes = 0
-    this.bufferRaw = 0
   }
 
   private async commitSegment(encoded: EncodedSegment): Promise<Head> {
@@ -296,10 +310,4 @@ export class PartitionPipeline {
     this.dropBuffer()
     this.options.onStopped?.(err)
   }
-}
-
-function minTimestamp(records: readonly ArchiveRecord[]): bigint {
-  let min = records[0]!.timestamp
-  for (const r of records) if (r.timestamp < min) min = r.timestamp
-  return min
 }

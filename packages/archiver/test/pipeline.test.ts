@@ -12,6 +12,7 @@ import {
 } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore, PutOptions } from '@everlog/core'
 import { ByteBudget, Limiter } from '../src/budget.js'
+import { unpackRecords } from '../src/packed-records.js'
 import { PartitionPipeline, RECORD_OVERHEAD_BYTES } from '../src/partition-pipeline.js'
 import type { Committed, PartitionPipelineOptions } from '../src/partition-pipeline.js'
 
@@ -51,7 +52,7 @@ async function pipeline(
     topic: TOPIC,
     partition,
     sink,
-    encode: (rs) => encodeSegment(rs, { topic: TOPIC, partition, compression: 'snappy' }),
+    encode: (packed) => encodeSegment(unpackRecords(packed), { topic: TOPIC, partition, compression: 'snappy' }),
     limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 60_000 },
     budget: new ByteBudget(1 << 30),
     limiter: new Limiter(2),

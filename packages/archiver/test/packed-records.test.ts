@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { after, before, describe, test } from 'node:test'
+import { ArchiveReader, openStore, rawRecordBytes } from '@everlog/core'
+import type { ArchiveRecord } from '@everlog/core'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
+import type { KafkaMessage } from 'kafkajs'
+import { Archiver } from '../src/archiver.js'
+import { PackedRecordsBuilder, packRecords, unpackRecords } from '../src/packed-records.js'
+
+/** A kafkajs message as kafkajs decodes it: key, value and header values are views into one fetch buffer. */
+function fetched(
+  offset: number,
+  parts: { key: string | null; value: string | null; headers: [string, string | null][] },
+): { message: KafkaMessage; response: Buffer } {
+  const response = Buffer.alloc(1 << 12)
+  let at = 0
+  const view = (s: string | null): Buffer | null => {
+    if (s === null) return null
+    const n = response.write(s, at)
+    const v = response.subarray(at, at + n)
+    at += n + 1
+    return v
+  }
+  const key = view(parts.key)
+  const value = view(parts.value)
+  // kafkajs' record decoder folds headers into an object, repeated keys into arrays (in their order).
+  const headers: Record<string, Buffer | null | (Buffer | null)[]> = {}
+  for (const [k, v] of parts.headers) {
+    const b = view(v)
+    const prev = headers[k]
+    headers[k] = prev === undefined ? b : Array.isArray(prev) ? [...prev, b] : [prev, b]
+  }
+  const message = {
+    offset: String(offset),
+    timestamp: String(1_700_000_000_000 + offset),
+    key,
+    value,
+    headers,
+    attributes: 0,
+    size: 0,
+  } as unknown as KafkaMessage
+  return { message, response }
+}
+
+const rec = (offset: number, key: string | null, value: string | null, headers: [string, string | null][]) => ({
+  offset: BigInt(offset),
+  timestamp: 1_700_000_000_000n + BigInt(offset),
+  key: key === null ? null : Buffer.from(key),
+  value: value === null ? null : Buffer.from(value),
+  headers: headers.map(([k, v]) => [k, v === null ? null : Buffer.from(v)] as const),
+})
+
+describe('PackedRecordsBuilder', () => {
+  test('kafkajs messages are copied once: nulls, empty bytes, UTF-8 header keys, raw bytes as rawRecordBytes', () => {
+    const b = new PackedRecordsBuilder()
+    const inputs = [
+      fetched(5, { key: 'k', value: 'v1', headers: [['trace', 'x']] }),
+      fetched(6, { key: null, value: null, headers: [] }),
+      fetched(7, {
+        key: '',
+        value: '',
+        headers: [
+          ['ключ', ''],
+          ['n', null],
+        ],
+      }),
+    ]
+    let raw = 0
+    for (const { message } of inputs) raw += b.addMessage(message, BigInt(message.offset))
+    assert.equal(b.count, 3)
+    assert.equal(b.minTimestamp, 1_700_000_000_005n)
+    for (const { response } of inputs) response.fill(0)
+    const packed = b.finish()
+    assert.equal(b.count, 0, 'finish() leaves the builder empty')
+    const expected = [
+      rec(5, 'k', 'v1', [['trace', 'x']]),
+      rec(6, null, null, []),
+      rec(7, '', '', [
+        ['ключ', ''],
+        ['n', null],
+      ]),
+    ]
+    assert.deepEqual(unpackRecords(packed), expected, 'the records do not share memory with the fetch response')
+    assert.equal(
+      raw,
+      expected.reduce((n, r) => n + rawRecordBytes(r), 0),
+    )
+  })
+
+  test('interleaved repeated header keys keep the order they had on the wire', () => {
+    const b = new PackedRecordsBuilder()
+    const headers: [string, string | null][] = [
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+      ['c', '4'],
+      ['b', '5'],
+    ]
+    const { message } = fetched(0, { key: 'k', value: 'v', headers })
+    // What kafkajs hands over: grouped by key.
+    assert.deepEqual(Object.keys(message.headers!), ['a', 'b', 'c'])
+    b.addMessage(message, 0n)
+    assert.deepEqual(unpackRecords(b.finish())[0]!.headers, rec(0, 'k', 'v', headers).headers)
+  })
+
+  test('records larger than a chunk and many records across chunks round-trip in offset order', () => {
+    const records: ArchiveRecord[] = []
+    for (let i = 0; i < 3000; i++) {
+      const size = i % 500 === 0 ? 300_000 : 700
+      records.push({
+        offset: BigInt(i * 2),
+        timestamp: 1_700_000_000_000n - BigInt(i % 7),
+        key: i % 9 === 0 ? null : Buffer.from(`key-${i}`),
+        value: Buffer.alloc(size, i % 251),
+        headers: i % 4 === 0 ? [['h', Buffer.from(String(i))]] : [],
+      })
+    }
+    const packed = packRecords(records)
+    assert.ok(packed.chunks.length > 1, 'several chunks')
+    assert.deepEqual(unpackRecords(packed), records)
+  })
+})
+
+// A real client that writes headers in any order: librdkafka's kcat (Debian package kcat).
+const probe = spawnSync('kcat', ['-V'], { encoding: 'utf8' })
+
+describe('header order through Kafka and the archiver', { skip: probe.error ? 'kcat is not installed' : false }, () => {
+  let broker: DevBroker
+  const dirs: string[] = []
+  before(async () => {
+    broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  })
+  after(async () => {
+    await broker?.close()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  /** Runs kcat without blocking the event loop (the broker lives in this process). */
+  function kcat(args: string[], input: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('kcat', ['-b', broker.brokers[0]!, ...args], { stdio: ['pipe', 'ignore', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`kcat exited ${code}: ${stderr}`))))
+      child.stdin.end(input)
+    })
+  }
+
+  for (const codec of ['none', 'lz4']) {
+    test(`headers a, b, a produced by kcat are archived as a, b, a (compression ${codec})`, async () => {
+      const topic = `headers-${codec}`
+      broker.createTopic(topic, { partitions: 1 })
+      const headers = ['-H', 'a=1', '-H', 'b=2', '-H', 'a=3', '-H', 'c=', '-H', 'b=5']
+      await kcat(['-P', '-t', topic, '-p', '0', '-z', codec, ...headers], 'first\nsecond\n')
+      const dir = mkdtempSync(join(tmpdir(), 'everlog-archiver-headers-'))
+      dirs.push(dir)
+      const archiver = new Archiver(
+        {
+          brokers: broker.brokers,
+          topics: [topic],
+          store: pathToFileURL(dir).href,
+          once: true,
+          http: { port: 0, host: '127.0.0.1' },
+          logLevel: 'silent',
+          progressIntervalMs: 0,
+          kafka: { maxWaitTimeInMs: 100 },
+        },
+        { processMetrics: false },
+      )
+      await archiver.start()
+      await archiver.done
+      const store = openStore(pathToFileURL(dir).href)
+      const out: ArchiveRecord[] = []
+      for await (const r of new ArchiveReader(store).read({ topic, partition: 0 })) out.push(r)
+      await store.close()
+      assert.deepEqual(
+        out.map((r) => r.value?.toString()),
+        ['first', 'second'],
+      )
+      for (const r of out) {
+        assert.deepEqual(
+          r.headers.map(([k, v]) => `${k}=${v?.toString() ?? 'null'}`),
+          ['a=1', 'b=2', 'a=3', 'c=', 'b=5'],
+        )
+      }
+    })
+  }
+})
