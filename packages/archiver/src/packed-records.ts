@@ -14,9 +14,12 @@ export interface PackedRecords {
   chunks: Uint8Array[]
 }
 
-/** First byte chunk of a buffer; chunks double up to MAX_CHUNK, so a quiet partition holds little. */
-const MIN_CHUNK = 64 * 1024
-const MAX_CHUNK = 1024 * 1024
+/**
+ * Byte chunks start small and double up to MAX_CHUNK: a quiet partition holds little, and the unused tail of a
+ * partition's last chunk (not charged to the budget) stays small even with hundreds of partitions.
+ */
+const MIN_CHUNK = 32 * 1024
+const MAX_CHUNK = 256 * 1024
 
 /** Header values as kafkajs hands them over: one value, or an array for a repeated key. */
 type KafkaHeaderValue = Buffer | string | (Buffer | string | undefined)[] | undefined

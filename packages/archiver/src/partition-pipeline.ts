@@ -144,32 +144,38 @@ export class PartitionPipeline {
     }
     for (const r of records) {
       if (this.buffer.count === 0) this.openedAt = this.now()
-      this.added(this.buffer.addRecord(r), r.offset)
+      this.added(this.buffer.addRecord(r))
+      this.position = r.offset + 1n
     }
     if (upTo !== undefined && upTo > this.position) this.position = upTo
   }
 
   /**
    * Buffers a fetched batch's messages straight from kafkajs: offsets below the position (already buffered or
-   * archived) are skipped, the rest must increase. Each message's bytes are copied once, into the packed buffer.
+   * archived) and any offset not above the one before are skipped. Each message's bytes are copied once, into the
+   * packed buffer.
    */
   appendMessages(messages: readonly KafkaMessage[], upTo?: bigint): void {
     if (this._state !== 'running') return
+    const from = this.position
+    let last: bigint | undefined
     for (const m of messages) {
       const offset = BigInt(m.offset)
-      if (offset < this.position) continue
+      if (offset < from || (last !== undefined && offset <= last)) continue
       if (this.buffer.count === 0) this.openedAt = this.now()
-      this.added(this.buffer.addMessage(m, offset), offset)
+      this.added(this.buffer.addMessage(m, offset))
+      last = offset
     }
+    // Once per batch: nothing reads the position while the batch is appended.
+    if (last !== undefined) this.position = last + 1n
     if (upTo !== undefined && upTo > this.position) this.position = upTo
   }
 
   /** Charges a buffered record; limits are checked record by record, so one large fetch still rolls on size. */
-  private added(raw: number, offset: bigint): void {
+  private added(raw: number): void {
     const charged = raw + RECORD_OVERHEAD_BYTES
     this.bufferBytes += charged
     this.options.budget.add(charged)
-    this.position = offset + 1n
     const { maxBytes, maxRecords } = this.options.limits
     if (this.buffer.rawBytes >= maxBytes) this.roll('size')
     else if (this.buffer.count >= maxRecords) this.roll('records')
