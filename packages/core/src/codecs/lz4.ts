@@ -102,8 +102,10 @@ export function lz4DecompressBlock(input: Uint8Array, size: number): Buffer {
         if (b !== 255) break
       }
     }
-    if (pos + literals > end || op + literals > size) fail('literals overrun the block')
-    out.set(input.subarray(pos, pos + literals), op)
+    if (literals > end - pos || literals > size - op) fail('literals overrun the block')
+    // Short runs are the common case: a byte loop beats a subarray + set call per run (several times over).
+    if (literals < 64) for (let i = 0; i < literals; i++) out[op + i] = input[pos + i]!
+    else out.set(input.subarray(pos, pos + literals), op)
     pos += literals
     op += literals
     // The last sequence is literals only.
@@ -122,12 +124,16 @@ export function lz4DecompressBlock(input: Uint8Array, size: number): Buffer {
     }
     length += MIN_MATCH
     if (offset === 0 || offset > op || op + length > size) fail('match refers outside the output')
-    // An overlapping match repeats the last `offset` bytes: copy whole periods, each copy from a source twice as
-    // far back, so long runs (zeros, padding) take a few copies instead of a loop per byte.
-    for (let done = 0; done < length;) {
-      const n = Math.min(offset + done, length - done)
-      out.copyWithin(op + done, op - offset, op - offset + n)
-      done += n
+    if (length < 64) {
+      // Forwards, so an overlapping match repeats the last `offset` bytes as the format defines.
+      for (let i = 0; i < length; i++) out[op + i] = out[op - offset + i]!
+    } else {
+      // Long overlapping runs (zeros, padding): copy whole periods, each from a source twice as far back.
+      for (let done = 0; done < length;) {
+        const n = Math.min(offset + done, length - done)
+        out.copyWithin(op + done, op - offset, op - offset + n)
+        done += n
+      }
     }
     op += length
   }

@@ -32,9 +32,13 @@ interface ChunkPlan {
 // Schema checks and chunk positions come from the footer alone: worked out once per footer, not per row group.
 const plans = new WeakMap<Uint8Array, (ChunkPlan[] | null)[] | null>()
 
+/** Every codec this decoder reads (parquet.thrift CompressionCodec values). */
+export const NATIVE_CODECS: ReadonlySet<number> = new Set(CODECS)
+
 /**
  * Appends row group `index`'s records to `out` and returns true, or returns false (leaving `out` untouched) when
- * the file uses something this decoder does not read. Corrupt bytes throw FormatError naming `what`.
+ * the file uses something this decoder does not read, or a codec outside `codecs`. Corrupt bytes throw
+ * FormatError naming `what`.
  */
 export function decodeRowGroupNative(
   layout: SegmentLayout,
@@ -42,9 +46,10 @@ export function decodeRowGroupNative(
   chunk: Uint8Array,
   what: string,
   out: ArchiveRecord[],
+  codecs: ReadonlySet<number> = NATIVE_CODECS,
 ): boolean {
   const chunks = planOf(layout, what)?.[index]
-  if (!chunks) return false
+  if (!chunks || !chunks.every((c) => codecs.has(c.codec))) return false
   try {
     return decodeChunks(chunks, layout.rowGroups[index]!.records, index, chunk, what, out)
   } catch (err) {
