@@ -15,7 +15,13 @@ import {
 import { rawRecordBytes } from '../src/record.js'
 import type { ArchiveRecord, RecordHeader } from '../src/record.js'
 import { decodeSegment } from '../src/segment/decode.js'
-import { encodeSegment, encodeSegmentAsync } from '../src/segment/encode.js'
+import {
+  assembleSegment,
+  encodeRowGroup,
+  encodeSegment,
+  encodeSegmentAsync,
+  fitsRowGroup,
+} from '../src/segment/encode.js'
 import { layoutOf } from '../src/segment/decode.js'
 import { decodeThriftStruct, encodeThriftStruct, getField, listItems } from '../src/segment/thrift.js'
 import type { TStruct } from '../src/segment/thrift.js'
@@ -138,17 +144,39 @@ describe('segment determinism', () => {
     assert.notEqual(encodeSegment(records, { ...opts, partition: 4 }).sha256, a.sha256)
   })
 
-  it('the streaming encoder writes the very same bytes, row groups and summary', async () => {
+  it('row groups encoded one by one (and sent through structured clone) assemble into the very same segment', async () => {
     const varied = records.map((r, i) => ({ ...r, value: Buffer.alloc((i * 37) % 3000, i) }))
     for (const compression of ['zstd', 'snappy', 'none'] as const) {
       for (const rowGroupBytes of [1, 50_000, undefined]) {
-        const sync = encodeSegment(varied, { ...opts, compression, rowGroupBytes })
-        const streamed = await encodeSegmentAsync(varied, { ...opts, compression, rowGroupBytes })
-        assert.equal(streamed.sha256, sync.sha256, `${compression} ${rowGroupBytes}`)
-        assert.deepEqual({ ...streamed, bytes: undefined }, { ...sync, bytes: undefined })
+        const whole = encodeSegment(varied, { ...opts, compression, rowGroupBytes })
+        // A streaming writer: cut by the shared rule, encode each full group at once, assemble at the end.
+        const groups = []
+        let group: ArchiveRecord[] = []
+        let bytes = 0
+        for (const r of varied) {
+          const n = rawRecordBytes(r)
+          if (!fitsRowGroup(bytes, n, rowGroupBytes ?? 4 * 1024 * 1024)) {
+            groups.push(structuredClone(encodeRowGroup(group, { compression })))
+            group = []
+            bytes = 0
+          }
+          group.push(r)
+          bytes += n
+        }
+        groups.push(structuredClone(encodeRowGroup(group, { compression })))
+        const streamed = assembleSegment(groups, { ...opts, compression })
+        assert.equal(streamed.sha256, whole.sha256, `${compression} ${rowGroupBytes}`)
+        assert.deepEqual({ ...streamed, bytes: undefined }, { ...whole, bytes: undefined })
+        assert.deepEqual(decodeSegment(streamed.bytes), varied)
       }
     }
+    assert.equal((await encodeSegmentAsync(varied, opts)).sha256, encodeSegment(varied, opts).sha256)
     await assert.rejects(encodeSegmentAsync([rec(2n), rec(1n)], opts), OffsetOrderError)
+    const g1 = encodeRowGroup([rec(1n), rec(2n)])
+    assert.throws(() => assembleSegment([g1, encodeRowGroup([rec(2n)])], opts), OffsetOrderError)
+    assert.throws(() => assembleSegment([g1, encodeRowGroup([rec(3n)], { compression: 'snappy' })], opts), /snappy/)
+    assert.throws(() => assembleSegment([], opts), InvalidArgumentError)
+    assert.throws(() => encodeRowGroup([]), InvalidArgumentError)
   })
 
   it('another process writes the same bytes (nothing host- or run-dependent)', () => {

@@ -1,41 +1,48 @@
 // Records -> Parquet segment bytes. Row groups are cut by raw record bytes, every column of a row group is laid out
-// as one PLAIN page straight from the records, and the file is assembled by ParquetFileWriter: no Arrow, no WASM
-// Parquet writer (parquet-wasm + Arrow wrote ~65 MB/s with zstd; this is bound by compression).
+// as one PLAIN page straight from the records, and the file is assembled around them: no Arrow, no WASM Parquet
+// writer (parquet-wasm + Arrow wrote ~65 MB/s with zstd; this is bound by compression). A row group can also be
+// encoded on its own as soon as it is full (encodeRowGroup) and placed into a file later (assembleSegment): a
+// writer that streams keeps compressed bytes, not raw records, and spreads the work over the segment's lifetime.
 import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
-import { ByteArrayColumn, ParquetFileWriter } from './page-write.js'
+import { ByteArrayColumn, encodeColumnChunks, writeParquetFile } from './page-write.js'
 import { DEFAULT_ROW_GROUP_BYTES, isSegmentCompression, MetadataKeys } from './schema.js'
-import type { EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
+import type { EncodedRowGroup, EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
 
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
 const MAX_ROW_GROUP_BYTES = 1 << 30
-// With groups of at most 1 GiB, a record of at most 1 GiB keeps every column of a group under 2 GiB, so a
-// batch never fails to build halfway through the streaming writer.
+// With groups of at most 1 GiB, a record of at most 1 GiB keeps every column of a group under 2 GiB (Parquet page
+// sizes are signed 32-bit).
 const MAX_RECORD_BYTES = 1 << 30
-
-interface Plan {
-  records: readonly ArchiveRecord[]
-  compression: SegmentCompression
-  /** Raw bytes of each record. */
-  sizes: Float64Array
-  /** Row group g holds records [cuts[g], cuts[g + 1]). */
-  cuts: number[]
-  metadata: Map<string, string>
-  summary: Omit<EncodedSegment, 'bytes' | 'sha256'>
-}
 
 /**
  * Encodes records as one segment file. Pure: the same records and options always give the same bytes. Memory: the
  * largest row group's uncompressed columns plus the compressed file.
  */
 export function encodeSegment(records: readonly ArchiveRecord[], options: SegmentWriteOptions): EncodedSegment {
-  const plan = planSegment(records, options)
-  const file = new ParquetFileWriter(plan.compression)
-  for (let g = 0; g + 1 < plan.cuts.length; g++) writeRowGroup(file, plan, g)
-  return finish(plan, file.finish(plan.metadata))
+  const { topic, partition } = segmentTarget(options)
+  const compression = compressionOf(options)
+  const rowGroupBytes = rowGroupBytesOf(options)
+  if (records.length === 0) {
+    throw new InvalidArgumentError(`cannot encode an empty segment for ${topic}/${partition}: pass at least one record`)
+  }
+  const sizes = measure(records, `${topic}/${partition}`)
+  const groups: EncodedRowGroup[] = []
+  let from = 0
+  let groupBytes = 0
+  for (let i = 0; i < records.length; i++) {
+    if (!fitsRowGroup(groupBytes, sizes[i]!, rowGroupBytes)) {
+      groups.push(encodeMeasured(records, sizes, from, i, compression))
+      from = i
+      groupBytes = 0
+    }
+    groupBytes += sizes[i]!
+  }
+  groups.push(encodeMeasured(records, sizes, from, records.length, compression))
+  return assembleSegment(groups, options)
 }
 
 /** encodeSegment for callers that prefer a promise (kept for API compatibility; the work is synchronous). */
@@ -46,55 +53,118 @@ export async function encodeSegmentAsync(
   return encodeSegment(records, options)
 }
 
-function finish(plan: Plan, bytes: Uint8Array): EncodedSegment {
-  return { bytes, sha256: sha256Hex(bytes), ...plan.summary }
+/**
+ * The row-group cut rule, for writers that cut groups themselves: a group closes before the record that would
+ * overflow `rowGroupBytes`; a record larger than the bound gets a group of its own. encodeSegment cuts the same way,
+ * so a streaming writer fed the same records produces the same bytes.
+ */
+export function fitsRowGroup(groupBytes: number, recordBytes: number, rowGroupBytes: number): boolean {
+  return groupBytes === 0 || groupBytes + recordBytes <= rowGroupBytes
 }
 
-/** Validates options and records, measures each record and decides the row-group cuts. */
-function planSegment(records: readonly ArchiveRecord[], options: SegmentWriteOptions): Plan {
-  const topic = validateTopicName(options.topic)
-  const partition = validatePartition(options.partition)
+/** Encodes records (in strictly increasing offset order) as ONE row group, whatever their size. */
+export function encodeRowGroup(
+  records: readonly ArchiveRecord[],
+  options: Pick<SegmentWriteOptions, 'compression'> = {},
+): EncodedRowGroup {
+  if (records.length === 0) throw new InvalidArgumentError('cannot encode an empty row group')
+  const sizes = measure(records, 'row group')
+  return encodeMeasured(records, sizes, 0, records.length, compressionOf(options))
+}
+
+/**
+ * Places encoded row groups, in offset order, into one segment file with its footer. The groups must share the
+ * segment's compression and must not overlap; their bytes are copied once into the file.
+ */
+export function assembleSegment(
+  groups: readonly EncodedRowGroup[],
+  options: Pick<SegmentWriteOptions, 'topic' | 'partition' | 'compression'>,
+): EncodedSegment {
+  const { topic, partition } = segmentTarget(options)
+  const compression = compressionOf(options)
+  if (groups.length === 0) {
+    throw new InvalidArgumentError(`cannot encode an empty segment for ${topic}/${partition}: pass at least one record`)
+  }
+  let records = 0
+  let rawBytes = 0
+  let minTimestamp = INT64_MAX
+  let maxTimestamp = INT64_MIN
+  let prev: EncodedRowGroup | undefined
+  for (const g of groups) {
+    if (g.compression !== compression) {
+      throw new InvalidArgumentError(
+        `row group compressed with ${g.compression} cannot go into a ${compression} segment of ${topic}/${partition}`,
+      )
+    }
+    if (prev && g.firstOffset <= prev.lastOffset) {
+      throw new OffsetOrderError(
+        `records for ${topic}/${partition} must be in strictly increasing offset order: offset ${g.firstOffset} follows ${prev.lastOffset}`,
+      )
+    }
+    prev = g
+    records += g.rows
+    rawBytes += g.rawBytes
+    if (g.minTimestamp < minTimestamp) minTimestamp = g.minTimestamp
+    if (g.maxTimestamp > maxTimestamp) maxTimestamp = g.maxTimestamp
+  }
+  const firstOffset = groups[0]!.firstOffset
+  const lastOffset = groups[groups.length - 1]!.lastOffset
+  const metadata = new Map<string, string>([
+    [MetadataKeys.format, String(FORMAT_VERSION)],
+    [MetadataKeys.topic, topic],
+    [MetadataKeys.partition, String(partition)],
+    [MetadataKeys.firstOffset, firstOffset.toString()],
+    [MetadataKeys.lastOffset, lastOffset.toString()],
+    [MetadataKeys.records, String(records)],
+    [MetadataKeys.minTimestamp, minTimestamp.toString()],
+    [MetadataKeys.maxTimestamp, maxTimestamp.toString()],
+  ])
+  const bytes = writeParquetFile(groups, compression, metadata)
+  return { bytes, sha256: sha256Hex(bytes), firstOffset, lastOffset, records, rawBytes, minTimestamp, maxTimestamp }
+}
+
+function segmentTarget(options: Pick<SegmentWriteOptions, 'topic' | 'partition'>) {
+  return { topic: validateTopicName(options.topic), partition: validatePartition(options.partition) }
+}
+
+function compressionOf(options: Pick<SegmentWriteOptions, 'compression'>): SegmentCompression {
   const compression = options.compression ?? 'zstd'
   if (!isSegmentCompression(compression)) {
     throw new InvalidArgumentError(
       `invalid segment compression ${JSON.stringify(compression)}: expected zstd, snappy, gzip, lz4 or none`,
     )
   }
+  return compression
+}
+
+function rowGroupBytesOf(options: SegmentWriteOptions): number {
   const rowGroupBytes = options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES
-  // Parquet page sizes are signed 32-bit: a group's column must stay under 2 GiB.
   if (!Number.isSafeInteger(rowGroupBytes) || rowGroupBytes < 1 || rowGroupBytes > MAX_ROW_GROUP_BYTES) {
     throw new InvalidArgumentError(`invalid rowGroupBytes ${rowGroupBytes}: expected an integer from 1 to 1 GiB`)
   }
-  if (records.length === 0) {
-    throw new InvalidArgumentError(`cannot encode an empty segment for ${topic}/${partition}: pass at least one record`)
-  }
+  return rowGroupBytes
+}
 
-  // One pass validates order and ranges, measures each record, and plans the row-group cuts.
+/** Validates order, ranges and types of every record and returns each one's raw bytes (rawRecordBytes). */
+function measure(records: readonly ArchiveRecord[], where: string): Float64Array {
   const sizes = new Float64Array(records.length)
-  const cuts: number[] = [0]
-  let groupBytes = 0
-  let rawBytes = 0
-  let minTimestamp = INT64_MAX
-  let maxTimestamp = INT64_MIN
   let prev = -1n
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!
     const offset = r.offset
     if (typeof offset !== 'bigint' || offset < 0n || offset > INT64_MAX) {
-      throw new InvalidArgumentError(`record ${i} for ${topic}/${partition} has invalid offset ${String(offset)}`)
+      throw new InvalidArgumentError(`record ${i} for ${where} has invalid offset ${String(offset)}`)
     }
     if (offset <= prev) {
       throw new OffsetOrderError(
-        `records for ${topic}/${partition} must be in strictly increasing offset order: offset ${offset} follows ${prev}`,
+        `records for ${where} must be in strictly increasing offset order: offset ${offset} follows ${prev}`,
       )
     }
     prev = offset
     const ts = r.timestamp
     if (typeof ts !== 'bigint' || ts < INT64_MIN || ts > INT64_MAX) {
-      throw new InvalidArgumentError(`record at offset ${offset} of ${topic}/${partition} has invalid timestamp`)
+      throw new InvalidArgumentError(`record at offset ${offset} of ${where} has invalid timestamp`)
     }
-    if (ts < minTimestamp) minTimestamp = ts
-    if (ts > maxTimestamp) maxTimestamp = ts
     let n = bytesOf(r.key, 'key', offset) + bytesOf(r.value, 'value', offset)
     for (const [k, v] of r.headers) {
       if (typeof k !== 'string')
@@ -102,41 +172,11 @@ function planSegment(records: readonly ArchiveRecord[], options: SegmentWriteOpt
       n += Buffer.byteLength(k) + bytesOf(v, 'header value', offset)
     }
     if (n > MAX_RECORD_BYTES) {
-      throw new InvalidArgumentError(
-        `record at offset ${offset} of ${topic}/${partition} has ${n} bytes; at most 1 GiB`,
-      )
+      throw new InvalidArgumentError(`record at offset ${offset} of ${where} has ${n} bytes; at most 1 GiB`)
     }
     sizes[i] = n
-    rawBytes += n
-    // Cut before a record that would overflow the group; a record larger than the bound gets a group of its own.
-    if (groupBytes > 0 && groupBytes + n > rowGroupBytes) {
-      cuts.push(i)
-      groupBytes = 0
-    }
-    groupBytes += n
   }
-  cuts.push(records.length)
-
-  const first = records[0]!.offset
-  const last = records[records.length - 1]!.offset
-  const metadata = new Map<string, string>([
-    [MetadataKeys.format, String(FORMAT_VERSION)],
-    [MetadataKeys.topic, topic],
-    [MetadataKeys.partition, String(partition)],
-    [MetadataKeys.firstOffset, first.toString()],
-    [MetadataKeys.lastOffset, last.toString()],
-    [MetadataKeys.records, String(records.length)],
-    [MetadataKeys.minTimestamp, minTimestamp.toString()],
-    [MetadataKeys.maxTimestamp, maxTimestamp.toString()],
-  ])
-  return {
-    records,
-    compression,
-    sizes,
-    cuts,
-    metadata,
-    summary: { firstOffset: first, lastOffset: last, records: records.length, rawBytes, minTimestamp, maxTimestamp },
-  }
+  return sizes
 }
 
 // A string or number where bytes belong would be silently mangled by TypedArray.set: refuse it instead.
@@ -148,10 +188,14 @@ function bytesOf(b: Uint8Array | null, what: string, offset: bigint): number {
   return b.length
 }
 
-/** Lays out the columns of records[from, to) as Parquet pages and appends them as one row group. */
-function writeRowGroup(file: ParquetFileWriter, { records, sizes, cuts }: Plan, g: number): void {
-  const from = cuts[g]!
-  const to = cuts[g + 1]!
+/** Lays out the columns of records[from, to) (already measured) as Parquet pages: one row group. */
+function encodeMeasured(
+  records: readonly ArchiveRecord[],
+  sizes: Float64Array,
+  from: number,
+  to: number,
+  compression: SegmentCompression,
+): EncodedRowGroup {
   const n = to - from
   let keyBytes = 0
   let valueBytes = 0
@@ -196,15 +240,30 @@ function writeRowGroup(file: ParquetFileWriter, { records, sizes, cuts }: Plan, 
       hValue.push(v, rep, 2)
     }
   }
-  const int64Stats = (min: bigint, max: bigint) => ({ min: int64Bytes(min), max: int64Bytes(max) })
-  file.writeRowGroup(n, [
-    { values: offsets, count: n, stats: int64Stats(records[from]!.offset, records[to - 1]!.offset) },
-    { values: timestamps, count: n, stats: int64Stats(minTimestamp, maxTimestamp) },
-    key.page(),
-    value.page(),
-    hKey.page(),
-    hValue.page(),
-  ])
+  const firstOffset = records[from]!.offset
+  const lastOffset = records[to - 1]!.offset
+  const { bytes, columns } = encodeColumnChunks(
+    [
+      { values: offsets, count: n, stats: { min: int64Bytes(firstOffset), max: int64Bytes(lastOffset) } },
+      { values: timestamps, count: n, stats: { min: int64Bytes(minTimestamp), max: int64Bytes(maxTimestamp) } },
+      key.page(),
+      value.page(),
+      hKey.page(),
+      hValue.page(),
+    ],
+    compression,
+  )
+  return {
+    bytes,
+    columns,
+    compression,
+    rows: n,
+    rawBytes: recordBytes,
+    firstOffset,
+    lastOffset,
+    minTimestamp,
+    maxTimestamp,
+  }
 }
 
 function int64Bytes(v: bigint): Buffer {

@@ -23,7 +23,7 @@ import {
 } from './parquet.js'
 import { encodeThriftStruct, TType } from './thrift.js'
 import type { TStruct, TValue } from './thrift.js'
-import type { SegmentCompression } from './types.js'
+import type { EncodedColumnChunk, EncodedRowGroup, SegmentCompression } from './types.js'
 
 /** zstd's own default: on segment data it compresses about as fast as level 1 and a third smaller. */
 const ZSTD_LEVEL = 3
@@ -49,7 +49,7 @@ export interface ColumnPage {
   repLevels?: Buffer
   defLevels?: Buffer
   /** Min/max as PLAIN bytes, for the columns engines prune by. */
-  stats?: { min: Buffer; max: Buffer }
+  stats?: { min: Uint8Array; max: Uint8Array }
 }
 
 /**
@@ -138,145 +138,135 @@ export function rleLevels(levels: Uint8Array, n: number): Buffer {
   return out.subarray(0, pos)
 }
 
-interface ChunkMeta {
-  leaf: (typeof LEAVES)[number]
-  count: number
-  start: number
-  uncompressed: number
-  compressed: number
-  stats?: { min: Buffer; max: Buffer }
-}
-
-interface RowGroupMeta {
-  rows: number
-  start: number
-  chunks: ChunkMeta[]
-}
-
-/** Accumulates the file's bytes row group by row group and writes the footer. */
-export class ParquetFileWriter {
-  private readonly parts: Buffer[] = [Buffer.from('PAR1')]
-  private size = 4
-  private readonly rowGroups: RowGroupMeta[] = []
-  private readonly codec: { id: number; compress: (b: Buffer) => Buffer }
-
-  constructor(compression: SegmentCompression) {
-    this.codec = codecs[compression]
-  }
-
-  /** Appends a row group: one page per leaf, in LEAVES order. */
-  writeRowGroup(rows: number, pages: ColumnPage[]): void {
-    const rg: RowGroupMeta = { rows, start: this.size, chunks: [] }
-    pages.forEach((page, c) => {
-      const body = Buffer.concat(
-        [page.repLevels, page.defLevels, page.values].filter((b): b is Buffer => b !== undefined),
-      )
-      const compressed = this.codec.compress(body)
-      const header = encodeThriftStruct(
-        s([
-          i32(1, PageType.DATA_PAGE),
-          i32(2, body.length),
-          i32(3, compressed.length),
-          struct(5, [i32(1, page.count), i32(2, Encoding.PLAIN), i32(3, Encoding.RLE), i32(4, Encoding.RLE)]),
-        ]),
-      )
-      const chunk: ChunkMeta = {
-        leaf: LEAVES[c]!,
-        count: page.count,
-        start: this.size,
-        uncompressed: header.length + body.length,
-        compressed: header.length + compressed.length,
-        stats: page.stats,
-      }
-      this.append(Buffer.from(header.buffer, header.byteOffset, header.length))
-      this.append(compressed)
-      rg.chunks.push(chunk)
-    })
-    this.rowGroups.push(rg)
-  }
-
-  /** The whole file: row groups, footer (key/value metadata sorted by key), footer length, magic. */
-  finish(metadata: ReadonlyMap<string, string>): Buffer {
-    const kv = [...metadata].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    const rows = this.rowGroups.reduce((n, rg) => n + rg.rows, 0)
-    const footer = encodeThriftStruct(
+/** Compresses one page per leaf (in LEAVES order) and lays the column chunks of one row group back to back. */
+export function encodeColumnChunks(
+  pages: readonly ColumnPage[],
+  compression: SegmentCompression,
+): { bytes: Buffer; columns: EncodedColumnChunk[] } {
+  const codec = codecs[compression]
+  const parts: Buffer[] = []
+  const columns: EncodedColumnChunk[] = []
+  let size = 0
+  for (const page of pages) {
+    const body = Buffer.concat(
+      [page.repLevels, page.defLevels, page.values].filter((b): b is Buffer => b !== undefined),
+    )
+    const compressed = codec.compress(body)
+    const header = encodeThriftStruct(
       s([
-        i32(1, 1),
-        list(2, TType.STRUCT, segmentSchemaElements()),
-        i64(3, rows),
-        list(
-          4,
-          TType.STRUCT,
-          this.rowGroups.map((rg, ordinal) => this.rowGroupStruct(rg, ordinal)),
-        ),
-        list(
-          5,
-          TType.STRUCT,
-          kv.map(([k, v]) => s([bin(1, k), bin(2, v)])),
-        ),
-        bin(6, CREATED_BY),
-        // TypeDefinedOrder for every leaf: min/max statistics compare signed INT64 and unsigned bytes.
-        list(
-          7,
-          TType.STRUCT,
-          LEAVES.map(() => s([struct(1, [])])),
-        ),
+        i32(1, PageType.DATA_PAGE),
+        i32(2, body.length),
+        i32(3, compressed.length),
+        struct(5, [i32(1, page.count), i32(2, Encoding.PLAIN), i32(3, Encoding.RLE), i32(4, Encoding.RLE)]),
       ]),
     )
-    const tail = Buffer.allocUnsafe(8)
-    tail.writeUInt32LE(footer.length, 0)
-    tail.writeUInt32LE(MAGIC, 4)
-    this.append(Buffer.from(footer.buffer, footer.byteOffset, footer.length))
-    this.append(tail)
-    return Buffer.concat(this.parts, this.size)
-  }
-
-  private append(b: Buffer): void {
-    this.parts.push(b)
-    this.size += b.length
-  }
-
-  private rowGroupStruct(rg: RowGroupMeta, ordinal: number): TStruct {
-    let uncompressed = 0
-    let compressed = 0
-    const columns: TValue[] = rg.chunks.map((c) => {
-      uncompressed += c.uncompressed
-      compressed += c.compressed
-      const encodings = c.leaf.maxDef > 0 ? [Encoding.PLAIN, Encoding.RLE] : [Encoding.PLAIN]
-      const meta = [
-        i32(1, c.leaf.type),
-        list(
-          2,
-          TType.I32,
-          encodings.map((e) => BigInt(e)),
-        ),
-        list(
-          3,
-          TType.BINARY,
-          c.leaf.path.map((p) => Buffer.from(p)),
-        ),
-        i32(4, this.codec.id),
-        i64(5, c.count),
-        i64(6, c.uncompressed),
-        i64(7, c.compressed),
-        i64(9, c.start),
-      ]
-      // Statistics: legacy max/min (1/2, identical for signed INT64), null count, max_value/min_value (5/6).
-      if (c.stats)
-        meta.push(
-          struct(12, [bin(1, c.stats.max), bin(2, c.stats.min), i64(3, 0), bin(5, c.stats.max), bin(6, c.stats.min)]),
-        )
-      return s([i64(2, c.start), struct(3, meta)])
+    columns.push({
+      count: page.count,
+      start: size,
+      uncompressed: header.length + body.length,
+      compressed: header.length + compressed.length,
+      stats: page.stats,
     })
-    return s([
-      list(1, TType.STRUCT, columns),
-      i64(2, uncompressed),
-      i64(3, rg.rows),
-      // Sorted by offset (column 0), ascending: engines may skip sorting work.
-      list(4, TType.STRUCT, [s([i32(1, 0), bool(2, false), bool(3, false)])]),
-      i64(5, rg.start),
-      i64(6, compressed),
-      { id: 7, type: TType.I16, value: BigInt(ordinal) },
-    ])
+    parts.push(Buffer.from(header.buffer, header.byteOffset, header.length), compressed)
+    size += header.length + compressed.length
   }
+  return { bytes: Buffer.concat(parts, size), columns }
+}
+
+/** The whole file: magic, the row groups' chunks, footer (key/value metadata sorted by key), its length, magic. */
+export function writeParquetFile(
+  groups: readonly EncodedRowGroup[],
+  compression: SegmentCompression,
+  metadata: ReadonlyMap<string, string>,
+): Buffer {
+  const codec = codecs[compression].id
+  const kv = [...metadata].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  let position = 4
+  let rows = 0
+  const rowGroups: TValue[] = groups.map((g, ordinal) => {
+    if (g.columns.length !== LEAVES.length) {
+      throw new InvalidArgumentError(`row group has ${g.columns.length} column chunks; a segment has ${LEAVES.length}`)
+    }
+    const rg = rowGroupStruct(g, position, ordinal, codec)
+    position += g.bytes.length
+    rows += g.rows
+    return rg
+  })
+  const footer = encodeThriftStruct(
+    s([
+      i32(1, 1),
+      list(2, TType.STRUCT, segmentSchemaElements()),
+      i64(3, rows),
+      list(4, TType.STRUCT, rowGroups),
+      list(
+        5,
+        TType.STRUCT,
+        kv.map(([k, v]) => s([bin(1, k), bin(2, v)])),
+      ),
+      bin(6, CREATED_BY),
+      // TypeDefinedOrder for every leaf: min/max statistics compare signed INT64 and unsigned bytes.
+      list(
+        7,
+        TType.STRUCT,
+        LEAVES.map(() => s([struct(1, [])])),
+      ),
+    ]),
+  )
+  const out = Buffer.allocUnsafe(position + footer.length + 8)
+  out.write('PAR1', 0, 'latin1')
+  let pos = 4
+  for (const g of groups) {
+    out.set(g.bytes, pos)
+    pos += g.bytes.length
+  }
+  out.set(footer, pos)
+  out.writeUInt32LE(footer.length, pos + footer.length)
+  out.writeUInt32LE(MAGIC, pos + footer.length + 4)
+  return out
+}
+
+function rowGroupStruct(g: EncodedRowGroup, position: number, ordinal: number, codec: number): TStruct {
+  let uncompressed = 0
+  let compressed = 0
+  const columns: TValue[] = g.columns.map((c, i) => {
+    const leaf = LEAVES[i]!
+    const start = position + c.start
+    uncompressed += c.uncompressed
+    compressed += c.compressed
+    const encodings = leaf.maxDef > 0 ? [Encoding.PLAIN, Encoding.RLE] : [Encoding.PLAIN]
+    const meta = [
+      i32(1, leaf.type),
+      list(
+        2,
+        TType.I32,
+        encodings.map((e) => BigInt(e)),
+      ),
+      list(
+        3,
+        TType.BINARY,
+        leaf.path.map((p) => Buffer.from(p)),
+      ),
+      i32(4, codec),
+      i64(5, c.count),
+      i64(6, c.uncompressed),
+      i64(7, c.compressed),
+      i64(9, start),
+    ]
+    // Statistics: legacy max/min (1/2, identical for signed INT64), null count, max_value/min_value (5/6).
+    if (c.stats) {
+      const { min, max } = c.stats
+      meta.push(struct(12, [bin(1, max), bin(2, min), i64(3, 0), bin(5, max), bin(6, min)]))
+    }
+    return s([i64(2, start), struct(3, meta)])
+  })
+  return s([
+    list(1, TType.STRUCT, columns),
+    i64(2, uncompressed),
+    i64(3, g.rows),
+    // Sorted by offset (column 0), ascending: engines may skip sorting work.
+    list(4, TType.STRUCT, [s([i32(1, 0), bool(2, false), bool(3, false)])]),
+    i64(5, position),
+    i64(6, compressed),
+    { id: 7, type: TType.I16, value: BigInt(ordinal) },
+  ])
 }

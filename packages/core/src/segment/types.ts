@@ -24,6 +24,36 @@ export interface EncodedSegment {
   maxTimestamp: bigint
 }
 
+/** A column chunk inside an EncodedRowGroup: where it starts (relative to the group) and what it holds. */
+export interface EncodedColumnChunk {
+  /** Level entries (rows for a flat column). */
+  count: number
+  start: number
+  /** Page header + page bytes, before and after compression. */
+  uncompressed: number
+  compressed: number
+  /** Min/max as PLAIN bytes, for the columns engines prune by. */
+  stats?: { min: Uint8Array; max: Uint8Array }
+}
+
+/**
+ * One row group encoded and compressed but not yet placed in a file (encodeRowGroup -> assembleSegment). Plain
+ * data: it survives structured clone, and `bytes` can be transferred between threads.
+ */
+export interface EncodedRowGroup {
+  /** The group's column chunks back to back: page header + compressed page, in schema order. */
+  bytes: Uint8Array
+  columns: EncodedColumnChunk[]
+  compression: SegmentCompression
+  rows: number
+  /** Sum of rawRecordBytes() over the rows. */
+  rawBytes: number
+  firstOffset: bigint
+  lastOffset: bigint
+  minTimestamp: bigint
+  maxTimestamp: bigint
+}
+
 export interface RowGroupInfo {
   index: number
   firstOffset: bigint
