@@ -16,7 +16,7 @@ import {
 } from 'parquet-wasm'
 import { FormatError } from '../src/errors.js'
 import type { ArchiveRecord } from '../src/record.js'
-import { decodeSegment, layoutOf } from '../src/segment/decode.js'
+import { decodeRowGroupWasm, decodeSegment, layoutOf } from '../src/segment/decode.js'
 import { encodeSegment } from '../src/segment/encode.js'
 import { decodeRowGroupNative } from '../src/segment/native-decode.js'
 import { headerEntryType, headersType, MetadataKeys, segmentSchema } from '../src/segment/schema.js'
@@ -218,6 +218,19 @@ describe('native row-group decoder', () => {
       })
     }
   }
+
+  it('agrees with parquet-wasm on every row group of the same files', () => {
+    for (const compression of compressions) {
+      const bytes = encodeSegment(records, { topic: 'orders', partition: 0, compression, rowGroupBytes: 8000 }).bytes
+      const layout = layoutOf(bytes, 'test')
+      for (const rg of layout.rowGroups) {
+        const chunk = bytes.subarray(rg.byteStart, rg.byteEnd)
+        const native: ArchiveRecord[] = []
+        assert.ok(decodeRowGroupNative(layout, rg.index, chunk, 'test', native))
+        assert.deepEqual(native, decodeRowGroupWasm(layout, rg.index, chunk, 'test', []))
+      }
+    }
+  })
 
   it('decodes a record with a 1 MiB value and a page of all-null keys', () => {
     const big: ArchiveRecord[] = [

@@ -473,8 +473,12 @@ function readLevels(
       if (pos >= end) bad('levels are truncated')
       const v = buf[pos++]!
       if (v > max || run > stop - i) bad('a level run is out of range')
-      out.fill(v, i, i + run)
-      i += run
+      // Header levels come as runs of one or two (0,1,0,1 for two headers a record): fill() costs more there.
+      if (run < 16) for (const stop = i + run; i < stop;) out[i++] = v
+      else {
+        out.fill(v, i, i + run)
+        i += run
+      }
     } else {
       // Bit-packed: groups of 8 values, `width` bytes per group, least significant bit first.
       const groups = (header - 1) / 2
@@ -642,11 +646,29 @@ class ValueCursor {
     return v
   }
 
+  // Header keys repeat from record to record: comparing a few bytes against the last distinct keys is several
+  // times cheaper than decoding each one again.
+  private readonly recent: { bytes: Buffer; text: string }[] = []
+  private evict = 0
+
   string(): string {
     const len = this.length()
-    const v = this.buf.toString('utf8', this.pos, this.pos + len)
+    const { buf, pos } = this
     this.pos += len
-    return v
+    const recent = this.recent
+    search: for (let k = 0; k < recent.length; k++) {
+      const { bytes, text } = recent[k]!
+      if (bytes.length !== len) continue
+      for (let i = 0; i < len; i++) if (bytes[i] !== buf[pos + i]) continue search
+      return text
+    }
+    const bytes = buf.subarray(pos, pos + len)
+    const text = bytes.toString('utf8')
+    if (len <= 64) {
+      if (recent.length < 8) recent.push({ bytes, text })
+      else recent[this.evict++ & 7] = { bytes, text }
+    }
+    return text
   }
 
   /** Every value was consumed: leftovers mean the levels and values disagree. */
