@@ -35,7 +35,9 @@ describe('archiver configuration', () => {
     assert.equal(c.segment.maxBytes, 32 * 1024 * 1024)
     assert.equal(c.segment.maxAgeMs, 300_000)
     assert.equal(c.segment.compression, 'zstd')
-    assert.equal(c.maxBufferedBytes, 128 * 1024 * 1024)
+    assert.equal(c.maxBufferedBytes, 64 * 1024 * 1024)
+    assert.equal(c.kafka.maxBytes, 8 * 1024 * 1024)
+    assert.equal(c.kafka.maxBytesPerPartition, 1024 * 1024)
   })
 
   test('file < env < flags, with units for sizes and durations', () => {
