@@ -8,6 +8,7 @@ import kafkajs from 'kafkajs'
 import type { KafkaConfig, KafkaMessage, LogEntry, SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ArchiverConfig } from './config.js'
+import { wireOrderHeaders } from './packed-records.js'
 
 function readPem(file: string | undefined, field: string): Buffer | undefined {
   if (file === undefined) return undefined
@@ -77,18 +78,11 @@ export function kafkaClientConfig(config: ArchiverConfig, logger: Logger): Kafka
 }
 
 /**
- * A kafkajs message as an archive record. Key, value and header bytes are copied so a buffered record does not pin
- * the whole fetch response it was sliced from. kafkajs folds headers into an object, so headers of one key keep
- * their order, but the interleaving of different keys is that object's key order.
+ * A kafkajs message as an archive record, its bytes copied so it does not pin the fetch response it was sliced from.
+ * The archiver itself packs messages with PackedRecordsBuilder; this is the same conversion for one record.
  */
 export function toArchiveRecord(m: KafkaMessage): ArchiveRecord {
-  const headers: RecordHeader[] = []
-  if (m.headers) {
-    for (const [k, v] of Object.entries(m.headers)) {
-      if (Array.isArray(v)) for (const item of v) headers.push([k, copy(item)])
-      else headers.push([k, copy(v)])
-    }
-  }
+  const headers: RecordHeader[] = m.headers ? wireOrderHeaders(m.headers).map(([k, v]) => [k, copy(v)]) : []
   return {
     offset: BigInt(m.offset),
     timestamp: BigInt(m.timestamp),

@@ -84,15 +84,18 @@ export class PackedRecordsBuilder {
     const value = m.value
     let bound = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
     let headerCount = 0
-    let repeated = false
+    let reordered = false
     const headers = m.headers
     let names = 0
     if (headers) {
       for (const k in headers) {
         names++
         const v = headers[k] as KafkaHeaderValue
+        // Objects list integer-like keys ("7") first, whatever their place on the wire.
+        const c = k.charCodeAt(0)
+        if (c >= 48 && c <= 57) reordered = true
         if (Array.isArray(v)) {
-          repeated = true
+          reordered = true
           headerCount += v.length
           for (const item of v) bound += k.length * 3 + valueBound(item)
         } else {
@@ -107,7 +110,7 @@ export class PackedRecordsBuilder {
     this.lengths[this.l++] = this.putBytes(value)
     this.lengths[this.l++] = headerCount
     if (headers) {
-      if (repeated && names > 1) {
+      if (reordered && names > 1) {
         for (const [k, v] of wireOrderHeaders(headers)) {
           this.lengths[this.l++] = this.putString(k)
           this.lengths[this.l++] = this.putBytes(v)
@@ -232,7 +235,7 @@ function grow32(a: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffe
 
 /**
  * kafkajs folds a record's headers into an object, so a repeated key interleaved with others (a, b, a) comes out
- * grouped (a, a, b). Its header values are views into the record's bytes, though, and a header's value always lies
+ * grouped (a, a, b), and integer-like keys come out first. Its header values are views into the record's bytes, though, and a header's value always lies
  * after the values of the headers before it: ordering by position in that memory restores the order on the wire.
  * When that cannot be known (a null or non-Buffer value, values in different memory), the object's order is kept.
  */
