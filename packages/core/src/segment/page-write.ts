@@ -170,7 +170,13 @@ export function encodeColumnChunks(
     parts.push(Buffer.from(header.buffer, header.byteOffset, header.length), compressed)
     size += header.length + compressed.length
   }
-  return { bytes: Buffer.concat(parts, size), columns }
+  const bytes = ownedBuffer(size)
+  let pos = 0
+  for (const part of parts) {
+    bytes.set(part, pos)
+    pos += part.length
+  }
+  return { bytes, columns }
 }
 
 /** The whole file: magic, the row groups' chunks, footer (key/value metadata sorted by key), its length, magic. */
@@ -212,7 +218,7 @@ export function writeParquetFile(
       ),
     ]),
   )
-  const out = Buffer.allocUnsafe(position + footer.length + 8)
+  const out = ownedBuffer(position + footer.length + 8)
   out.write('PAR1', 0, 'latin1')
   let pos = 4
   for (const g of groups) {
@@ -223,6 +229,14 @@ export function writeParquetFile(
   out.writeUInt32LE(footer.length, pos + footer.length)
   out.writeUInt32LE(MAGIC, pos + footer.length + 4)
   return out
+}
+
+/**
+ * A Buffer over an ArrayBuffer of its own: encoded bytes are often transferred between threads, and a small
+ * Buffer.allocUnsafe/concat result views Node's shared pool, whose transfer would detach every other pooled Buffer.
+ */
+function ownedBuffer(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size))
 }
 
 function rowGroupStruct(g: EncodedRowGroup, position: number, ordinal: number, codec: number): TStruct {
