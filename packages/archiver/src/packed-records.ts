@@ -81,7 +81,7 @@ export class PackedRecordsBuilder {
    */
   addMessage(m: KafkaMessage, offset: bigint): number {
     const key = m.key ?? null
-    const value = m.value
+    const value = m.value ?? null
     let bound = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
     let headerCount = 0
     let reordered = false
