@@ -13,7 +13,7 @@ import { iterateEntries, seekTimestamp, StoreNodeSource } from './index/index.js
 import type { GapEntry, Head, SegmentEntry } from './index/types.js'
 import { validatePartition, validateTopicName } from './layout.js'
 import type { ArchiveRecord } from './record.js'
-import { readRowGroup, readSegment, readSegmentLayout } from './segment/index.js'
+import { decodeRowGroupAsync, fetchRowGroup, fetchSegment, readRowGroup, readSegmentLayout } from './segment/index.js'
 import type { ObjectStore } from './store/types.js'
 
 export interface ArchiveReaderOptions {
@@ -44,8 +44,33 @@ export interface RecordBatch {
   segment: SegmentEntry
 }
 
-type Step =
-  { kind: 'load'; segment: SegmentEntry; load: () => Promise<ArchiveRecord[]> } | { kind: 'gap'; gap: GapEntry }
+/** Fetched bytes whose row groups decode one at a time, each on demand and at most once. */
+interface Loaded {
+  groups: number
+  decode(group: number): Promise<ArchiveRecord[]>
+}
+
+type Step = { kind: 'load'; segment: SegmentEntry; load: () => Promise<Loaded> } | { kind: 'gap'; gap: GapEntry }
+
+/** Row groups decoded on demand, each at most once; the first starts at once, so read-ahead covers it too. */
+function decodingAhead(groups: number, decode: (group: number) => Promise<ArchiveRecord[]>): Loaded {
+  const started: Promise<ArchiveRecord[]>[] = []
+  const loaded: Loaded = {
+    groups,
+    decode(g) {
+      let p = started[g]
+      if (!p) {
+        p = started[g] = decode(g)
+        p.catch(() => {})
+      }
+      // Handed out once: a decoded row group is not kept here after its chunk was taken.
+      if (g > 0) delete started[g - 1]
+      return p
+    },
+  }
+  if (groups > 0) loaded.decode(0)
+  return loaded
+}
 
 export class ArchiveReader {
   private readonly sources = new Map<string, StoreNodeSource>()
@@ -95,7 +120,10 @@ export class ArchiveReader {
     for await (const batch of this.readBatches(options)) yield* batch.records
   }
 
-  /** Records of the range in chunks of one segment or row group, the next chunk read ahead while this one is used. */
+  /**
+   * Records of the range in chunks of one row group, the next one decoding (in the decode worker) while this one is
+   * used, and the next segment's bytes fetched ahead.
+   */
   async *readBatches(options: ReadOptions): AsyncGenerator<RecordBatch> {
     const { topic, partition } = options
     if (options.fromOffset !== undefined && options.fromTimestamp !== undefined) {
@@ -121,7 +149,7 @@ export class ArchiveReader {
     // Up to `prefetch` loads run ahead of the consumer; memory is bounded by those plus the chunk in use. Gaps
     // and errors travel through the same queue so they surface in offset order, after the records before them.
     type Pending =
-      | { kind: 'chunk'; segment: SegmentEntry; records: Promise<ArchiveRecord[]> }
+      | { kind: 'chunk'; segment: SegmentEntry; loaded: Promise<Loaded> }
       | { kind: 'gap'; gap: GapEntry }
       | { kind: 'error'; error: unknown }
     const ahead: Pending[] = []
@@ -148,9 +176,9 @@ export class ArchiveReader {
           if (onGap === 'error') exhausted = true
           continue
         }
-        const records = step.load()
-        records.catch(() => {}) // awaited in order below; a consumer that stops early must not leave it unhandled
-        ahead.push({ kind: 'chunk', segment: step.segment, records })
+        const loaded = step.load()
+        loaded.catch(() => {}) // awaited in order below; a consumer that stops early must not leave it unhandled
+        ahead.push({ kind: 'chunk', segment: step.segment, loaded })
         loads++
       }
     }
@@ -168,8 +196,13 @@ export class ArchiveReader {
           continue
         }
         loads--
-        const records = await item.records
-        if (records.length > 0) yield { records, segment: item.segment }
+        const loaded = await item.loaded
+        for (let g = 0; g < loaded.groups; g++) {
+          const records = await loaded.decode(g)
+          // Started before this chunk is handed out: it decodes while the caller works on this one.
+          if (g + 1 < loaded.groups) loaded.decode(g + 1).catch(() => {})
+          if (records.length > 0) yield { records, segment: item.segment }
+        }
       }
     } finally {
       await steps.return(undefined)
@@ -203,26 +236,35 @@ export class ArchiveReader {
           kind: 'load',
           segment: entry,
           load: async () => {
-            const records = await readRowGroup(this.store, entry.key, layout, rg.index)
-            return records.filter((r) => r.offset >= from && r.offset <= to)
+            const bytes = await fetchRowGroup(this.store, entry.key, layout, rg.index)
+            return decodingAhead(1, async () => {
+              const records = await decodeRowGroupAsync(layout, rg.index, bytes, entry.key)
+              return records.filter((r) => r.offset >= from && r.offset <= to)
+            })
           },
         }
       }
     }
   }
 
-  private async loadSegment(topic: string, partition: number, entry: SegmentEntry): Promise<ArchiveRecord[]> {
-    const records = await readSegment(this.store, entry.key, { verify: true })
-    const first = records[0]
-    const last = records[records.length - 1]
-    if (records.length !== entry.records || first?.offset !== entry.firstOffset || last?.offset !== entry.lastOffset) {
+  private async loadSegment(topic: string, partition: number, entry: SegmentEntry): Promise<Loaded> {
+    const { bytes, layout } = await fetchSegment(this.store, entry.key)
+    const groups = layout.rowGroups
+    const records = groups.reduce((n, rg) => n + rg.records, 0)
+    const first = groups[0]!.firstOffset
+    const last = groups[groups.length - 1]!.lastOffset
+    // Each row group's records are checked against its footer bounds as it decodes; the footer against the index.
+    if (records !== entry.records || first !== entry.firstOffset || last !== entry.lastOffset) {
       throw new IntegrityError(
         entry.key,
-        `segment ${entry.key} of ${topic}/${partition} holds ${records.length} records (offsets ` +
-          `${first?.offset}..${last?.offset}) but the index says ${entry.records} (${entry.firstOffset}..${entry.lastOffset})`,
+        `segment ${entry.key} of ${topic}/${partition} holds ${records} records (offsets ` +
+          `${first}..${last}) but the index says ${entry.records} (${entry.firstOffset}..${entry.lastOffset})`,
       )
     }
-    return records
+    return decodingAhead(groups.length, (g) => {
+      const rg = groups[g]!
+      return decodeRowGroupAsync(layout, g, bytes.subarray(rg.byteStart, rg.byteEnd), entry.key)
+    })
   }
 
   private async requireHead(topic: string, partition: number): Promise<Head> {

@@ -77,19 +77,30 @@ function decodeRowGroupInto(
   what: string,
   out: ArchiveRecord[],
 ): ArchiveRecord[] {
-  const rg = layout.rowGroups[index]!
   const before = out.length
   // Everlog's own PLAIN pages decode in JS, faster where decompression is not the JS part; other layouts (older
   // segments with delta and dictionary encodings) and the other codecs go through parquet-wasm.
   if (!decodeRowGroupNative(layout, index, chunk, what, out, FASTER_NATIVELY)) {
     decodeRowGroupWasm(layout, index, chunk, what, out)
   }
+  checkRowGroup(layout, index, out, before, what)
+  return out
+}
+
+/** The records decoded for row group `index` (out[before..]) agree with the footer's count and offset bounds. */
+export function checkRowGroup(
+  layout: SegmentLayout,
+  index: number,
+  out: readonly ArchiveRecord[],
+  before: number,
+  what: string,
+): void {
+  const rg = layout.rowGroups[index]!
   checkCount(out.length - before, rg.records, what)
   // Statistics are what the index and readers seek by: the data must agree with them.
   if (out[before]!.offset !== rg.firstOffset || out[out.length - 1]!.offset !== rg.lastOffset) {
     throw new FormatError(`${what}: row group ${index} holds other offsets than its statistics declare`)
   }
-  return out
 }
 
 /**

@@ -23,7 +23,7 @@ const LEAF_PATHS = LEAVES.map((l) => l.path.join('.'))
 const [OFFSET, TIMESTAMP, KEY, VALUE, HEADER_KEY, HEADER_VALUE] = [0, 1, 2, 3, 4, 5] as const
 
 /** Where a column chunk sits in the row group's bytes and how its pages are compressed. */
-interface ChunkPlan {
+export interface ChunkPlan {
   start: number
   end: number
   codec: number
@@ -48,10 +48,70 @@ export function decodeRowGroupNative(
   out: ArchiveRecord[],
   codecs: ReadonlySet<number> = NATIVE_CODECS,
 ): boolean {
+  const chunks = planRowGroup(layout, index, what, codecs)
+  if (!chunks) return false
+  const pages = readRowGroupPages(chunks, chunk, index, what)
+  if (!pages) return false
+  assembleRowGroup(pages, layout.rowGroups[index]!.records, index, what, out)
+  return true
+}
+
+/**
+ * Step 1 (footer only, cached): where row group `index`'s column chunks are, or null when the file is not one this
+ * decoder reads (another schema, other encodings, a codec outside `codecs`).
+ */
+export function planRowGroup(
+  layout: SegmentLayout,
+  index: number,
+  what: string,
+  codecs: ReadonlySet<number> = NATIVE_CODECS,
+): ChunkPlan[] | null {
   const chunks = planOf(layout, what)?.[index]
-  if (!chunks || !chunks.every((c) => codecs.has(c.codec))) return false
+  return chunks && chunks.every((c) => codecs.has(c.codec)) ? chunks : null
+}
+
+/**
+ * Step 2 (pure, safe in a worker thread): every page of the row group's column chunks, decompressed; null when a
+ * page is of a kind or encoding not read here.
+ */
+export function readRowGroupPages(
+  chunks: readonly ChunkPlan[],
+  chunk: Uint8Array,
+  index: number,
+  what: string,
+): Page[][] | null {
+  return guarded(index, what, () => {
+    const bad = corrupt(index, what)
+    const pages: Page[][] = []
+    for (let c = 0; c < LEAVES.length; c++) {
+      const p = readPages(chunks[c]!, LEAVES[c]!, chunk, bad)
+      if (p === null) return null
+      pages.push(p)
+    }
+    return pages
+  })
+}
+
+/** Step 3: the row group's records from its decompressed pages, appended to `out`. */
+export function assembleRowGroup(
+  pages: readonly Page[][],
+  records: number,
+  index: number,
+  what: string,
+  out: ArchiveRecord[],
+): void {
+  guarded(index, what, () => decodeChunks(pages, records, corrupt(index, what), out))
+}
+
+function corrupt(index: number, what: string): (msg: string) => never {
+  return (msg) => {
+    throw new FormatError(`${what}: row group ${index} is corrupt: ${msg}`)
+  }
+}
+
+function guarded<T>(index: number, what: string, fn: () => T): T {
   try {
-    return decodeChunks(chunks, layout.rowGroups[index]!.records, index, chunk, what, out)
+    return fn()
   } catch (err) {
     if (err instanceof EverlogError) throw err
     // Anything else from a codec or a view is still the file's fault, never a crash of the reader.
@@ -143,7 +203,7 @@ function chunkPlans(meta: TStruct, index: number, byteStart: number): ChunkPlan[
 }
 
 /** A data page, decompressed: levels and PLAIN values as byte ranges of `buf`. */
-interface Page {
+export interface Page {
   buf: Buffer
   /** Level entries (values and nulls). */
   count: number
@@ -151,29 +211,12 @@ interface Page {
   def: Range | null
   values: Range
 }
-interface Range {
+export interface Range {
   start: number
   end: number
 }
 
-function decodeChunks(
-  chunks: ChunkPlan[],
-  records: number,
-  index: number,
-  chunk: Uint8Array,
-  what: string,
-  out: ArchiveRecord[],
-): boolean {
-  const bad = (msg: string): never => {
-    throw new FormatError(`${what}: row group ${index} is corrupt: ${msg}`)
-  }
-  const pages: Page[][] = []
-  for (let c = 0; c < LEAVES.length; c++) {
-    const p = readPages(chunks[c]!, LEAVES[c]!, chunk, bad)
-    if (p === null) return false
-    pages.push(p)
-  }
-
+function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: string) => never, out: ArchiveRecord[]) {
   // The offset column is 8 real bytes per record: its count bounds every allocation below.
   const offsets = int64Column(pages[OFFSET]!, bad)
   const n = offsets.length
@@ -187,7 +230,6 @@ function decodeChunks(
   for (let i = 0; i < n; i++) {
     out.push({ offset: offsets[i]!, timestamp: timestamps[i]!, key: keys[i]!, value: values[i]!, headers: headers[i]! })
   }
-  return true
 }
 
 /** Every page of one column chunk, decompressed; null when a page is of a kind or encoding not read here. */
@@ -209,7 +251,7 @@ function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (m
       ) {
         return null
       }
-      const buf = decompress(body, h.uncompressed, plan.codec)
+      const buf = decompress(body, h.uncompressed, plan.codec, bad)
       let p = 0
       const levels = (present: boolean): Range | null => {
         if (!present) return null
@@ -234,7 +276,7 @@ function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (m
       }
       const valuesSize = h.uncompressed - levelBytes
       const valueBytes = body.subarray(levelBytes)
-      const decoded = h.compressed_ ? decompress(valueBytes, valuesSize, plan.codec) : asBuffer(valueBytes)
+      const decoded = h.compressed_ ? decompress(valueBytes, valuesSize, plan.codec, bad) : asBuffer(valueBytes)
       if (decoded.length !== valuesSize) bad('a page is not the size its header declares')
       // Levels stay in the (uncompressed) page bytes; values come from the decompressed part. One buffer keeps the
       // page shape uniform: levels are small, so copying them is cheaper than a second representation.
@@ -258,7 +300,16 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 }
 
-function decompress(body: Uint8Array, size: number, codec: number): Buffer {
+/** A page's body decompressed; a codec's complaint is reported as this row group's corruption (naming the object). */
+function decompress(body: Uint8Array, size: number, codec: number, bad: (msg: string) => never): Buffer {
+  try {
+    return decompressWith(body, size, codec)
+  } catch (err) {
+    return bad(`a page does not decompress: ${(err as Error).message}`)
+  }
+}
+
+function decompressWith(body: Uint8Array, size: number, codec: number): Buffer {
   let out: Buffer
   switch (codec) {
     case Codec.UNCOMPRESSED:

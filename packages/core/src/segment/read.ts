@@ -4,7 +4,8 @@ import { IntegrityError, InvalidArgumentError } from '../errors.js'
 import { parseSegmentKey } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
 import type { ObjectStore } from '../store/types.js'
-import { decodeRowGroup, decodeSegment } from './decode.js'
+import { sha256Hex } from '../hash.js'
+import { decodeRowGroup, decodeSegment, layoutOf } from './decode.js'
 import { footerLength, parseFooter, TAIL_BYTES } from './footer.js'
 import type { SegmentLayout } from './types.js'
 
@@ -36,6 +37,16 @@ export async function readRowGroup(
   layout: SegmentLayout,
   index: number,
 ): Promise<ArchiveRecord[]> {
+  return decodeRowGroup(layout, index, await fetchRowGroup(store, key, layout, index), key)
+}
+
+/** The row group's bytes, with one ranged GET, checked against the layout (not decoded). */
+export async function fetchRowGroup(
+  store: ObjectStore,
+  key: string,
+  layout: SegmentLayout,
+  index: number,
+): Promise<Uint8Array> {
   const rg = layout.rowGroups[index]
   if (rg === undefined || !Number.isInteger(index)) {
     throw new InvalidArgumentError(`row group ${index} does not exist in ${key} (it has ${layout.rowGroups.length})`)
@@ -48,7 +59,26 @@ export async function readRowGroup(
         `says ${layout.size} and ${rg.byteEnd - rg.byteStart}: the layout belongs to another object`,
     )
   }
-  return decodeRowGroup(layout, index, got.body, key)
+  return got.body
+}
+
+/** The whole segment object, checked against the sha256 in its key, and its layout (not decoded). */
+export async function fetchSegment(
+  store: ObjectStore,
+  key: string,
+): Promise<{ bytes: Uint8Array; layout: SegmentLayout }> {
+  const parsed = parseSegmentKey(key)
+  if (parsed === undefined) {
+    throw new InvalidArgumentError(
+      `cannot verify ${key}: not a segment key (<topic>/data/partition=<p>/<base20>-<sha256>.parquet)`,
+    )
+  }
+  const { body } = await store.get(key)
+  const actual = sha256Hex(body)
+  if (actual !== parsed.sha256) {
+    throw new IntegrityError(key, `segment ${key} is corrupt: its bytes hash to ${actual}, expected ${parsed.sha256}`)
+  }
+  return { bytes: body, layout: layoutOf(body, key) }
 }
 
 export async function readSegment(
