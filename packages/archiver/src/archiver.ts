@@ -6,7 +6,8 @@ import {
   EverlogError,
   FencedError,
   PartitionWriter,
-  encodeSegment,
+  assembleSegment,
+  encodeRowGroup,
   ensureArchive,
   openStore,
   registerKafkaCodecs,
@@ -476,10 +477,12 @@ export class Archiver {
       topic,
       partition,
       sink: writer,
-      encode: (records: PackedRecords) => {
-        const options = { topic, partition, compression: c.segment.compression, rowGroupBytes: c.segment.rowGroupBytes }
-        return this.encoders ? this.encoders.encode(records, options) : encodeSegment(unpackRecords(records), options)
-      },
+      encodeRowGroup: (records: PackedRecords) =>
+        this.encoders
+          ? this.encoders.encodeRowGroup(records, c.segment.compression)
+          : encodeRowGroup(unpackRecords(records), { compression: c.segment.compression }),
+      assemble: (groups) => assembleSegment(groups, { topic, partition, compression: c.segment.compression }),
+      rowGroupBytes: c.segment.rowGroupBytes,
       limits: c.segment,
       budget: this.budget,
       limiter: this.limiter,

@@ -1,24 +1,30 @@
-// Segment encoding (Arrow + Parquet + compression) is CPU-bound: a small pool of worker threads does it so the main
-// thread keeps fetching from Kafka while segments are encoded. With 0 workers it encodes on the calling thread.
+// Encoding (page layout + compression) is CPU-bound: a small pool of worker threads does it so the main thread keeps
+// fetching from Kafka. The archiver hands over row groups as they fill; whole segments are encoded for callers that
+// have one. With 0 workers it encodes on the calling thread.
 import { Worker } from 'node:worker_threads'
-import { encodeSegment, EverlogError } from '@everlog/core'
-import type { ArchiveRecord, EncodedSegment, SegmentWriteOptions } from '@everlog/core'
+import { encodeRowGroup, encodeSegment, EverlogError } from '@everlog/core'
+import type {
+  ArchiveRecord,
+  EncodedRowGroup,
+  EncodedSegment,
+  SegmentCompression,
+  SegmentWriteOptions,
+} from '@everlog/core'
 import { packRecords, packedTransferList, unpackRecords } from './packed-records.js'
 import type { PackedRecords } from './packed-records.js'
 
-export interface EncodeRequest {
-  id: number
-  packed: PackedRecords
-  options: SegmentWriteOptions
-}
+export type EncodeRequest =
+  | { id: number; kind: 'segment'; packed: PackedRecords; options: SegmentWriteOptions }
+  | { id: number; kind: 'rowGroup'; packed: PackedRecords; compression: SegmentCompression }
 
 export type EncodeResponse =
   | { id: number; ok: true; segment: EncodedSegment }
+  | { id: number; ok: true; rowGroup: EncodedRowGroup }
   | { id: number; ok: false; error: { name: string; message: string } }
 
 interface Job {
   request: EncodeRequest
-  resolve: (s: EncodedSegment) => void
+  resolve: (res: Extract<EncodeResponse, { ok: true }>) => void
   reject: (err: unknown) => void
 }
 
@@ -59,7 +65,7 @@ export class EncoderPool {
       const job = slot.job
       slot.job = undefined
       if (job) {
-        if (res.ok) job.resolve({ ...res.segment, bytes: new Uint8Array(res.segment.bytes) })
+        if (res.ok) job.resolve(res)
         else job.reject(new EverlogError('INVALID_ARGUMENT', `${res.error.name}: ${res.error.message}`))
       }
       this.pump()
@@ -77,13 +83,29 @@ export class EncoderPool {
   }
 
   /** Packed records are transferred to a worker: the caller must not use them afterwards. */
-  encode(records: PackedRecords | readonly ArchiveRecord[], options: SegmentWriteOptions): Promise<EncodedSegment> {
+  async encode(
+    records: PackedRecords | readonly ArchiveRecord[],
+    options: SegmentWriteOptions,
+  ): Promise<EncodedSegment> {
     if (this.workers === 0 || this.closed) {
-      return Promise.resolve().then(() => encodeSegment(isPacked(records) ? unpackRecords(records) : records, options))
+      return encodeSegment(isPacked(records) ? unpackRecords(records) : records, options)
     }
     const packed = isPacked(records) ? records : packRecords(records)
+    const res = await this.submit({ id: this.nextId++, kind: 'segment', packed, options })
+    const segment = (res as { segment: EncodedSegment }).segment
+    return { ...segment, bytes: new Uint8Array(segment.bytes) }
+  }
+
+  /** One row group (all of `packed`, whatever its size); the packed buffers are transferred to a worker. */
+  async encodeRowGroup(packed: PackedRecords, compression: SegmentCompression): Promise<EncodedRowGroup> {
+    if (this.workers === 0 || this.closed) return encodeRowGroup(unpackRecords(packed), { compression })
+    const res = await this.submit({ id: this.nextId++, kind: 'rowGroup', packed, compression })
+    return (res as { rowGroup: EncodedRowGroup }).rowGroup
+  }
+
+  private submit(request: EncodeRequest): Promise<Extract<EncodeResponse, { ok: true }>> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: { id: this.nextId++, packed, options }, resolve, reject })
+      this.queue.push({ request, resolve, reject })
       this.pump()
     })
   }

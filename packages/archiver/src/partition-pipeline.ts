@@ -1,8 +1,9 @@
-// One partition's way from Kafka records to committed segments: buffer, roll on size/count/age, encode, and commit
-// through the partition's writer strictly in offset order while fetching goes on. Memory is charged to the shared
-// budget until a segment is committed (or dropped); uploads across partitions share the limiter's slots.
+// One partition's way from Kafka records to committed segments: buffer, encode each row group as soon as it is full,
+// roll on size/count/age, and commit through the partition's writer strictly in offset order while fetching goes on.
+// Encoding row groups as they fill spreads the CPU work over the segment's lifetime instead of a burst at roll time.
+// Memory is charged to the shared budget until a segment is committed (or dropped); uploads share the limiter.
 import { FencedError, OffsetOrderError } from '@everlog/core'
-import type { ArchiveRecord, EncodedSegment, Head } from '@everlog/core'
+import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
 import type { ByteBudget, Limiter } from './budget.js'
 import { PackedRecordsBuilder } from './packed-records.js'
@@ -47,8 +48,12 @@ export interface PartitionPipelineOptions {
   topic: string
   partition: number
   sink: SegmentSink
-  /** May encode elsewhere (a worker thread, which takes the packed buffers); segments still commit in roll order. */
-  encode: (records: PackedRecords) => EncodedSegment | Promise<EncodedSegment>
+  /** Encodes one full row group; may do it elsewhere (a worker thread, which takes the packed buffers). */
+  encodeRowGroup: (records: PackedRecords) => EncodedRowGroup | Promise<EncodedRowGroup>
+  /** Places a segment's encoded row groups, in order, into the segment file. */
+  assemble: (groups: EncodedRowGroup[]) => EncodedSegment
+  /** A row group is sealed (and sent for encoding) once its raw record bytes reach this. */
+  rowGroupBytes: number
   limits: RollLimits
   budget: ByteBudget
   limiter: Limiter
@@ -69,8 +74,15 @@ export type PipelineState = 'running' | 'fenced' | 'failed' | 'closed'
 export class PartitionPipeline {
   readonly topic: string
   readonly partition: number
+  /** The open row group of the open segment. */
   private buffer = new PackedRecordsBuilder()
+  /** Budget bytes charged by the open segment (its sealed row groups and the open one). */
   private bufferBytes = 0
+  /** The open segment: row groups already sent for encoding, and its totals. */
+  private groups: Promise<EncodedRowGroup>[] = []
+  private segmentRecords = 0
+  private segmentRawBytes = 0
+  private segmentMinTimestamp: bigint | undefined
   private openedAt = 0
   /** Bytes charged to the budget by sealed segments not yet committed. */
   private inflightBytes = 0
@@ -105,7 +117,7 @@ export class PartitionPipeline {
   }
 
   get bufferedRecords(): number {
-    return this.buffer.count
+    return this.segmentRecords
   }
 
   /** Budget bytes this partition holds (open buffer plus segments uploading). */
@@ -119,12 +131,12 @@ export class PartitionPipeline {
 
   /** Nothing buffered and nothing uploading. */
   get idle(): boolean {
-    return this.buffer.count === 0 && this.inflightSegments === 0
+    return this.segmentRecords === 0 && this.inflightSegments === 0
   }
 
   /** Timestamp of the oldest record not yet committed, for the retention headroom. */
   get oldestUnarchivedTimestamp(): bigint | undefined {
-    return this.inflightOldest[0] ?? this.buffer.firstTimestamp
+    return this.inflightOldest[0] ?? minOf(this.segmentMinTimestamp, this.buffer.minTimestamp)
   }
 
   get error(): unknown {
@@ -143,7 +155,7 @@ export class PartitionPipeline {
       )
     }
     for (const r of records) {
-      if (this.buffer.count === 0) this.openedAt = this.now()
+      if (this.segmentRecords === 0) this.openedAt = this.now()
       this.added(this.buffer.addRecord(r))
       this.position = r.offset + 1n
     }
@@ -162,7 +174,7 @@ export class PartitionPipeline {
     for (const m of messages) {
       const offset = BigInt(m.offset)
       if (offset < from || (last !== undefined && offset <= last)) continue
-      if (this.buffer.count === 0) this.openedAt = this.now()
+      if (this.segmentRecords === 0) this.openedAt = this.now()
       this.added(this.buffer.addMessage(m, offset))
       last = offset
     }
@@ -175,10 +187,23 @@ export class PartitionPipeline {
   private added(raw: number): void {
     const charged = raw + RECORD_OVERHEAD_BYTES
     this.bufferBytes += charged
+    this.segmentRecords++
+    this.segmentRawBytes += raw
     this.options.budget.add(charged)
     const { maxBytes, maxRecords } = this.options.limits
-    if (this.buffer.rawBytes >= maxBytes) this.roll('size')
-    else if (this.buffer.count >= maxRecords) this.roll('records')
+    if (this.segmentRawBytes >= maxBytes) this.roll('size')
+    else if (this.segmentRecords >= maxRecords) this.roll('records')
+    else if (this.buffer.rawBytes >= this.options.rowGroupBytes) this.sealRowGroup()
+  }
+
+  /** Sends the open row group for encoding; the segment keeps its place in the order. */
+  private sealRowGroup(): void {
+    if (this.buffer.count === 0) return
+    this.segmentMinTimestamp = minOf(this.segmentMinTimestamp, this.buffer.minTimestamp)
+    const records = this.buffer.finish()
+    const encoding = Promise.resolve().then(() => this.options.encodeRowGroup(records))
+    encoding.catch(() => {}) // awaited when the segment rolls; a dropped segment must not leave it unhandled
+    this.groups.push(encoding)
   }
 
   /** Moves the position over offsets that hold no records for us (e.g. a batch of only control records). */
@@ -188,25 +213,26 @@ export class PartitionPipeline {
 
   /** Rolls the open buffer when it is older than the age limit; returns true when it did. */
   rollIfOlderThan(now = this.now()): boolean {
-    if (this.buffer.count > 0 && now - this.openedAt >= this.options.limits.maxAgeMs) {
+    if (this.segmentRecords > 0 && now - this.openedAt >= this.options.limits.maxAgeMs) {
       this.roll('age')
       return true
     }
     return false
   }
 
-  /** Seals the open buffer into a segment queued for commit after the ones before it. */
+  /** Seals the open segment (its last row group goes for encoding) and queues it for commit after the ones before. */
   roll(reason: RollReason): void {
-    if (this.buffer.count === 0 || this._state !== 'running') return
+    if (this.segmentRecords === 0 || this._state !== 'running') return
+    this.sealRowGroup()
     const charged = this.bufferBytes
-    const raw = this.buffer.rawBytes
-    this.inflightOldest.push(this.buffer.minTimestamp!)
-    const records = this.buffer.finish()
-    this.bufferBytes = 0
+    const raw = this.segmentRawBytes
+    this.inflightOldest.push(this.segmentMinTimestamp!)
+    const groups = this.groups
+    this.resetSegment()
     this.inflightBytes += charged
     this.inflightSegments++
-    // Encoding starts now, so it overlaps the upload of the segment before; the commit waits for its turn.
-    const encoding = Promise.resolve().then(() => this.options.encode(records))
+    // The last row group encodes now, overlapping the upload of the segment before; the commit waits for its turn.
+    const encoding = Promise.all(groups).then((gs) => this.options.assemble(gs))
     encoding.catch(() => {})
     this.enqueue(async () => {
       let committed: Committed | undefined
@@ -285,7 +311,15 @@ export class PartitionPipeline {
   private dropBuffer(): void {
     this.options.budget.release(this.bufferBytes)
     this.buffer.clear()
+    this.resetSegment()
+  }
+
+  private resetSegment(): void {
     this.bufferBytes = 0
+    this.groups = []
+    this.segmentRecords = 0
+    this.segmentRawBytes = 0
+    this.segmentMinTimestamp = undefined
   }
 
   private async commitSegment(encoded: EncodedSegment): Promise<Head> {
@@ -316,4 +350,8 @@ export class PartitionPipeline {
     this.dropBuffer()
     this.options.onStopped?.(err)
   }
+}
+
+function minOf(a: bigint | undefined, b: bigint | undefined): bigint | undefined {
+  return a === undefined ? b : b === undefined || a <= b ? a : b
 }

@@ -7,8 +7,10 @@ import {
   MemoryStore,
   PartitionWriter,
   StoreUnavailableError,
-  encodeSegment,
+  assembleSegment,
+  encodeRowGroup,
   rawRecordBytes,
+  readSegmentLayout,
 } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore, PutOptions } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
@@ -53,7 +55,9 @@ async function pipeline(
     topic: TOPIC,
     partition,
     sink,
-    encode: (packed) => encodeSegment(unpackRecords(packed), { topic: TOPIC, partition, compression: 'snappy' }),
+    encodeRowGroup: (packed) => encodeRowGroup(unpackRecords(packed), { compression: 'snappy' }),
+    assemble: (groups) => assembleSegment(groups, { topic: TOPIC, partition, compression: 'snappy' }),
+    rowGroupBytes: 4 * 1024 * 1024,
     limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 60_000 },
     budget: new ByteBudget(1 << 30),
     limiter: new Limiter(2),
@@ -105,6 +109,46 @@ describe('PartitionPipeline', () => {
     }
     assert.equal(segments.at(-1)!.head.nextOffset, 200n)
     assert.deepEqual(await readAll(store), input)
+  })
+
+  test('row groups are encoded as they fill, before the segment rolls, and close once they reach the bound', async () => {
+    const store = new MemoryStore()
+    const encodedBeforeRoll: number[] = []
+    let groupsEncoded = 0
+    const { p, committed } = await pipeline(store, {
+      rowGroupBytes: 10_000,
+      encodeRowGroup: (packed) => {
+        groupsEncoded++
+        return encodeRowGroup(unpackRecords(packed), { compression: 'snappy' })
+      },
+    })
+    const input = records(0, 1000)
+    for (let i = 0; i < input.length; i += 50) {
+      p.append(input.slice(i, i + 50))
+      await new Promise((r) => setImmediate(r))
+      encodedBeforeRoll.push(groupsEncoded)
+    }
+    // ~100 KiB raw in 10 KB groups: most were encoded while records were still arriving, none waited for the roll.
+    assert.ok(groupsEncoded >= 9, `only ${groupsEncoded} row groups encoded before the roll`)
+    assert.equal(committed.length, 0)
+    await p.flush()
+    assert.equal(committed.length, 1)
+    assert.deepEqual(await readAll(store), input)
+    const head = committed[0]!
+    assert.equal(head.kind, 'segment')
+    let key = ''
+    for await (const o of store.list(`${TOPIC}/data/`)) key = o.key
+    const layout = await readSegmentLayout(store, key)
+    assert.equal(layout.rowGroups.length, groupsEncoded)
+    // Groups close once they reach the bound: at most one record past it.
+    let start = 0
+    for (const rg of layout.rowGroups) {
+      const bytes = raw(input.slice(start, start + rg.records))
+      assert.ok(bytes >= 10_000 || rg === layout.rowGroups.at(-1), `group of ${bytes} bytes closed early`)
+      assert.ok(bytes - raw([input[start + rg.records - 1]!]) < 10_000, `group of ${bytes} bytes ran past the bound`)
+      start += rg.records
+    }
+    assert.ok(encodedBeforeRoll.at(-1)! >= 9)
   })
 
   test('rolls a quiet partition by age', async () => {
