@@ -80,7 +80,7 @@ function parseOptions(argv: string[]): BenchOptions & { out: string } {
     seekRecordsPerSegment: quick ? 4 : 10,
     seeks: quick ? 15 : 50,
     scaleRecords: Math.max(1000, Math.floor(records / (quick ? 2 : 4))),
-    scalePartitions: [1, 8, 64],
+    scalePartitions: [1, 8, 100],
     only: only ? new Set(only) : undefined,
     profileDir: values.profile ? join(HERE, 'results', 'profiles') : undefined,
     out: values.out ?? join(HERE, 'results', 'latest.json'),

@@ -11,8 +11,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 /** Fetch settings given to the archiver, kafkajs and ArchiveConsumer alike (the archiver's defaults). */
 export const FETCH = {
-  maxBytes: 32 * 1024 * 1024,
-  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxBytes: 8 * 1024 * 1024,
+  maxBytesPerPartition: 1024 * 1024,
   minBytes: 1,
   maxWaitTimeInMs: 100,
 } as const

@@ -1,4 +1,4 @@
-// Scale: archiver throughput and peak RSS with the same records spread over 1, 8 and 64 partitions; and replay
+// Scale: archiver throughput and peak RSS with the same records spread over 1, 8 and 100 partitions; and replay
 // throughput (ArchiveConsumer, eachBatch, file store) of an archive and of one 10x larger, which should stay flat.
 import { rm } from 'node:fs/promises'
 import { runChild } from '../lib/child.js'
@@ -58,6 +58,8 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       scenario: S,
       metric: `archive ${partitions} partition${partitions === 1 ? '' : 's'}`,
       value: `${show(point.MiBPerSecond, 1, 'MiB/s')}, peak RSS ${show(point.peakRssMiB, 0, 'MiB')}`,
+      // Issue target: peak RSS with 100 partitions and default settings (the bench's fetch settings are the defaults).
+      ...(partitions === 100 ? { target: '<= 512 MiB', ok: point.peakRssMiB.max <= 512 } : {}),
     })
   }
 

@@ -69,7 +69,7 @@ function arrowTable(records: ArchiveRecord[]): arrow.Table {
     })
     const data = Buffer.concat(items.filter((b): b is Buffer => b !== null))
     return arrow.makeData({
-      type,
+      type: type as arrow.Binary,
       length: items.length,
       nullCount: nulls,
       nullBitmap: bitmap,
@@ -134,7 +134,7 @@ function arrowTable(records: ArchiveRecord[]): arrow.Table {
 }
 
 function metadata(records: ArchiveRecord[]): Map<string, string> {
-  return new Map([
+  return new Map<string, string>([
     [MetadataKeys.format, '1'],
     [MetadataKeys.topic, 'orders'],
     [MetadataKeys.partition, '0'],
