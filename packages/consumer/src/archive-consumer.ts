@@ -251,6 +251,9 @@ export class ArchiveConsumer {
   async connect(): Promise<void> {
     await this.inner.connect()
     await this.admin.connect()
+    // kafkajs' admin knows only the seed broker after connect: its first group request finds "no brokers in the
+    // broker pool" and retries after ~300 ms, delaying the first record. One metadata request fills the pool.
+    await this.admin.fetchTopicMetadata()
   }
 
   async disconnect(): Promise<void> {
