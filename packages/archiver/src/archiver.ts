@@ -636,33 +636,42 @@ export class Archiver {
     await heartbeat().catch(() => {})
   }
 
+  /**
+   * The budget is spent: encoding the biggest open row group frees most of its bytes without an upload. Only when
+   * no row group is open or encoding does the biggest open segment roll (its upload frees the rest).
+   */
   private relieveBudget(): void {
-    let biggest: PartitionPipeline | undefined
-    for (const s of this.partitions.values()) {
-      const p = s.pipeline
-      if (p && p.openBufferBytes > (biggest?.openBufferBytes ?? 0)) biggest = p
+    const group = this.biggestPipeline((p) => p.openRowGroupBytes)
+    if (group) return group.sealRowGroup()
+    if (this.biggestPipeline((p) => p.encodingRowGroups) === undefined) {
+      this.biggestPipeline((p) => p.openBufferBytes)?.roll('size')
     }
-    biggest?.roll('size')
   }
 
   /**
-   * Keeps half of the budget for buffering: once open buffers hold more than half of it and less than half is being
-   * encoded or uploaded, the biggest open buffer rolls early. Otherwise many partitions fill the whole budget
-   * together, fetching stops, and encoding never overlaps with fetching.
+   * Keeps half of the budget for buffering: once open row groups hold more than half of it, the biggest is sealed
+   * and encoded early, so many partitions filling their groups together never stop fetching for long.
    */
   private rollEarlyUnderPressure(): void {
     const half = this.budget.limit / 2
     if (this.budget.bytes < half) return
     let open = 0
+    for (const s of this.partitions.values()) open += s.pipeline?.openRowGroupBytes ?? 0
+    if (open >= half) this.biggestPipeline((p) => p.openRowGroupBytes)?.sealRowGroup()
+  }
+
+  /** The pipeline with the largest positive `measure`, if any. */
+  private biggestPipeline(measure: (p: PartitionPipeline) => number): PartitionPipeline | undefined {
     let biggest: PartitionPipeline | undefined
+    let most = 0
     for (const s of this.partitions.values()) {
       const p = s.pipeline
-      if (!p) continue
-      open += p.openBufferBytes
-      if (p.openBufferBytes > (biggest?.openBufferBytes ?? 0)) biggest = p
+      if (p && measure(p) > most) {
+        most = measure(p)
+        biggest = p
+      }
     }
-    const sealed = this.budget.bytes - open
-    if (biggest && open >= half && sealed < half) biggest.roll('size')
+    return biggest
   }
 
   private async onCommitted(consumer: Consumer, state: PartitionState, c: Committed): Promise<void> {

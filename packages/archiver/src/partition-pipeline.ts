@@ -76,17 +76,19 @@ export class PartitionPipeline {
   readonly partition: number
   /** The open row group of the open segment. */
   private buffer = new PackedRecordsBuilder()
-  /** Budget bytes charged by the open segment (its sealed row groups and the open one). */
-  private bufferBytes = 0
+  /** Budget bytes held by the open segment: its encoded row groups at their compressed size, the rest raw. */
+  private charge: SegmentCharge = newCharge()
+  /** Budget bytes of the open row group (raw records not yet sent for encoding). */
+  private groupBytes = 0
+  private encoding = 0
   /** The open segment: row groups already sent for encoding, and its totals. */
   private groups: Promise<EncodedRowGroup>[] = []
   private segmentRecords = 0
   private segmentRawBytes = 0
   private segmentMinTimestamp: bigint | undefined
   private openedAt = 0
-  /** Bytes charged to the budget by sealed segments not yet committed. */
-  private inflightBytes = 0
-  private inflightSegments = 0
+  /** Budget charges of rolled segments not yet committed, in commit order. */
+  private inflight: SegmentCharge[] = []
   /** Oldest record timestamp of each sealed segment not yet committed, in commit order. */
   private inflightOldest: bigint[] = []
   private tail: Promise<void> = Promise.resolve()
@@ -122,16 +124,27 @@ export class PartitionPipeline {
 
   /** Budget bytes this partition holds (open buffer plus segments uploading). */
   get heldBytes(): number {
-    return this.bufferBytes + this.inflightBytes
+    return this.inflight.reduce((n, c) => n + c.bytes, this.charge.bytes)
   }
 
+  /** Budget bytes of the open segment (row groups encoded count at their compressed size). */
   get openBufferBytes(): number {
-    return this.bufferBytes
+    return this.charge.bytes
+  }
+
+  /** Row groups sent for encoding whose result has not come back yet (their budget shrinks when it does). */
+  get encodingRowGroups(): number {
+    return this.encoding
+  }
+
+  /** Budget bytes of the open row group: raw records that sealing it would turn into compressed bytes. */
+  get openRowGroupBytes(): number {
+    return this.groupBytes
   }
 
   /** Nothing buffered and nothing uploading. */
   get idle(): boolean {
-    return this.segmentRecords === 0 && this.inflightSegments === 0
+    return this.segmentRecords === 0 && this.inflight.length === 0
   }
 
   /** Timestamp of the oldest record not yet committed, for the retention headroom. */
@@ -186,7 +199,8 @@ export class PartitionPipeline {
   /** Charges a buffered record; limits are checked record by record, so one large fetch still rolls on size. */
   private added(raw: number): void {
     const charged = raw + RECORD_OVERHEAD_BYTES
-    this.bufferBytes += charged
+    this.charge.bytes += charged
+    this.groupBytes += charged
     this.segmentRecords++
     this.segmentRawBytes += raw
     this.options.budget.add(charged)
@@ -196,14 +210,30 @@ export class PartitionPipeline {
     else if (this.buffer.rawBytes >= this.options.rowGroupBytes) this.sealRowGroup()
   }
 
-  /** Sends the open row group for encoding; the segment keeps its place in the order. */
-  private sealRowGroup(): void {
-    if (this.buffer.count === 0) return
+  /**
+   * Sends the open row group for encoding; the segment keeps its place in the order. Once encoded, the group is
+   * charged at its compressed size: memory pressure is relieved by encoding, not only by uploading.
+   */
+  sealRowGroup(): void {
+    if (this.buffer.count === 0 || this._state !== 'running') return
     this.segmentMinTimestamp = minOf(this.segmentMinTimestamp, this.buffer.minTimestamp)
     const records = this.buffer.finish()
+    const charge = this.charge
+    const raw = this.groupBytes
+    this.groupBytes = 0
     const encoding = Promise.resolve().then(() => this.options.encodeRowGroup(records))
-    encoding.catch(() => {}) // awaited when the segment rolls; a dropped segment must not leave it unhandled
     this.groups.push(encoding)
+    this.encoding++
+    encoding.finally(() => this.encoding--).catch(() => {})
+    encoding.then(
+      (g) => {
+        const freed = raw - g.bytes.length
+        if (charge.released || freed <= 0) return
+        charge.bytes -= freed
+        this.options.budget.release(freed)
+      },
+      () => {}, // awaited when the segment rolls; a dropped segment must not leave it unhandled
+    )
   }
 
   /** Moves the position over offsets that hold no records for us (e.g. a batch of only control records). */
@@ -224,13 +254,12 @@ export class PartitionPipeline {
   roll(reason: RollReason): void {
     if (this.segmentRecords === 0 || this._state !== 'running') return
     this.sealRowGroup()
-    const charged = this.bufferBytes
+    const charge = this.charge
     const raw = this.segmentRawBytes
     this.inflightOldest.push(this.segmentMinTimestamp!)
     const groups = this.groups
     this.resetSegment()
-    this.inflightBytes += charged
-    this.inflightSegments++
+    this.inflight.push(charge)
     // The last row group encodes now, overlapping the upload of the segment before; the commit waits for its turn.
     const encoding = Promise.all(groups).then((gs) => this.options.assemble(gs))
     encoding.catch(() => {})
@@ -257,10 +286,9 @@ export class PartitionPipeline {
           }
         })
       } finally {
-        this.inflightBytes -= charged
-        this.inflightSegments--
+        this.inflight.shift()
         this.inflightOldest.shift()
-        this.options.budget.release(charged)
+        releaseCharge(charge, this.options.budget)
       }
       // After the budget and in-flight figures dropped the segment, so observers see the partition as it now is.
       if (committed) await this.options.onCommitted?.(committed)
@@ -309,13 +337,14 @@ export class PartitionPipeline {
   }
 
   private dropBuffer(): void {
-    this.options.budget.release(this.bufferBytes)
+    releaseCharge(this.charge, this.options.budget)
     this.buffer.clear()
     this.resetSegment()
   }
 
   private resetSegment(): void {
-    this.bufferBytes = 0
+    this.charge = newCharge()
+    this.groupBytes = 0
     this.groups = []
     this.segmentRecords = 0
     this.segmentRawBytes = 0
@@ -350,6 +379,22 @@ export class PartitionPipeline {
     this.dropBuffer()
     this.options.onStopped?.(err)
   }
+}
+
+/** Budget bytes one segment holds; shrinks as its row groups are encoded, released once (commit or drop). */
+interface SegmentCharge {
+  bytes: number
+  released: boolean
+}
+
+function newCharge(): SegmentCharge {
+  return { bytes: 0, released: false }
+}
+
+function releaseCharge(charge: SegmentCharge, budget: ByteBudget): void {
+  if (charge.released) return
+  charge.released = true
+  budget.release(charge.bytes)
 }
 
 function minOf(a: bigint | undefined, b: bigint | undefined): bigint | undefined {

@@ -187,6 +187,23 @@ describe('PartitionPipeline', () => {
     assert.equal(p.heldBytes, 0)
   })
 
+  test('an encoded row group holds only its compressed bytes of the budget until the segment commits', async () => {
+    const store = new MemoryStore()
+    const budget = new ByteBudget(1 << 30)
+    const { p } = await pipeline(store, { budget, rowGroupBytes: 20_000 })
+    // Repetitive values: snappy shrinks them to a small fraction.
+    const rs = records(0, 400, 200)
+    p.append(rs)
+    const charged = raw(rs) + rs.length * RECORD_OVERHEAD_BYTES
+    while (p.encodingRowGroups > 0) await new Promise((r) => setImmediate(r))
+    assert.ok(budget.bytes < charged / 2, `budget ${budget.bytes} of ${charged} after encoding`)
+    assert.equal(budget.bytes, p.heldBytes)
+    assert.ok(p.openRowGroupBytes < charged / 4, `open row group ${p.openRowGroupBytes} of ${charged}`)
+    await p.flush()
+    assert.equal(budget.bytes, 0)
+    assert.deepEqual(await readAll(store), rs)
+  })
+
   test('uploads across partitions never exceed the limiter slots, and each partition stays in order', async () => {
     let active = 0
     let peak = 0
