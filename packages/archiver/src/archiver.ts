@@ -611,7 +611,8 @@ export class Archiver {
     // Backpressure: while the budget is spent, roll the biggest open buffers so uploads can free memory.
     while (this.budget.exhausted && !this.stopping) {
       this.relieveBudget()
-      await Promise.race([this.budget.waitForRoom(), sleepUnref(this.config.kafka.heartbeatInterval)])
+      // Every release is a moment to decide again (an encoded row group may free little of incompressible data).
+      await Promise.race([this.budget.waitForRelease(), sleepUnref(this.config.kafka.heartbeatInterval)])
       await heartbeat().catch(() => {})
     }
     if (this.stopping || pipeline.state !== 'running' || this.partitions.get(tpKey(topic, partition)) !== state) return
@@ -637,8 +638,9 @@ export class Archiver {
   }
 
   /**
-   * The budget is spent: encoding the biggest open row group frees most of its bytes without an upload. Only when
-   * no row group is open or encoding does the biggest open segment roll (its upload frees the rest).
+   * The budget is spent: encoding the biggest open row group frees most of its bytes without an upload (called again
+   * at every release, so one group after the other). Only when no row group is open or encoding does the biggest
+   * open segment roll (its upload frees the rest): incompressible data gets there quickly.
    */
   private relieveBudget(): void {
     const group = this.biggestPipeline((p) => p.openRowGroupBytes)

@@ -5,6 +5,7 @@
 export class ByteBudget {
   private used = 0
   private waiters: (() => void)[] = []
+  private watchers: (() => void)[] = []
 
   constructor(readonly limit: number) {}
 
@@ -24,6 +25,14 @@ export class ByteBudget {
   release(n: number): void {
     this.used = Math.max(0, this.used - n)
     if (this.used < this.limit) this.wake()
+    const watchers = this.watchers
+    this.watchers = []
+    for (const w of watchers) w()
+  }
+
+  /** Resolves at the next release, room or not: for callers that decide what to free next. */
+  waitForRelease(): Promise<void> {
+    return new Promise((resolve) => this.watchers.push(resolve))
   }
 
   /** Resolves once the budget has room (immediately when it has). */
@@ -34,8 +43,9 @@ export class ByteBudget {
 
   /** Lets every waiter go (shutdown): callers re-check their own state. */
   wake(): void {
-    const waiters = this.waiters
+    const waiters = [...this.waiters, ...this.watchers]
     this.waiters = []
+    this.watchers = []
     for (const w of waiters) w()
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -205,6 +206,51 @@ describe('archiver against the dev broker (file store)', () => {
     await archiveOnce(url, ['codecs'])
     assert.deepEqual(await readPartition(openStore(url), 'codecs', 0), expected(0, 0, 160))
   })
+
+  test(
+    'incompressible records far beyond the memory budget: each release frees the next row group or segment',
+    async () => {
+      // Encoding frees almost nothing of random bytes stored uncompressed, so memory is only freed by uploads. Waiting a
+      // heartbeat interval (here 20 s) after each freed row group would take minutes; the test's timeout bounds that.
+      const topic = 'budget-incompressible'
+      await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
+      const sent: Message[] = Array.from({ length: 3000 }, (_, i) => ({
+        partition: i % 4,
+        key: `k${i}`,
+        value: randomBytes(4096),
+      }))
+      for (let i = 0; i < sent.length; i += 500) await producer.send({ topic, messages: sent.slice(i, i + 500) })
+      const store = fileStoreUrl()
+      const a = await archiveOnce(store, [topic], {
+        maxBufferedBytes: 2 * 1024 * 1024,
+        segment: { compression: 'none', rowGroupBytes: 256 * 1024 },
+        kafka: {
+          maxWaitTimeInMs: 100,
+          sessionTimeout: 60_000,
+          heartbeatInterval: 20_000,
+          maxBytesPerPartition: 256 * 1024,
+        },
+      })
+      const s = openStore(store)
+      let archived = 0
+      for (let p = 0; p < 4; p++) {
+        const got = await readPartition(s, topic, p)
+        assert.deepEqual(
+          got.map((r) => r.value),
+          sent.filter((m) => m.partition === p).map((m) => m.value),
+        )
+        archived += got.length
+      }
+      assert.equal(archived, sent.length)
+      const metrics = await a.metrics.registry.metrics()
+      assert.match(
+        metrics,
+        /everlog_archiver_segments_total\{topic="budget-incompressible",reason="size"\} [1-9]/,
+      )
+      await s.close()
+    },
+    { timeout: 60_000 },
+  )
 
   test('transactions: committed records are archived, aborted records and control records are not', async () => {
     await admin.createTopics({ topics: [{ topic: 'txn', numPartitions: 1 }] })
