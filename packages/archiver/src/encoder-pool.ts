@@ -1,8 +1,8 @@
 // Encoding (page layout + compression) is CPU-bound: a small pool of worker threads does it so the main thread keeps
 // fetching from Kafka. The archiver hands over row groups as they fill; whole segments are encoded for callers that
 // have one. With 0 workers it encodes on the calling thread.
-import { Worker } from 'node:worker_threads'
-import { encodeRowGroup, encodeSegment, EverlogError } from '@everlog/core'
+import type { Worker } from 'node:worker_threads'
+import { encodeRowGroup, encodeSegment, EverlogError, startWorker } from '@everlog/core'
 import type {
   ArchiveRecord,
   EncodedRowGroup,
@@ -33,20 +33,6 @@ interface Slot {
   job: Job | undefined
 }
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-
-/**
- * Built, the worker is encode-worker.js next to this file. From sources (tsx, tests), Node 20 does not apply the
- * parent's --import loader to a worker's entry, so a one-line bootstrap registers tsx first.
- */
-function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(new URL('./encode-worker.js', import.meta.url))
-  const entry = new URL('./encode-worker.ts', import.meta.url).href
-  const tsx = import.meta.resolve('tsx/esm/api')
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
-  return new Worker(boot, { eval: true })
-}
-
 export class EncoderPool {
   private readonly slots: Slot[] = []
   private readonly queue: Job[] = []
@@ -58,7 +44,7 @@ export class EncoderPool {
   }
 
   private spawn(): Slot {
-    const worker = startWorker()
+    const worker = startWorker(new URL('./encode-worker.js', import.meta.url), import.meta.url)
     worker.unref()
     const slot: Slot = { worker, job: undefined }
     worker.on('message', (res: EncodeResponse) => {
