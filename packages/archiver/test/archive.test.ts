@@ -243,10 +243,7 @@ describe('archiver against the dev broker (file store)', () => {
       }
       assert.equal(archived, sent.length)
       const metrics = await a.metrics.registry.metrics()
-      assert.match(
-        metrics,
-        /everlog_archiver_segments_total\{topic="budget-incompressible",reason="size"\} [1-9]/,
-      )
+      assert.match(metrics, /everlog_archiver_segments_total\{topic="budget-incompressible",reason="size"\} [1-9]/)
       await s.close()
     },
     { timeout: 60_000 },
