@@ -209,6 +209,7 @@ describe('archiver against the dev broker (file store)', () => {
 
   test(
     'incompressible records far beyond the memory budget: each release frees the next row group or segment',
+    { timeout: 60_000 },
     async () => {
       // Encoding frees almost nothing of random bytes stored uncompressed, so memory is only freed by uploads. Waiting a
       // heartbeat interval (here 20 s) after each freed row group would take minutes; the test's timeout bounds that.
@@ -246,7 +247,6 @@ describe('archiver against the dev broker (file store)', () => {
       assert.match(metrics, /everlog_archiver_segments_total\{topic="budget-incompressible",reason="size"\} [1-9]/)
       await s.close()
     },
-    { timeout: 60_000 },
   )
 
   test('transactions: committed records are archived, aborted records and control records are not', async () => {
