@@ -129,7 +129,8 @@ describe('Kafka faults while archiving', () => {
     const topic = 'kafka-faults'
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
     const store = fileStore()
-    const a = archiver(store, topic)
+    const logs = new LogSink()
+    const a = archiver(store, topic, {}, logs)
     await a.start()
     let injected = 0
     const faults = [
@@ -151,10 +152,18 @@ describe('Kafka faults while archiving', () => {
       await produce(topic, 2, produced, 40)
       produced += 40
       if (round === 4) await broker.restart()
-      await new Promise((r) => setTimeout(r, 150))
+      // Every round's faults must really hit fetches, however slow the machine: the hook stays until they did.
+      await waitFor(`round ${round}'s faults`, () => left === 0, 20_000)
       unhook()
     }
-    await waitFor('everything archived', () => archivedUpTo(store, topic, 2, produced))
+    try {
+      await waitFor('everything archived', () => archivedUpTo(store, topic, 2, produced))
+    } catch (e) {
+      for (const l of logs.lines.slice(-60)) console.error(JSON.stringify(l).slice(0, 400))
+      for (let p = 0; p < 2; p++)
+        console.error('HEAD', p, (await readHead(store, topic, p))?.head.nextOffset, 'produced', produced)
+      throw e
+    }
     await a.stop()
     await a.done
     assert.ok(injected >= 12, `only ${injected} faults hit a Fetch`)
