@@ -22,7 +22,8 @@ export interface DecodeRequest {
 }
 
 export interface PageDescriptor {
-  /** Where the page's decompressed bytes sit in the response buffer. */
+  /** Where the page's decompressed bytes sit: which response buffer, and where in it. */
+  buffer: number
   start: number
   length: number
   count: number
@@ -33,7 +34,7 @@ export interface PageDescriptor {
 
 export type DecodeResponse =
   | { id: number; ok: true; pages: null }
-  | { id: number; ok: true; pages: PageDescriptor[][]; buffer: ArrayBuffer }
+  | { id: number; ok: true; pages: PageDescriptor[][]; buffers: ArrayBuffer[] }
   | { id: number; ok: false; error: { name: string; code?: string; message: string } }
 
 interface Job {
@@ -97,11 +98,11 @@ function spawn(): Worker {
     if (!job) return
     // A failure is retried on the caller's thread, which raises the proper typed error (or decodes after all).
     if (!res.ok || res.pages === null) return job.resolve(null)
-    const buffer = res.buffer
+    const buffers = res.buffers
     job.resolve(
       res.pages.map((column) =>
         column.map((d) => ({
-          buf: Buffer.from(buffer, d.start, d.length),
+          buf: Buffer.from(buffers[d.buffer]!, d.start, d.length),
           count: d.count,
           rep: d.rep,
           def: d.def,

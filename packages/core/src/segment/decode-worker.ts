@@ -13,28 +13,36 @@ parentPort!.on('message', (req: DecodeRequest) => {
       parentPort!.postMessage(res)
       return
     }
-    let size = 0
-    for (const column of pages) for (const p of column) size += p.buf.length
-    const buffer = new ArrayBuffer(size)
-    const all = new Uint8Array(buffer)
-    let pos = 0
+    // Pages are transferred as they are, no copy: each decompressed page owns its memory, and uncompressed pages
+    // view the row group's bytes, which this thread owns (they were transferred here).
+    // A page that is only part of memory this thread does not own outright (a slice of Node's shared Buffer pool)
+    // is copied: transferring that memory would detach every other Buffer in it.
+    const buffers: ArrayBuffer[] = []
+    const index = new Map<ArrayBufferLike, number>()
     const descriptors: PageDescriptor[][] = pages.map((column) =>
-      column.map((p) => {
-        all.set(p.buf, pos)
-        const d: PageDescriptor = {
-          start: pos,
+      column.map((page) => {
+        const owned =
+          page.buf.buffer === req.chunk ||
+          (page.buf.byteOffset === 0 && page.buf.byteLength === page.buf.buffer.byteLength)
+        const p = owned ? page : { ...page, buf: Buffer.from(Uint8Array.prototype.slice.call(page.buf).buffer) }
+        let b = index.get(p.buf.buffer)
+        if (b === undefined) {
+          b = buffers.push(p.buf.buffer as ArrayBuffer) - 1
+          index.set(p.buf.buffer, b)
+        }
+        return {
+          buffer: b,
+          start: p.buf.byteOffset,
           length: p.buf.length,
           count: p.count,
           rep: p.rep,
           def: p.def,
           values: p.values,
         }
-        pos += p.buf.length
-        return d
       }),
     )
-    res = { id: req.id, ok: true, pages: descriptors, buffer }
-    parentPort!.postMessage(res, [buffer])
+    res = { id: req.id, ok: true, pages: descriptors, buffers }
+    parentPort!.postMessage(res, buffers)
   } catch (err) {
     const e = err as Error & { code?: string }
     res = { id: req.id, ok: false, error: { name: e.name, code: e.code, message: e.message } }
