@@ -1,24 +1,19 @@
 // Encoding (page layout + compression) is CPU-bound: a small pool of worker threads does it so the main thread keeps
-// fetching from Kafka. The archiver hands over row groups as they fill; whole segments are encoded for callers that
-// have one. With 0 workers it encodes on the calling thread.
+// fetching from Kafka. The archiver hands over row groups as they fill. With 0 workers it encodes on the calling
+// thread.
 import type { Worker } from 'node:worker_threads'
-import { encodeRowGroup, encodeSegment, EverlogError, startWorker } from '@everlog/core'
-import type {
-  ArchiveRecord,
-  EncodedRowGroup,
-  EncodedSegment,
-  SegmentCompression,
-  SegmentWriteOptions,
-} from '@everlog/core'
+import { encodeRowGroup, EverlogError, startWorker } from '@everlog/core'
+import type { ArchiveRecord, EncodedRowGroup, SegmentCompression } from '@everlog/core'
 import { packRecords, packedTransferList, unpackRecords } from './packed-records.js'
 import type { PackedRecords } from './packed-records.js'
 
-export type EncodeRequest =
-  | { id: number; kind: 'segment'; packed: PackedRecords; options: SegmentWriteOptions }
-  | { id: number; kind: 'rowGroup'; packed: PackedRecords; compression: SegmentCompression }
+export interface EncodeRequest {
+  id: number
+  packed: PackedRecords
+  compression: SegmentCompression
+}
 
 export type EncodeResponse =
-  | { id: number; ok: true; segment: EncodedSegment }
   | { id: number; ok: true; rowGroup: EncodedRowGroup }
   | { id: number; ok: false; error: { name: string; message: string } }
 
@@ -68,25 +63,14 @@ export class EncoderPool {
     return slot
   }
 
-  /** Packed records are transferred to a worker: the caller must not use them afterwards. */
-  async encode(
-    records: PackedRecords | readonly ArchiveRecord[],
-    options: SegmentWriteOptions,
-  ): Promise<EncodedSegment> {
-    if (this.workers === 0 || this.closed) {
-      return encodeSegment(isPacked(records) ? unpackRecords(records) : records, options)
-    }
-    const packed = isPacked(records) ? records : packRecords(records)
-    const res = await this.submit({ id: this.nextId++, kind: 'segment', packed, options })
-    const segment = (res as { segment: EncodedSegment }).segment
-    return { ...segment, bytes: new Uint8Array(segment.bytes) }
-  }
-
   /** One row group (all of `packed`, whatever its size); the packed buffers are transferred to a worker. */
-  async encodeRowGroup(packed: PackedRecords, compression: SegmentCompression): Promise<EncodedRowGroup> {
+  async encodeRowGroup(
+    records: PackedRecords | readonly ArchiveRecord[],
+    compression: SegmentCompression,
+  ): Promise<EncodedRowGroup> {
+    const packed = isPacked(records) ? records : packRecords(records)
     if (this.workers === 0 || this.closed) return encodeRowGroup(unpackRecords(packed), { compression })
-    const res = await this.submit({ id: this.nextId++, kind: 'rowGroup', packed, compression })
-    return (res as { rowGroup: EncodedRowGroup }).rowGroup
+    return (await this.submit({ id: this.nextId++, packed, compression })).rowGroup
   }
 
   private submit(request: EncodeRequest): Promise<Extract<EncodeResponse, { ok: true }>> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { decodeSegment, encodeSegment } from '@everlog/core'
+import { assembleSegment, decodeSegment, encodeRowGroup } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { EncoderPool } from '../src/encoder-pool.js'
 import { packRecords, unpackRecords } from '../src/packed-records.js'
@@ -35,24 +35,28 @@ describe('EncoderPool', () => {
     assert.deepEqual(unpackRecords(packRecords(input)), input)
   })
 
-  test('segments encoded in worker threads are byte-identical to inline encoding, also many at once', async () => {
+  test('row groups encoded in worker threads are byte-identical to inline encoding, also many at once', async () => {
     const batches = [records(0, 2000), records(2000, 10), records(2010, 3000), records(5010, 1)]
-    const options = { topic: 'pool', partition: 3, compression: 'zstd' as const }
-    const encoded = await Promise.all(batches.map((b) => pool.encode(b, options)))
-    for (const [i, e] of encoded.entries()) {
-      const inline = encodeSegment(batches[i]!, options)
-      assert.equal(e.sha256, inline.sha256)
-      assert.ok(Buffer.from(e.bytes).equals(Buffer.from(inline.bytes)))
-      assert.equal(e.firstOffset, batches[i]![0]!.offset)
-      assert.equal(e.records, batches[i]!.length)
-      assert.deepEqual(decodeSegment(e.bytes), batches[i])
+    const encoded = await Promise.all(batches.map((b) => pool.encodeRowGroup(b, 'zstd')))
+    for (const [i, g] of encoded.entries()) {
+      const inline = encodeRowGroup(batches[i]!, { compression: 'zstd' })
+      assert.ok(Buffer.from(g.bytes).equals(Buffer.from(inline.bytes)))
+      // Stats arrive as Uint8Arrays after the thread hop; their bytes must match.
+      assert.deepEqual({ ...g, bytes: undefined }, structuredClone({ ...inline, bytes: undefined }))
+      assert.equal(g.firstOffset, batches[i]![0]!.offset)
+      assert.equal(g.rows, batches[i]!.length)
     }
+    // Assembled, the groups are one segment holding every record in order.
+    const segment = assembleSegment(encoded, { topic: 'pool', partition: 3, compression: 'zstd' })
+    assert.deepEqual(decodeSegment(segment.bytes), batches.flat())
   })
 
-  test('an encoding error in a worker rejects that segment only', async () => {
+  test('an encoding error in a worker rejects that row group only', async () => {
     const bad = records(0, 3).reverse()
-    const options = { topic: 'pool', partition: 0 }
-    const [failed, ok] = await Promise.allSettled([pool.encode(bad, options), pool.encode(records(10, 3), options)])
+    const [failed, ok] = await Promise.allSettled([
+      pool.encodeRowGroup(bad, 'zstd'),
+      pool.encodeRowGroup(records(10, 3), 'zstd'),
+    ])
     assert.equal(failed.status, 'rejected')
     assert.match(String((failed as PromiseRejectedResult).reason.message), /strictly increasing offset order/)
     assert.equal(ok.status, 'fulfilled')
@@ -60,8 +64,9 @@ describe('EncoderPool', () => {
 
   test('with 0 workers it encodes inline', async () => {
     const inline = new EncoderPool(0)
-    const e = await inline.encode(records(0, 20), { topic: 'pool', partition: 0 })
-    assert.equal(e.records, 20)
+    const g = await inline.encodeRowGroup(records(0, 20), 'snappy')
+    assert.equal(g.rows, 20)
+    assert.ok(Buffer.from(g.bytes).equals(Buffer.from(encodeRowGroup(records(0, 20), { compression: 'snappy' }).bytes)))
     await inline.close()
   })
 })
