@@ -45,14 +45,6 @@ export function encodeSegment(records: readonly ArchiveRecord[], options: Segmen
   return assembleSegment(groups, options)
 }
 
-/** encodeSegment for callers that prefer a promise (kept for API compatibility; the work is synchronous). */
-export async function encodeSegmentAsync(
-  records: readonly ArchiveRecord[],
-  options: SegmentWriteOptions,
-): Promise<EncodedSegment> {
-  return encodeSegment(records, options)
-}
-
 /**
  * The row-group cut rule, for writers that cut groups themselves: a group closes before the record that would
  * overflow `rowGroupBytes`; a record larger than the bound gets a group of its own. encodeSegment cuts the same way,

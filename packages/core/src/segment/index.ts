@@ -1,6 +1,6 @@
 // The segment format's public surface (DESIGN.md "Segment format (Parquet)").
 export type * from './types.js'
-export { assembleSegment, encodeRowGroup, encodeSegment, encodeSegmentAsync, fitsRowGroup } from './encode.js'
+export { assembleSegment, encodeRowGroup, encodeSegment, fitsRowGroup } from './encode.js'
 export { decodeSegment } from './decode.js'
 export type { DecodeSegmentOptions } from './decode.js'
 export { fetchRowGroup, fetchSegment, readRowGroup, readSegment, readSegmentLayout } from './read.js'
