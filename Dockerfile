@@ -1,6 +1,8 @@
 # The Everlog archiver image. Build steps are the same as CI's: `npm ci` (which builds every package through the
 # root `prepare` script), then dev dependencies are pruned for the runtime stage.
 FROM node:20-bookworm-slim AS build
+# A compiler lets `npm ci` build the optional native zstd binding (2-3x the WASM fallback's speed).
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY packages ./packages

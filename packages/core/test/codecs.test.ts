@@ -14,6 +14,9 @@ import {
   KafkaCompression,
 } from '../src/codecs/index.js'
 import { FormatError } from '../src/errors.js'
+import { zstdCompressSync, zstdDecompressSized, zstdImplementation } from '../src/codecs/zstd.js'
+import { compress as wasmCompress, decompress as wasmDecompress, init as wasmInit } from '@bokuweb/zstd-wasm'
+import { createRequire } from 'node:module'
 
 // Compressible, record-like payload: JSON lines with repetition plus some random bytes.
 function sample(size: number): Buffer {
@@ -49,6 +52,30 @@ test('zstd frames round-trip and interoperate with the reference zstd tool (also
     // --no-content-size mimics streaming compressors (librdkafka) that omit the frame's content size.
     assert.deepEqual(zstdDecompress(cli('zstd', ['-c', '-q', '--no-content-size'], data)), data)
     assert.deepEqual(cli('zstd', ['-d', '-c', '-q'], await zstdCompress(data)), data)
+  }
+})
+
+test('zstd uses the native binding whenever it is installed, and its frames interoperate with the WASM build', async () => {
+  let installed = true
+  try {
+    createRequire(import.meta.url)('zstd-napi/binding')
+  } catch {
+    installed = false
+  }
+  // A silent fallback would halve the archiver's speed unnoticed; EVERLOG_ZSTD=wasm asks for it on purpose.
+  const expected = installed && process.env.EVERLOG_ZSTD !== 'wasm' ? 'native' : 'wasm'
+  assert.equal(zstdImplementation, expected)
+  await wasmInit()
+  for (const size of [0, 1, 100_000, 2 << 20]) {
+    const data = sample(size)
+    const ours = zstdCompressSync(data, 3)
+    // Results own their memory: the encode and decode workers transfer them without a copy.
+    assert.equal(ours.byteOffset, 0)
+    assert.equal(ours.buffer.byteLength, ours.length)
+    assert.deepEqual(Buffer.from(wasmDecompress(ours)), data, `WASM reads ours (${size} bytes)`)
+    const page = zstdDecompressSized(Buffer.from(wasmCompress(data, 3)), size)
+    assert.deepEqual(page, data, `ours reads WASM's (${size} bytes)`)
+    assert.equal(page.buffer.byteLength, page.length)
   }
 })
 

@@ -1,13 +1,52 @@
-// zstd: fzstd (pure JS) decompresses frames with or without a declared content size, which streaming
-// compressors such as librdkafka's omit; @bokuweb/zstd-wasm compresses. Its WASM is initialised when this module
-// loads (a few ms), so segment encoding can compress synchronously.
+// zstd. Native libzstd through the optional zstd-napi binding when it built at install (2-3x WASM's speed both
+// ways); otherwise @bokuweb/zstd-wasm, whose WASM is initialised when this module loads (a few ms) so segment
+// encoding can compress synchronously. fzstd (pure JS) decompresses frames of unknown content size, which
+// streaming compressors such as librdkafka's write. EVERLOG_ZSTD=wasm forces the WASM path (tests, comparisons).
+import { createRequire } from 'node:module'
 import { decompress as fzstdDecompress } from 'fzstd'
 import { init as zstdInit, compress as zstdWasmCompress, decompress as zstdWasmDecompress } from '@bokuweb/zstd-wasm'
 import { FormatError } from '../errors.js'
 
+/** The part of zstd-napi's low-level binding used here. */
+interface NativeZstd {
+  CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number }
+  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number }
+  compressBound(size: number): number
+}
+
+function loadNative(): NativeZstd | undefined {
+  if (process.env.EVERLOG_ZSTD === 'wasm') return undefined
+  try {
+    return createRequire(import.meta.url)('zstd-napi/binding') as NativeZstd
+  } catch {
+    // Not built (no compiler at install, or an unsupported platform): the WASM build does the same job, slower.
+    return undefined
+  }
+}
+
+const native = loadNative()
 await zstdInit()
 
+/** Which zstd compresses and decompresses pages in this process. */
+export const zstdImplementation: 'native' | 'wasm' = native ? 'native' : 'wasm'
+
+// One context each per thread (this module is loaded once per worker): contexts keep their tables between calls.
+const cctx = native ? new native.CCtx() : undefined
+const dctx = native ? new native.DCtx() : undefined
+// Compression writes into this scratch buffer, grown to the largest bound seen, then copies out exactly the bytes
+// written: a bound-sized result per call would hold ~7x the compressed size until the segment is assembled.
+let scratch = Buffer.alloc(0)
+
 export function zstdCompressSync(input: Uint8Array, level = 3): Buffer {
+  if (native && cctx) {
+    const bound = native.compressBound(input.length)
+    if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 1 << 16))
+    const n = cctx.compress(scratch, input, level)
+    // allocUnsafeSlow: the result owns its ArrayBuffer, so a worker can transfer it without copying a shared pool.
+    const out = Buffer.allocUnsafeSlow(n)
+    scratch.copy(out, 0, 0, n)
+    return out
+  }
   const out = zstdWasmCompress(input, level)
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
 }
@@ -17,6 +56,19 @@ export async function zstdCompress(input: Uint8Array, level = 3): Promise<Buffer
 }
 
 export function zstdDecompress(input: Buffer): Buffer {
+  if (dctx) {
+    const declared = frameContentSize(input)
+    // A declared size up to the same expansion bound as sized pages is trusted for the allocation; zstd still
+    // refuses to write past it. Anything else (no size declared, several frames) is left to fzstd.
+    if (typeof declared === 'number' && declared <= input.length * MAX_EXPANSION + 64) {
+      try {
+        const out = Buffer.allocUnsafeSlow(declared)
+        if (dctx.decompress(out, input) === declared) return out
+      } catch {
+        // Fall through: fzstd's message names the problem as well as any, and it reads multi-frame input.
+      }
+    }
+  }
   try {
     const out = fzstdDecompress(input)
     return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
@@ -47,6 +99,18 @@ export function zstdDecompressSized(input: Uint8Array, size: number): Buffer {
   if (typeof declared === 'number' && declared !== size) {
     throw new FormatError(`invalid zstd data: the frame declares ${declared} bytes, expected ${size}`)
   }
+  if (dctx) {
+    // libzstd checks the frame itself and never writes past `out`.
+    const out = Buffer.allocUnsafeSlow(size)
+    let n: number
+    try {
+      n = dctx.decompress(out, input)
+    } catch (err) {
+      throw new FormatError(`invalid zstd data: ${(err as Error).message}`, { cause: err })
+    }
+    if (n !== size) throw new FormatError(`invalid zstd data: decompressed to ${n} bytes, expected ${size}`)
+    return out
+  }
   let out: Buffer
   if (declared !== 'unreadable' && size <= WASM_MAX_OUTPUT) {
     try {
@@ -71,7 +135,7 @@ export function zstdDecompressSized(input: Uint8Array, size: number): Buffer {
  * reserved bit, too large a window).
  */
 function frameContentSize(b: Uint8Array): number | undefined | 'unreadable' {
-  if (b.length < 6 || (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0 !== FRAME_MAGIC) {
+  if (b.length < 6 || readU32(b, 0) !== FRAME_MAGIC) {
     return 'unreadable'
   }
   const fhd = b[4]!
@@ -89,4 +153,8 @@ function frameContentSize(b: Uint8Array): number | undefined | 'unreadable' {
   let n = 0
   for (let i = fcsBytes - 1; i >= 0; i--) n = n * 256 + b[pos + i]!
   return fcsBytes === 2 ? n + 256 : n
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0
 }
