@@ -7,14 +7,14 @@ import {
   FencedError,
   PartitionWriter,
   assembleSegment,
-  encodeRowGroup,
+  encodePackedRowGroup,
   ensureArchive,
   openStore,
   registerKafkaCodecs,
   snapshotGroupOffsets,
   writeTopicMeta,
 } from '@everlog/core'
-import type { ObjectStore } from '@everlog/core'
+import type { ObjectStore, PackedRecords } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, EachBatchPayload } from 'kafkajs'
 import type { DestinationStream, Logger } from 'pino'
@@ -28,8 +28,6 @@ import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { ArchiverMetrics } from './metrics.js'
 import type { ErrorKind } from './metrics.js'
-import { unpackRecords } from './packed-records.js'
-import type { PackedRecords } from './packed-records.js'
 import { PartitionPipeline } from './partition-pipeline.js'
 import type { Committed } from './partition-pipeline.js'
 import { backoffDelay, isRetriable, withRetry } from './retry.js'
@@ -480,7 +478,7 @@ export class Archiver {
       encodeRowGroup: (records: PackedRecords) =>
         this.encoders
           ? this.encoders.encodeRowGroup(records, c.segment.compression)
-          : encodeRowGroup(unpackRecords(records), { compression: c.segment.compression }),
+          : encodePackedRowGroup(records, { compression: c.segment.compression }),
       assemble: (groups) => assembleSegment(groups, { topic, partition, compression: c.segment.compression }),
       rowGroupBytes: c.segment.rowGroupBytes,
       limits: c.segment,

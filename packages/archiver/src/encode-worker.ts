@@ -1,14 +1,13 @@
-// Worker thread side of the encoder pool: unpacks records from the transferred buffers, encodes them as one row
-// group with core's encoder, and transfers the bytes back.
+// Worker thread side of the encoder pool: encodes the transferred packed records as one row group with core's
+// encoder, and transfers the bytes back.
 import { parentPort } from 'node:worker_threads'
-import { encodeRowGroup } from '@everlog/core'
-import { unpackRecords } from './packed-records.js'
+import { encodePackedRowGroup } from '@everlog/core'
 import type { EncodeRequest, EncodeResponse } from './encoder-pool.js'
 
 parentPort!.on('message', (req: EncodeRequest) => {
   let res: EncodeResponse
   try {
-    const rowGroup = encodeRowGroup(unpackRecords(req.packed), { compression: req.compression })
+    const rowGroup = encodePackedRowGroup(req.packed, { compression: req.compression })
     res = { id: req.id, ok: true, rowGroup }
     parentPort!.postMessage(res, [rowGroup.bytes.buffer as ArrayBuffer])
   } catch (err) {

@@ -2,10 +2,9 @@
 // fetching from Kafka. The archiver hands over row groups as they fill. With 0 workers it encodes on the calling
 // thread.
 import type { Worker } from 'node:worker_threads'
-import { encodeRowGroup, EverlogError, startWorker } from '@everlog/core'
-import type { ArchiveRecord, EncodedRowGroup, SegmentCompression } from '@everlog/core'
-import { packRecords, packedTransferList, unpackRecords } from './packed-records.js'
-import type { PackedRecords } from './packed-records.js'
+import { encodePackedRowGroup, EverlogError, startWorker } from '@everlog/core'
+import type { ArchiveRecord, EncodedRowGroup, PackedRecords, SegmentCompression } from '@everlog/core'
+import { packRecords, packedTransferList } from './packed-records.js'
 
 export interface EncodeRequest {
   id: number
@@ -69,7 +68,7 @@ export class EncoderPool {
     compression: SegmentCompression,
   ): Promise<EncodedRowGroup> {
     const packed = isPacked(records) ? records : packRecords(records)
-    if (this.workers === 0 || this.closed) return encodeRowGroup(unpackRecords(packed), { compression })
+    if (this.workers === 0 || this.closed) return encodePackedRowGroup(packed, { compression })
     return (await this.submit({ id: this.nextId++, packed, compression })).rowGroup
   }
 

@@ -1,18 +1,8 @@
 // Records packed into a few ArrayBuffers (offsets and timestamps, lengths, and chunks of key/value/header bytes) so a
 // segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: kafkajs messages
 // are copied once, straight from the fetch response into its chunks, with no per-record objects kept on the heap.
-import type { ArchiveRecord, RecordHeader } from '@everlog/core'
+import type { ArchiveRecord, PackedRecords, RecordHeader } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
-
-export interface PackedRecords {
-  count: number
-  /** offset, timestamp per record. */
-  numbers: BigInt64Array
-  /** Per record: key length, value length (-1 = null), header count; per header: key length, value length. */
-  lengths: Int32Array
-  /** Key, value and header bytes in record order; a record never spans two chunks. */
-  chunks: Uint8Array[]
-}
 
 /**
  * Byte chunks start small and double up to MAX_CHUNK: a quiet partition holds little, and the unused tail of a
@@ -268,44 +258,4 @@ export function packedTransferList(p: PackedRecords): ArrayBuffer[] {
   const list = [p.numbers.buffer as ArrayBuffer, p.lengths.buffer as ArrayBuffer]
   for (const c of p.chunks) list.push(c.buffer as ArrayBuffer)
   return list
-}
-
-/** Records whose key, value and header values are views into the packed chunks (no copies). */
-export function unpackRecords(p: PackedRecords): ArchiveRecord[] {
-  const out: ArchiveRecord[] = new Array(p.count)
-  const { numbers, lengths, chunks } = p
-  let n = 0
-  let l = 0
-  let c = 0
-  let chunk = chunks.length > 0 ? toBuffer(chunks[0]!) : EMPTY
-  let b = 0
-  const take = (len: number): Buffer | null => {
-    if (len < 0) return null
-    const v = chunk.subarray(b, b + len)
-    b += len
-    return v
-  }
-  for (let i = 0; i < p.count; i++) {
-    const offset = numbers[n++]!
-    const timestamp = numbers[n++]!
-    // A record never spans chunks: the next chunk starts when this one is used up.
-    while (b >= chunk.length && c + 1 < chunks.length) {
-      chunk = toBuffer(chunks[++c]!)
-      b = 0
-    }
-    const key = take(lengths[l++]!)
-    const value = take(lengths[l++]!)
-    const headerCount = lengths[l++]!
-    const headers: RecordHeader[] = []
-    for (let h = 0; h < headerCount; h++) {
-      const k = take(lengths[l++]!)!.toString('utf8')
-      headers.push([k, take(lengths[l++]!)])
-    }
-    out[i] = { offset, timestamp, key, value, headers }
-  }
-  return out
-}
-
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 }

@@ -3,11 +3,10 @@
 // Encoding row groups as they fill spreads the CPU work over the segment's lifetime instead of a burst at roll time.
 // Memory is charged to the shared budget until a segment is committed (or dropped); uploads share the limiter.
 import { FencedError, OffsetOrderError } from '@everlog/core'
-import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head } from '@everlog/core'
+import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head, PackedRecords } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
 import type { ByteBudget, Limiter } from './budget.js'
 import { PackedRecordsBuilder } from './packed-records.js'
-import type { PackedRecords } from './packed-records.js'
 import { withRetry } from './retry.js'
 import type { RetryPolicy } from './retry.js'
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { assembleSegment, decodeSegment, encodeRowGroup } from '@everlog/core'
+import { assembleSegment, decodeSegment, encodeRowGroup, unpackRecords } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { EncoderPool } from '../src/encoder-pool.js'
-import { packRecords, unpackRecords } from '../src/packed-records.js'
+import { packRecords } from '../src/packed-records.js'
 
 const pool = new EncoderPool(2)
 after(() => pool.close())

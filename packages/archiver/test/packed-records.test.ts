@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { ArchiveReader, openStore, rawRecordBytes } from '@everlog/core'
+import { ArchiveReader, openStore, rawRecordBytes, unpackRecords } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { startDevBroker } from '@everlog/dev-broker'
 import type { DevBroker } from '@everlog/dev-broker'
 import type { KafkaMessage } from 'kafkajs'
 import { Archiver } from '../src/archiver.js'
-import { PackedRecordsBuilder, packRecords, unpackRecords } from '../src/packed-records.js'
+import { PackedRecordsBuilder, packRecords } from '../src/packed-records.js'
 
 /** A kafkajs message as kafkajs decodes it: key, value and header values are views into one fetch buffer. */
 function fetched(

@@ -8,14 +8,13 @@ import {
   PartitionWriter,
   StoreUnavailableError,
   assembleSegment,
-  encodeRowGroup,
+  encodePackedRowGroup,
   rawRecordBytes,
   readSegmentLayout,
 } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore, PutOptions } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
 import { ByteBudget, Limiter } from '../src/budget.js'
-import { unpackRecords } from '../src/packed-records.js'
 import { PartitionPipeline, RECORD_OVERHEAD_BYTES } from '../src/partition-pipeline.js'
 import type { Committed, PartitionPipelineOptions } from '../src/partition-pipeline.js'
 
@@ -55,7 +54,7 @@ async function pipeline(
     topic: TOPIC,
     partition,
     sink,
-    encodeRowGroup: (packed) => encodeRowGroup(unpackRecords(packed), { compression: 'snappy' }),
+    encodeRowGroup: (packed) => encodePackedRowGroup(packed, { compression: 'snappy' }),
     assemble: (groups) => assembleSegment(groups, { topic: TOPIC, partition, compression: 'snappy' }),
     rowGroupBytes: 4 * 1024 * 1024,
     limits: { maxBytes: 1 << 30, maxRecords: 1_000_000, maxAgeMs: 60_000 },
@@ -119,7 +118,7 @@ describe('PartitionPipeline', () => {
       rowGroupBytes: 10_000,
       encodeRowGroup: (packed) => {
         groupsEncoded++
-        return encodeRowGroup(unpackRecords(packed), { compression: 'snappy' })
+        return encodePackedRowGroup(packed, { compression: 'snappy' })
       },
     })
     const input = records(0, 1000)

@@ -8,6 +8,7 @@ import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
 import { ByteArrayColumn, encodeColumnChunks, writeParquetFile } from './page-write.js'
+import type { ColumnPage } from './page-write.js'
 import { DEFAULT_ROW_GROUP_BYTES, isSegmentCompression, MetadataKeys } from './schema.js'
 import type { EncodedRowGroup, EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
 
@@ -119,7 +120,7 @@ function segmentTarget(options: Pick<SegmentWriteOptions, 'topic' | 'partition'>
   return { topic: validateTopicName(options.topic), partition: validatePartition(options.partition) }
 }
 
-function compressionOf(options: Pick<SegmentWriteOptions, 'compression'>): SegmentCompression {
+export function compressionOf(options: Pick<SegmentWriteOptions, 'compression'>): SegmentCompression {
   const compression = options.compression ?? 'zstd'
   if (!isSegmentCompression(compression)) {
     throw new InvalidArgumentError(
@@ -232,30 +233,40 @@ function encodeMeasured(
       hValue.push(v, rep, 2)
     }
   }
-  const firstOffset = records[from]!.offset
-  const lastOffset = records[to - 1]!.offset
-  const { bytes, columns } = encodeColumnChunks(
-    [
-      { values: offsets, count: n, stats: { min: int64Bytes(firstOffset), max: int64Bytes(lastOffset) } },
-      { values: timestamps, count: n, stats: { min: int64Bytes(minTimestamp), max: int64Bytes(maxTimestamp) } },
-      key.page(),
-      value.page(),
-      hKey.page(),
-      hValue.page(),
-    ],
-    compression,
+  return rowGroupOf(
+    { offsets, timestamps, pages: [key.page(), value.page(), hKey.page(), hValue.page()] },
+    { rows: n, rawBytes: recordBytes, compression },
+    { firstOffset: records[from]!.offset, lastOffset: records[to - 1]!.offset, minTimestamp, maxTimestamp },
   )
-  return {
-    bytes,
-    columns,
-    compression,
-    rows: n,
-    rawBytes: recordBytes,
-    firstOffset,
-    lastOffset,
-    minTimestamp,
-    maxTimestamp,
-  }
+}
+
+/**
+ * Compresses a row group's laid-out columns (offsets and timestamps as PLAIN INT64, then the four byte-array
+ * leaves) into its column chunks, with the statistics engines prune by.
+ */
+export function rowGroupOf(
+  columns: { offsets: Buffer; timestamps: Buffer; pages: ColumnPage[] },
+  info: { rows: number; rawBytes: number; compression: SegmentCompression },
+  range: { firstOffset: bigint; lastOffset: bigint; minTimestamp: bigint; maxTimestamp: bigint },
+): EncodedRowGroup {
+  const n = info.rows
+  const { bytes, columns: chunks } = encodeColumnChunks(
+    [
+      {
+        values: columns.offsets,
+        count: n,
+        stats: { min: int64Bytes(range.firstOffset), max: int64Bytes(range.lastOffset) },
+      },
+      {
+        values: columns.timestamps,
+        count: n,
+        stats: { min: int64Bytes(range.minTimestamp), max: int64Bytes(range.maxTimestamp) },
+      },
+      ...columns.pages,
+    ],
+    info.compression,
+  )
+  return { bytes, columns: chunks, ...info, ...range }
 }
 
 function int64Bytes(v: bigint): Buffer {

@@ -1,6 +1,8 @@
 // The segment format's public surface (DESIGN.md "Segment format (Parquet)").
 export type * from './types.js'
 export { assembleSegment, encodeRowGroup, encodeSegment, fitsRowGroup } from './encode.js'
+export { encodePackedRowGroup, unpackRecords } from './packed.js'
+export type { PackedRecords } from './packed.js'
 export { decodeSegment } from './decode.js'
 export type { DecodeSegmentOptions } from './decode.js'
 export { fetchRowGroup, fetchSegment, readRowGroup, readSegment, readSegmentLayout } from './read.js'

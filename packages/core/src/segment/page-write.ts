@@ -89,6 +89,15 @@ export class ByteArrayColumn {
     this.pos += 4 + bytes.length
   }
 
+  /** A present value copied from `src[start, start + length)`, without a view object per value. */
+  pushFrom(src: Buffer, start: number, length: number, rep: number, present: number): void {
+    this.rep[this.n] = rep
+    this.def[this.n++] = present
+    this.values.writeUInt32LE(length, this.pos)
+    src.copy(this.values, this.pos + 4, start, start + length)
+    this.pos += 4 + length
+  }
+
   pushString(str: string, rep: number, present: number): void {
     this.rep[this.n] = rep
     this.def[this.n++] = present
