@@ -224,7 +224,7 @@ describe('S3Store', () => {
       await store.put('k', Buffer.from('from env'))
       // Path-style addressing reached the bucket through the custom endpoint, under the URL's prefix.
       assert.equal(server.object(server.bucket!, 'env/prefix/k')?.body.toString(), 'from env')
-      assert.equal(await (store as S3Store)['client'].config.region(), 'us-east-1')
+      assert.equal(await (store as S3Store)['created']!.config.region(), 'us-east-1')
       await store.close()
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]

@@ -25,7 +25,8 @@ function loadNative(): NativeZstd | undefined {
 }
 
 const native = loadNative()
-await zstdInit()
+// The WASM build's memory (about 10 MiB per thread) is only set up when it is the one in use.
+if (!native) await zstdInit()
 
 /** Which zstd compresses and decompresses pages in this process. */
 export const zstdImplementation: 'native' | 'wasm' = native ? 'native' : 'wasm'

@@ -1,27 +1,20 @@
 // One chunk of an offset map as Parquet: (source_offset, target_offset) pairs of one partition, sorted, both
 // strictly increasing. Same stack and determinism rules as segments: equal entries always give equal bytes.
-import * as arrow from 'apache-arrow'
-import {
-  Compression,
-  EnabledStatistics,
-  Encoding,
-  readParquet,
-  Table as WasmTable,
-  WriterPropertiesBuilder,
-  WriterVersion,
-  writeParquet,
-} from 'parquet-wasm'
+import type * as Arrow from 'apache-arrow'
 import { EverlogError, FormatError, IntegrityError, InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
+import { apacheArrow, parquetWasm } from '../lazy-deps.js'
 import { sortFooterMetadata } from '../segment/footer.js'
 
 export const OffsetMapColumns = { source: 'source_offset', target: 'target_offset' } as const
 
-export const offsetMapSchema = new arrow.Schema([
-  new arrow.Field(OffsetMapColumns.source, new arrow.Int64(), false),
-  new arrow.Field(OffsetMapColumns.target, new arrow.Int64(), false),
-])
+function offsetMapSchema(arrow: typeof Arrow): Arrow.Schema {
+  return new arrow.Schema([
+    new arrow.Field(OffsetMapColumns.source, new arrow.Int64(), false),
+    new arrow.Field(OffsetMapColumns.target, new arrow.Int64(), false),
+  ])
+}
 
 export const OffsetMapMetadataKeys = {
   format: 'everlog.format',
@@ -92,8 +85,11 @@ export function encodeOffsetMapChunk(entries: OffsetMapEntries, options: OffsetM
     [OffsetMapMetadataKeys.lastSourceOffset, entries.source[n - 1]!.toString()],
     [OffsetMapMetadataKeys.records, String(n)],
   ])
+  const arrow = apacheArrow()
+  const { Table: WasmTable, writeParquet } = parquetWasm()
+  const schema = offsetMapSchema(arrow)
   const data = arrow.makeData({
-    type: new arrow.Struct(offsetMapSchema.fields),
+    type: new arrow.Struct(schema.fields),
     length: n,
     nullCount: 0,
     children: [
@@ -101,7 +97,7 @@ export function encodeOffsetMapChunk(entries: OffsetMapEntries, options: OffsetM
       arrow.makeData({ type: new arrow.Int64(), length: n, nullCount: 0, data: entries.target }),
     ],
   })
-  const table = new arrow.Table(offsetMapSchema, [new arrow.RecordBatch(offsetMapSchema, data)])
+  const table = new arrow.Table(schema, [new arrow.RecordBatch(schema, data)])
   const ipc = arrow.tableToIPC(table, 'stream')
   const bytes = sortFooterMetadata(writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(metadata)))
   return {
@@ -116,6 +112,7 @@ export function encodeOffsetMapChunk(entries: OffsetMapEntries, options: OffsetM
 }
 
 function writerProperties(metadata: Map<string, string>) {
+  const { Compression, EnabledStatistics, Encoding, WriterPropertiesBuilder, WriterVersion } = parquetWasm()
   let builder = new WriterPropertiesBuilder()
     .setWriterVersion(WriterVersion.V1)
     .setCompression(Compression.ZSTD)
@@ -145,9 +142,10 @@ export function decodeOffsetMapChunk(bytes: Uint8Array, options: DecodeOffsetMap
       )
     }
   }
-  let table: arrow.Table
+  const arrow = apacheArrow()
+  let table: Arrow.Table
   try {
-    table = arrow.tableFromIPC(readParquet(bytes).intoIPCStream())
+    table = arrow.tableFromIPC(parquetWasm().readParquet(bytes).intoIPCStream())
   } catch (err) {
     if (err instanceof EverlogError) throw err
     throw new FormatError(`${what} is not a readable Parquet offset map: ${(err as Error).message}`, { cause: err })

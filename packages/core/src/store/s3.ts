@@ -1,15 +1,10 @@
 // Object store on Amazon S3 or any S3-compatible service (`s3://bucket/prefix`). HEAD fencing relies on S3's
 // conditional writes: If-None-Match: * creates, If-Match: <etag> compares-and-swaps.
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3'
-import type { PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
+// The SDK is imported when a store first talks to S3 (every method is async anyway): it costs about 20 MiB in each
+// thread that loads it, which processes and worker threads using other stores should not pay.
+import type * as S3Sdk from '@aws-sdk/client-s3'
+import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
+import type * as LibStorage from '@aws-sdk/lib-storage'
 import {
   EverlogError,
   InvalidArgumentError,
@@ -57,8 +52,10 @@ export class S3Store implements ObjectStore {
   readonly bucket: string
   /** Root prefix inside the bucket: empty or ending with '/'. */
   readonly prefix: string
-  private readonly client: S3Client
-  private readonly ownsClient: boolean
+  private readonly given: S3Client | undefined
+  private readonly config: S3ClientConfig
+  private connecting: Promise<{ client: S3Client; sdk: Sdk }> | undefined
+  private created: S3Client | undefined
   private readonly pageSize: number
   private readonly multipartThreshold: number
   private readonly partSize: number
@@ -87,21 +84,25 @@ export class S3Store implements ObjectStore {
       ...(options.sseKmsKeyId ? { SSEKMSKeyId: options.sseKmsKeyId } : {}),
       ...(options.storageClass ? { StorageClass: options.storageClass } : {}),
     }
-    if (options.client) {
-      this.client = options.client
-      this.ownsClient = false
-    } else {
-      this.client = new S3Client(clientConfig(options))
-      this.ownsClient = true
-    }
+    this.given = options.client
+    this.config = clientConfig(options)
+  }
+
+  /** The SDK and the client, loaded and made on first use. */
+  private s3(): Promise<{ client: S3Client; sdk: Sdk }> {
+    return (this.connecting ??= loadSdk().then((sdk) => {
+      const client = this.given ?? (this.created = new sdk.S3Client(this.config))
+      return { client, sdk }
+    }))
   }
 
   async get(key: string, range?: ByteRange): Promise<GetResult> {
     validateKey(key)
     validateRange(key, range)
     try {
-      const res = await this.client.send(
-        new GetObjectCommand({
+      const { client, sdk } = await this.s3()
+      const res = await client.send(
+        new sdk.GetObjectCommand({
           Bucket: this.bucket,
           Key: this.prefix + key,
           ...(range ? { Range: rangeHeader(range) } : {}),
@@ -126,7 +127,8 @@ export class S3Store implements ObjectStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     validateKey(key)
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
+      const { client, sdk } = await this.s3()
+      const res = await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
       return { key, size: res.ContentLength ?? 0, etag: res.ETag ?? '' }
     } catch (err) {
       // HEAD responses have no body, so a missing bucket looks like a missing key here; get/put/list tell them apart.
@@ -159,7 +161,8 @@ export class S3Store implements ObjectStore {
   async delete(key: string): Promise<void> {
     validateKey(key)
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
+      const { client, sdk } = await this.s3()
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
     } catch (err) {
       if (statusOf(err) === 404 && errorName(err) !== 'NoSuchBucket') return
       throw this.mapError('delete', key, err)
@@ -172,8 +175,9 @@ export class S3Store implements ObjectStore {
     do {
       let res
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({
+        const { client, sdk } = await this.s3()
+        res = await client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
             MaxKeys: this.pageSize,
@@ -202,8 +206,9 @@ export class S3Store implements ObjectStore {
     do {
       let res
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({
+        const { client, sdk } = await this.s3()
+        res = await client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
             Delimiter: '/',
@@ -221,7 +226,7 @@ export class S3Store implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) this.client.destroy()
+    this.created?.destroy()
   }
 
   private async putObject(
@@ -231,8 +236,9 @@ export class S3Store implements ObjectStore {
     condition: { IfNoneMatch?: string; IfMatch?: string },
   ): Promise<{ etag: string }> {
     try {
-      const res = await this.client.send(
-        new PutObjectCommand({
+      const { client, sdk } = await this.s3()
+      const res = await client.send(
+        new sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: this.prefix + key,
           Body: body,
@@ -286,8 +292,9 @@ export class S3Store implements ObjectStore {
     body: Uint8Array,
     options: PutOptions | undefined,
   ): Promise<{ etag: string }> {
-    const upload = new Upload({
-      client: this.client,
+    const { client, sdk } = await this.s3()
+    const upload = new sdk.Upload({
+      client,
       partSize: this.partSize,
       queueSize: 4,
       leavePartsOnError: false,
@@ -370,7 +377,7 @@ function profileRegionOr(fallback: string): () => Promise<string> {
   let resolved: Promise<string> | undefined
   return () =>
     (resolved ??= (async () => {
-      const probe = new S3Client({})
+      const probe = new (await loadSdk()).S3Client({})
       try {
         return await probe.config.region()
       } catch {
@@ -408,4 +415,15 @@ function messageOf(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message
   if (typeof message !== 'string' || message === '' || message === 'UnknownError') return ''
   return `: ${message}`
+}
+
+type Sdk = typeof S3Sdk & Pick<typeof LibStorage, 'Upload'>
+
+let sdk: Promise<Sdk> | undefined
+
+function loadSdk(): Promise<Sdk> {
+  return (sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({
+    ...s3,
+    Upload: storage.Upload,
+  })))
 }
