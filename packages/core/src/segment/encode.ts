@@ -206,10 +206,10 @@ function encodeMeasured(
 
   const offsets = Buffer.allocUnsafe(n * 8)
   const timestamps = Buffer.allocUnsafe(n * 8)
-  const key = new ByteArrayColumn(n, keyBytes)
-  const value = new ByteArrayColumn(n, valueBytes)
-  const hKey = new ByteArrayColumn(levels, headerBytes, true)
-  const hValue = new ByteArrayColumn(levels, headerBytes, true)
+  const key = new ByteArrayColumn(n, keyBytes, false, 0)
+  const value = new ByteArrayColumn(n, valueBytes, false, 1)
+  const hKey = new ByteArrayColumn(levels, headerBytes, true, 2)
+  const hValue = new ByteArrayColumn(levels, headerBytes, true, 3)
   let minTimestamp = records[from]!.timestamp
   let maxTimestamp = minTimestamp
   for (let i = 0; i < n; i++) {

@@ -63,18 +63,22 @@ export class ByteArrayColumn {
   private pos = 0
   private n = 0
 
-  /** @param repeated whether the leaf sits under a repeated field (only then are repetition levels written) */
+  /**
+   * @param repeated whether the leaf sits under a repeated field (only then are repetition levels written)
+   * @param slot the scratch buffer this column's values are laid out in (one per leaf of the row group)
+   */
   constructor(
     entries: number,
     valueBytes: number,
     private readonly repeated = false,
+    slot = 0,
   ) {
     if (valueBytes > 0x7fffffff) {
       throw new InvalidArgumentError(
         `a row group's column would exceed 2 GiB (${valueBytes} bytes): lower rowGroupBytes`,
       )
     }
-    this.values = Buffer.allocUnsafe(valueBytes + 4 * entries)
+    this.values = scratch(slot, valueBytes + 4 * entries)
     this.rep = new Uint8Array(entries)
     this.def = new Uint8Array(entries)
   }
@@ -121,6 +125,23 @@ export class ByteArrayColumn {
   }
 }
 
+// Pages are laid out in per-thread scratch buffers that are reused from row group to row group: encoding is
+// synchronous and nothing keeps a view of them once the group's bytes are copied out. Allocating a few MiB per column
+// per group instead made the encode worker's memory grow with fragmentation, not with data.
+const scratchBuffers: Buffer[] = []
+const BODY_SLOT = 8
+
+/** Scratch buffer `slot`, at least `size` bytes (contents undefined). */
+export function scratch(slot: number, size: number): Buffer {
+  let b = scratchBuffers[slot]
+  if (b === undefined || b.length < size) {
+    // Grown with headroom so row groups of slightly varying size do not reallocate every time.
+    b = Buffer.allocUnsafeSlow(Math.max(size + (size >> 3), 64 * 1024))
+    scratchBuffers[slot] = b
+  }
+  return b
+}
+
 /**
  * Levels as Parquet's RLE/bit-packed hybrid, using RLE runs only (levels here are 0-2, and long runs are the
  * common case: every key present, two headers per record), prefixed with the u32 byte length a v1 page wants.
@@ -157,10 +178,17 @@ export function encodeColumnChunks(
   const columns: EncodedColumnChunk[] = []
   let size = 0
   for (const page of pages) {
-    const body = Buffer.concat(
-      [page.repLevels, page.defLevels, page.values].filter((b): b is Buffer => b !== undefined),
-    )
-    const compressed = codec.compress(body)
+    const length = (page.repLevels?.length ?? 0) + (page.defLevels?.length ?? 0) + page.values.length
+    const body = scratch(BODY_SLOT, length).subarray(0, length)
+    let at = 0
+    for (const part of [page.repLevels, page.defLevels, page.values]) {
+      if (part === undefined) continue
+      body.set(part, at)
+      at += part.length
+    }
+    let compressed = codec.compress(body)
+    // 'none' hands the scratch body back, which the next page overwrites: keep a copy.
+    if (compressed.buffer === body.buffer) compressed = Buffer.from(compressed)
     const header = encodeThriftStruct(
       s([
         i32(1, PageType.DATA_PAGE),
