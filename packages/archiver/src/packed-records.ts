@@ -20,6 +20,9 @@ type KafkaHeaderValue = Buffer | string | (Buffer | string | undefined)[] | unde
  */
 export class PackedRecordsBuilder {
   private numbers: BigInt64Array<ArrayBuffer> = new BigInt64Array(64)
+  // The same memory as 32-bit halves (little-endian: low word first): offsets and timestamps that are safe integers
+  // are written as two numbers, with no BigInt made per record.
+  private words = new Int32Array(this.numbers.buffer)
   private lengths: Int32Array<ArrayBuffer> = new Int32Array(256)
   private n = 0
   private l = 0
@@ -29,8 +32,6 @@ export class PackedRecordsBuilder {
   private nextChunkSize = MIN_CHUNK
   private _count = 0
   private _rawBytes = 0
-  private _minTimestamp = 0n
-  private _firstTimestamp = 0n
 
   get count(): number {
     return this._count
@@ -42,18 +43,29 @@ export class PackedRecordsBuilder {
   }
 
   get firstTimestamp(): bigint | undefined {
-    return this._count === 0 ? undefined : this._firstTimestamp
+    return this._count === 0 ? undefined : this.numbers[1]!
   }
 
+  /** Found when asked (once per row group, and by metrics): tracking it per record cost a BigInt comparison each. */
   get minTimestamp(): bigint | undefined {
-    return this._count === 0 ? undefined : this._minTimestamp
+    if (this._count === 0) return undefined
+    const w = this.words
+    let min = 0
+    for (let i = 1; i < this._count; i++) {
+      const hi = w[4 * i + 3]!
+      const minHi = w[4 * min + 3]!
+      if (hi < minHi || (hi === minHi && w[4 * i + 2]! >>> 0 < w[4 * min + 2]! >>> 0)) min = i
+    }
+    return this.numbers[2 * min + 1]!
   }
 
   /** Adds a record; returns its raw bytes. */
   addRecord(r: ArchiveRecord): number {
     let bound = (r.key?.length ?? 0) + (r.value?.length ?? 0)
     for (const [k, v] of r.headers) bound += k.length * 3 + (v?.length ?? 0)
-    this.begin(r.offset, r.timestamp, 3 + r.headers.length * 2, bound)
+    this.begin(3 + r.headers.length * 2, bound)
+    this.numbers[this.n++] = r.offset
+    this.numbers[this.n++] = r.timestamp
     const start = this.used
     this.lengths[this.l++] = this.putBytes(r.key)
     this.lengths[this.l++] = this.putBytes(r.value)
@@ -69,7 +81,7 @@ export class PackedRecordsBuilder {
    * Adds a kafkajs message (offset already parsed by the caller). Key, value and header bytes are copied out of the
    * fetch response here, so nothing of the response stays referenced once the batch was handled.
    */
-  addMessage(m: KafkaMessage, offset: bigint): number {
+  addMessage(m: KafkaMessage, offset: number | bigint): number {
     const key = m.key ?? null
     const value = m.value ?? null
     let bound = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
@@ -94,7 +106,10 @@ export class PackedRecordsBuilder {
         }
       }
     }
-    this.begin(offset, BigInt(m.timestamp), 3 + headerCount * 2, bound)
+    this.begin(3 + headerCount * 2, bound)
+    this.putNumber(offset)
+    const ts = Number(m.timestamp)
+    this.putNumber(Number.isSafeInteger(ts) ? ts : BigInt(m.timestamp))
     const start = this.used
     this.lengths[this.l++] = this.putBytes(key)
     this.lengths[this.l++] = this.putBytes(value)
@@ -141,7 +156,10 @@ export class PackedRecordsBuilder {
   }
 
   private reset(): void {
-    if (this.numbers.length > 64) this.numbers = new BigInt64Array(64)
+    if (this.numbers.length > 64) {
+      this.numbers = new BigInt64Array(64)
+      this.words = new Int32Array(this.numbers.buffer)
+    }
     if (this.lengths.length > 256) this.lengths = new Int32Array(256)
     this.n = 0
     this.l = 0
@@ -159,8 +177,11 @@ export class PackedRecordsBuilder {
   }
 
   /** Makes room for one record's numbers, lengths and at most `bytes` bytes. */
-  private begin(offset: bigint, timestamp: bigint, lengthSlots: number, bytes: number): void {
-    if (this.n + 2 > this.numbers.length) this.numbers = grow64(this.numbers, this.n + 2)
+  private begin(lengthSlots: number, bytes: number): void {
+    if (this.n + 2 > this.numbers.length) {
+      this.numbers = grow64(this.numbers, this.n + 2)
+      this.words = new Int32Array(this.numbers.buffer)
+    }
     if (this.l + lengthSlots > this.lengths.length) this.lengths = grow32(this.lengths, this.l + lengthSlots)
     if (this.used + bytes > this.chunk.length) {
       if (this.used > 0) this.chunks.push(this.chunk.subarray(0, this.used))
@@ -170,12 +191,18 @@ export class PackedRecordsBuilder {
       this.chunk = Buffer.allocUnsafeSlow(size)
       this.used = 0
     }
-    this.numbers[this.n++] = offset
-    this.numbers[this.n++] = timestamp
-    if (this._count === 0) {
-      this._firstTimestamp = timestamp
-      this._minTimestamp = timestamp
-    } else if (timestamp < this._minTimestamp) this._minTimestamp = timestamp
+  }
+
+  /** The next int64 slot: a safe integer as its two 32-bit halves, anything larger as a BigInt. */
+  private putNumber(v: number | bigint): void {
+    if (typeof v === 'bigint') {
+      this.numbers[this.n++] = v
+      return
+    }
+    const hi = Math.floor(v / 4294967296)
+    this.words[2 * this.n] = v - hi * 4294967296
+    this.words[2 * this.n + 1] = hi
+    this.n++
   }
 
   private end(start: number): number {

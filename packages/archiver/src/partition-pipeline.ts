@@ -11,6 +11,9 @@ import { withRetry } from './retry.js'
 import type { RetryPolicy } from './retry.js'
 
 /** What the pipeline needs of core's PartitionWriter (a fake in unit tests). */
+// Offsets of up to 15 digits are safe integers as numbers.
+const MAX_SAFE = 10n ** 15n
+
 export interface SegmentSink {
   readonly head: Head
   readonly nextOffset: bigint
@@ -182,6 +185,21 @@ export class PartitionPipeline {
   appendMessages(messages: readonly KafkaMessage[], upTo?: bigint): void {
     if (this._state !== 'running') return
     const from = this.position
+    // Offsets are compared as numbers (no BigInt per record) while they are safe integers, i.e. always in practice.
+    if (from < MAX_SAFE && messages.every((m) => m.offset.length < 16)) {
+      const fromN = Number(from)
+      let lastN = -1
+      for (const m of messages) {
+        const offset = Number(m.offset)
+        if (offset < fromN || offset <= lastN) continue
+        if (this.segmentRecords === 0) this.openedAt = this.now()
+        this.added(this.buffer.addMessage(m, offset))
+        lastN = offset
+      }
+      if (lastN >= 0) this.position = BigInt(lastN) + 1n
+      if (upTo !== undefined && upTo > this.position) this.position = upTo
+      return
+    }
     let last: bigint | undefined
     for (const m of messages) {
       const offset = BigInt(m.offset)

@@ -57,6 +57,36 @@ const rec = (offset: number, key: string | null, value: string | null, headers: 
 })
 
 describe('PackedRecordsBuilder', () => {
+  test('offsets and timestamps of every int64 size survive the number fast path; minTimestamp finds the smallest', () => {
+    const timestamps = [
+      '1700000000000',
+      '-1',
+      '4294967296',
+      '-4294967297',
+      '9007199254740993',
+      '-9223372036854775808',
+      '0',
+    ]
+    const offsets = [0, 1, 4294967295, 4294967296, 2 ** 52 + 7, 999_999_999_999_999, 2 ** 53 - 1]
+    const b = new PackedRecordsBuilder()
+    for (const [i, ts] of timestamps.entries()) {
+      const { message } = fetched(i, { key: null, value: 'v', headers: [] })
+      // kafkajs hands timestamps over as strings; one beyond 2^53 must not lose its last digits.
+      b.addMessage({ ...message, timestamp: ts } as KafkaMessage, i === 6 ? BigInt(offsets[i]!) : offsets[i]!)
+    }
+    assert.equal(b.firstTimestamp, 1_700_000_000_000n)
+    assert.equal(b.minTimestamp, -9223372036854775808n)
+    const records = unpackRecords(b.finish())
+    assert.deepEqual(
+      records.map((r) => r.offset),
+      offsets.map((o) => BigInt(o)),
+    )
+    assert.deepEqual(
+      records.map((r) => r.timestamp),
+      timestamps.map((t) => BigInt(t)),
+    )
+  })
+
   test('kafkajs messages are copied once: nulls, empty bytes, UTF-8 header keys, raw bytes as rawRecordBytes', () => {
     const b = new PackedRecordsBuilder()
     const inputs = [

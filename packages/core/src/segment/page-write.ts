@@ -97,9 +97,16 @@ export class ByteArrayColumn {
   pushFrom(src: Buffer, start: number, length: number, rep: number, present: number): void {
     this.rep[this.n] = rep
     this.def[this.n++] = present
-    this.values.writeUInt32LE(length, this.pos)
-    src.copy(this.values, this.pos + 4, start, start + length)
-    this.pos += 4 + length
+    const values = this.values
+    let at = this.pos
+    values[at++] = length
+    values[at++] = length >>> 8
+    values[at++] = length >>> 16
+    values[at++] = length >>> 24
+    // Header keys and values are a few bytes: a loop beats Buffer#copy's call overhead there.
+    if (length < 64) for (let i = 0; i < length; i++) values[at + i] = src[start + i]!
+    else src.copy(values, at, start, start + length)
+    this.pos = at + length
   }
 
   pushString(str: string, rep: number, present: number): void {
