@@ -1,49 +1,18 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { ArchiveReader, openStore, readTopicMeta, registerKafkaCodecs } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
-import type { Admin, Message, Producer } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import type { Message } from 'kafkajs'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { admin, broker, fileStoreUrl, kafka, producer, useDevBroker } from './support.js'
 
-const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs
+const { CompressionCodecs, CompressionTypes } = kafkajs
 registerKafkaCodecs(CompressionCodecs)
 
-let broker: DevBroker
-let kafka: InstanceType<typeof Kafka>
-let admin: Admin
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, clientId: 'archiver-test' })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer({ allowAutoTopicCreation: false })
-  await producer.connect()
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function fileStoreUrl(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-archiver-'))
-  dirs.push(dir)
-  return pathToFileURL(dir).href
-}
+useDevBroker({ producer: { allowAutoTopicCreation: false } })
 
 function archiver(store: string, topics: ArchiverConfigInput['topics'], extra: Partial<ArchiverConfigInput> = {}) {
   return new Archiver(

@@ -1,41 +1,14 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { ArchiveReader, openStore } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Producer } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { broker, fileStoreUrl, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
-let broker: DevBroker
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer()
-  await producer.connect()
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function storeUrl(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-daemon-'))
-  dirs.push(dir)
-  return pathToFileURL(dir).href
-}
+useDevBroker()
 
 interface Child {
   stdout: string
@@ -78,7 +51,7 @@ function spawnArchiver(env: Record<string, string>): Child {
 
 describe('the archiver process', () => {
   test('SIGTERM flushes the open segments, commits and exits 0', async () => {
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-daemon-')
     await producer.send({
       topic: 'sigterm',
       messages: Array.from({ length: 120 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
@@ -138,7 +111,7 @@ describe('the archiver process', () => {
     const child = spawnArchiver({
       EVERLOG_BROKERS: broker.brokers.join(','),
       EVERLOG_TOPICS: 'secrets',
-      EVERLOG_STORE: storeUrl(),
+      EVERLOG_STORE: fileStoreUrl('everlog-daemon-'),
       EVERLOG_LOG_LEVEL: 'trace',
       // The dev broker has no SASL: the handshake fails, after the configuration was logged.
       EVERLOG_KAFKA__SASL__MECHANISM: 'plain',

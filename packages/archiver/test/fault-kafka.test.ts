@@ -3,67 +3,23 @@
 // uploading (a slow store keeps commits in flight). Afterwards every produced offset is archived exactly once. Also:
 // a retention overrun while the archiver was stopped reaches an ArchiveConsumer as a gap, per its policy.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { after, before, describe, test } from 'node:test'
-import { ArchiveReader, FileStore, readHead, verifyArchive } from '@everlog/core'
+import { describe, test } from 'node:test'
+import { ArchiveReader, readHead, verifyArchive } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Admin, Producer } from 'kafkajs'
 import { FaultyStore } from '@everlog/core/testing'
 import { ArchiveConsumer } from '@everlog/consumer'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { admin, broker, fileStore, kafka, LogSink, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
 const FETCH = 1
 const NOT_LEADER_OR_FOLLOWER = 6
 const REQUEST_TIMED_OUT = 7
 
-let broker: DevBroker
-let kafka: InstanceType<typeof Kafka>
-let admin: Admin
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  kafka = new Kafka({
-    brokers: broker.brokers,
-    logLevel: logLevel.NOTHING,
-    clientId: 'kafka-fault-test',
-    retry: { retries: 20, initialRetryTime: 50, maxRetryTime: 500 },
-  })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer()
-  await producer.connect()
+useDevBroker({
+  clientId: 'kafka-fault-test',
+  kafka: { retry: { retries: 20, initialRetryTime: 50, maxRetryTime: 500 } },
 })
-
-after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function fileStore(): FileStore {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-kafka-fault-'))
-  dirs.push(dir)
-  return new FileStore(dir, { fsync: false })
-}
-
-class LogSink extends Writable {
-  readonly lines: Record<string, unknown>[] = []
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n')) if (line.startsWith('{')) this.lines.push(JSON.parse(line))
-    done()
-  }
-}
 
 function archiver(store: ObjectStore, topic: string, extra: Partial<ArchiverConfigInput> = {}, logs = new LogSink()) {
   return new Archiver(

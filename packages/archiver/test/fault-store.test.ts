@@ -3,61 +3,16 @@
 // stops the archiver with a clear error line, a typed error and the error/retry metrics. Also: an S3 store over HTTP
 // whose server injects faults, and a crash right before the Kafka offset commit (HEAD stays the source of truth).
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
-import { ArchiveReader, FileStore, S3Store, StoreUnavailableError, verifyArchive } from '@everlog/core'
+import { describe, test } from 'node:test'
+import { ArchiveReader, S3Store, StoreUnavailableError, verifyArchive } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Admin, Producer } from 'kafkajs'
 import { FaultyStore } from '@everlog/core/testing'
 import { startS3Server } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { admin, broker, fileStore, LogSink, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
-
-let broker: DevBroker
-let admin: Admin
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, clientId: 'fault-test' })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer()
-  await producer.connect()
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function fileStore(): FileStore {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-fault-archiver-'))
-  dirs.push(dir)
-  return new FileStore(dir, { fsync: false })
-}
-
-/** Log lines as parsed JSON, captured from the archiver's pino destination. */
-class LogSink extends Writable {
-  readonly lines: Record<string, unknown>[] = []
-  text = ''
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString()
-    for (const line of chunk.toString().split('\n')) if (line.startsWith('{')) this.lines.push(JSON.parse(line))
-    done()
-  }
-}
+useDevBroker({ clientId: 'fault-test' })
 
 function archiver(store: ObjectStore, topics: string[], logs: LogSink, extra: Partial<ArchiverConfigInput> = {}) {
   return new Archiver(

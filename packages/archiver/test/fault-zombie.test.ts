@@ -2,50 +2,19 @@
 // worst case of a stale generation, since Kafka never fences either): every write is conditional on HEAD, so exactly
 // one HEAD lineage survives, the losers say "fenced" (error line + metric), and the archive holds every offset once.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { after, before, test } from 'node:test'
-import { ArchiveReader, FileStore, readHead, verifyArchive } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Producer } from 'kafkajs'
-import { startDevBroker } from '../../dev-broker/src/broker.js'
-import type { DevBroker } from '../../dev-broker/src/broker.js'
+import { test } from 'node:test'
+import { ArchiveReader, readHead, verifyArchive } from '@everlog/core'
 import { Archiver } from '../src/archiver.js'
+import { broker, fileStore, LogSink, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
 const TOPIC = 'two-groups'
 const PARTITIONS = 2
 
-let broker: DevBroker
-let producer: Producer
-let dir: string
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer()
-  await producer.connect()
-  dir = mkdtempSync(join(tmpdir(), 'everlog-zombie-'))
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await broker?.close()
-  rmSync(dir, { recursive: true, force: true })
-})
-
-class LogSink extends Writable {
-  readonly lines: Record<string, unknown>[] = []
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n')) if (line.startsWith('{')) this.lines.push(JSON.parse(line))
-    done()
-  }
-}
+useDevBroker()
 
 test('two groups archiving one topic into one archive: one lineage, the fenced side says so, every offset once', async () => {
   broker.createTopic(TOPIC, { partitions: PARTITIONS })
-  const store = new FileStore(dir, { fsync: false })
+  const store = fileStore('everlog-zombie-')
   const members = ['a', 'b'].map((name) => {
     const logs = new LogSink()
     const archiver = new Archiver(

@@ -1,45 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { ArchiveReader, openStore, verifyArchive } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Admin, Producer } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { admin, broker, fileStoreUrl, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
-
-let broker: DevBroker
-let admin: Admin
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer()
-  await producer.connect()
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function storeUrl(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-group-'))
-  dirs.push(dir)
-  return pathToFileURL(dir).href
-}
+useDevBroker()
 
 function archiver(store: string, topic: string, group: string, extra: Partial<ArchiverConfigInput> = {}) {
   return new Archiver(
@@ -94,7 +60,7 @@ describe('several archivers', () => {
   test('two archivers in one group split the partitions, and the survivor takes over when one leaves', async () => {
     const topic = 'shared'
     await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-group-')
     const a = archiver(url, topic, 'split')
     const b = archiver(url, topic, 'split')
     await a.start()
@@ -133,7 +99,7 @@ describe('several archivers', () => {
     const topic = 'contested'
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
     await produce(topic, 1, 0, 100)
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-group-')
     // Distinct writer identities, as two processes have (identical writers would write identical HEADs).
     const a = archiver(url, topic, 'group-one', { writer: 'archiver-one' })
     const b = archiver(url, topic, 'group-two', { writer: 'archiver-two' })

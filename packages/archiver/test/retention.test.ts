@@ -1,41 +1,12 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { ArchiveReader, DataLossError, openStore } from '@everlog/core'
 import type { GapEntry } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Producer } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { broker, fileStoreUrl, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
-
-let broker: DevBroker
-let producer: Producer
-const dirs: string[] = []
-
-before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
-  producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer()
-  await producer.connect()
-})
-
-after(async () => {
-  await producer?.disconnect()
-  await broker?.close()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
-
-function storeUrl(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'everlog-retention-'))
-  dirs.push(dir)
-  return pathToFileURL(dir).href
-}
+useDevBroker()
 
 async function produce(topic: string, from: number, count: number): Promise<void> {
   await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ value: `v${from + i}` })) })
@@ -86,7 +57,7 @@ function overrunLog(logs: string[]): Record<string, unknown> | undefined {
 describe('retention overrun', () => {
   test('offsets deleted by Kafka before they were archived become a gap entry, an error log and a metric', async () => {
     const topic = 'overrun-restart'
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-retention-')
     await produce(topic, 0, 50)
     await (async () => {
       const a = archiver(url, topic, [], { once: true })
@@ -120,7 +91,7 @@ describe('retention overrun', () => {
 
   test('Kafka deleting records while the archiver reads them (kafkajs resets the offset) is detected as a gap', async () => {
     const topic = 'overrun-live'
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-retention-')
     // Many small record batches: a fetch returns at least one whole batch, whatever its byte limit.
     for (let i = 0; i < 300; i += 10) await produce(topic, i, 10)
     // Slow, small fetches so the archiver is still in the middle of the log when retention strikes.
@@ -174,7 +145,7 @@ describe('retention overrun', () => {
 
   test('onDataLoss fail: the archiver stops with DataLossError and writes no gap', async () => {
     const topic = 'overrun-fail'
-    const url = storeUrl()
+    const url = fileStoreUrl('everlog-retention-')
     await produce(topic, 0, 20)
     await (async () => {
       const a = archiver(url, topic, [], { once: true })

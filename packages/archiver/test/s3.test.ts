@@ -1,36 +1,21 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { ArchiveReader, openStore, readTopicMeta, verifyArchive } from '@everlog/core'
-import kafkajs from 'kafkajs'
-import type { Admin, Producer } from 'kafkajs'
 import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import { loadConfig } from '../src/config.js'
+import { admin, broker, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
-
-let broker: DevBroker
 let s3: S3TestServer
-let admin: Admin
-let producer: Producer
+
+useDevBroker()
 
 before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
   s3 = await startS3Server()
-  const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer()
-  await producer.connect()
 })
 
 after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
   await s3?.close()
 })
 

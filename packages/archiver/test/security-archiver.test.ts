@@ -2,50 +2,27 @@
 // objects the S3 test server stored), and a SASL password or an AWS secret key never appears in any log line (down
 // to trace, kafkajs' own lines included) or error text, also when the connection or the credentials fail.
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { inspect } from 'node:util'
 import { after, before, test } from 'node:test'
-import kafkajs from 'kafkajs'
-import type { Admin, Producer } from 'kafkajs'
 import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
+import { admin, broker, LogSink, producer, useDevBroker } from './support.js'
 
-const { Kafka, logLevel } = kafkajs
 const SASL_PASSWORD = 'sasl-Pa55word-do-not-leak-7f3a'
 
-let broker: DevBroker
 let s3: S3TestServer
-let admin: Admin
-let producer: Producer
+
+useDevBroker()
 
 before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
   s3 = await startS3Server()
-  const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
-  admin = kafka.admin()
-  await admin.connect()
-  producer = kafka.producer()
-  await producer.connect()
 })
 
 after(async () => {
-  await producer?.disconnect()
-  await admin?.disconnect()
-  await broker?.close()
   await s3?.close()
 })
-
-class LogSink extends Writable {
-  text = ''
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString()
-    done()
-  }
-}
 
 function config(topic: string, extra: Partial<ArchiverConfigInput>): ArchiverConfigInput {
   return {
