@@ -2,8 +2,8 @@
 // exactly the boundary offset. Group membership, assignment and committed offsets stay in Kafka (a kafkajs
 // consumer with the same groupId runs underneath), so plain consumers and ArchiveConsumers can share a group.
 import { EventEmitter } from 'node:events'
-import { ArchiveReader, ConfigError, DataLossError, EverlogError, openStore } from '@everlog/core'
-import type { ArchiveRecord, ObjectStore, OpenStoreOptions } from '@everlog/core'
+import { ArchiveReader, ConfigError, DataLossError, EverlogError, lowerBound, openStore } from '@everlog/core'
+import type { ObjectStore, OpenStoreOptions, RecordColumns } from '@everlog/core'
 // kafkajs is CommonJS and spreads its error classes into module.exports, which ESM named imports cannot see.
 import kafkajs from 'kafkajs'
 import type {
@@ -21,7 +21,6 @@ import type {
   GroupDescription,
   InstrumentationEvent,
   Kafka,
-  KafkaMessage,
   Logger,
   Offsets,
   OffsetsByTopicPartition,
@@ -31,7 +30,7 @@ import type {
   TopicPartitions,
 } from 'kafkajs'
 import { ArchiveUnavailableError } from './errors.js'
-import { MessageBatch, toKafkaMessage } from './message.js'
+import { MessageBatch, toKafkaMessages } from './message.js'
 import { OffsetBook } from './offset-book.js'
 import type { Entry as BookEntry } from './offset-book.js'
 import { chooseSource, earliestOffset, initialPosition } from './position.js'
@@ -756,7 +755,7 @@ export class ArchiveConsumer {
     for await (const chunk of chunks) {
       await this.waitUntilDeliverable(ps, epoch)
       if (!this.isCurrent(ps, epoch)) return
-      const delivered = await this.deliverArchiveChunk(ps, epoch, chunk.records)
+      const delivered = await this.deliverArchiveChunk(ps, epoch, chunk.columns)
       // Stopped early (pause, seek, partial resolve): the next route re-reads from the position.
       if (!delivered) return
     }
@@ -765,37 +764,24 @@ export class ArchiveConsumer {
   }
 
   /** True when every record of the chunk was delivered and resolved. */
-  private async deliverArchiveChunk(ps: PartitionState, epoch: number, records: ArchiveRecord[]): Promise<boolean> {
-    const position = ps.position!
-    let start = 0
-    if (records.length > 0 && records[0]!.offset < position) {
-      let lo = 0
-      let hi = records.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (records[mid]!.offset < position) lo = mid + 1
-        else hi = mid
-      }
-      start = lo
-    }
-    if (start >= records.length) return true
-    const last = records[records.length - 1]!.offset
+  private async deliverArchiveChunk(ps: PartitionState, epoch: number, columns: RecordColumns): Promise<boolean> {
+    const start = lowerBound(columns.offsets, ps.position!)
+    if (start >= columns.length) return true
+    const last = columns.offsets[columns.length - 1]!
     await this.semaphore.acquire()
     try {
       if (!this.isCurrent(ps, epoch) || this.isPaused(ps.topic, ps.partition) || this.rebalancing) return false
       const started = Date.now()
       const { eachMessage, eachBatch } = this.runConfig
       if (eachMessage) {
-        const messages = new Array<KafkaMessage>(records.length - start)
-        for (let i = start; i < records.length; i++) messages[i - start] = toKafkaMessage(records[i]!)
+        const messages = toKafkaMessages(columns, start)
         const batch = new MessageBatch(ps.topic, ps.partition, ps.highWatermark.toString(), messages)
         const info = this.batchInfo(batch)
         this.emitEvent(this.inner.events.START_BATCH_PROCESS, info)
-        await this.deliverMessages(ps, epoch, batch, eachMessage, undefined)
+        await this.deliverMessages(ps, epoch, batch, eachMessage, undefined, columns.offsets.subarray(start))
         this.emitEvent(this.inner.events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
       } else if (eachBatch) {
-        const messages = new Array<KafkaMessage>(records.length - start)
-        for (let i = start; i < records.length; i++) messages[i - start] = toKafkaMessage(records[i]!)
+        const messages = toKafkaMessages(columns, start)
         const batch = new MessageBatch(ps.topic, ps.partition, ps.highWatermark.toString(), messages)
         const info = this.batchInfo(batch)
         this.emitEvent(this.inner.events.START_BATCH_PROCESS, info)
@@ -827,13 +813,17 @@ export class ArchiveConsumer {
     batch: MessageBatch | Batch,
     eachMessage: NonNullable<ConsumerRunConfig['eachMessage']>,
     live: EachBatchPayload | undefined,
+    /** The messages' offsets, when known as numbers already (archive chunks): no string to parse per message. */
+    offsets?: BigInt64Array,
   ): Promise<void> {
     const { topic, partition } = ps
     const heartbeat = live ? live.heartbeat : this.archiveHeartbeat
     const pause = () => this.pauseFromHandler(topic, partition)
     const { autoCommit, autoCommitInterval, autoCommitThreshold } = this.runConfig
     const periodic = autoCommitInterval !== null || autoCommitThreshold !== null
-    for (const message of batch.messages) {
+    const messages = batch.messages
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!
       if (!this.isCurrent(ps, epoch) || this.rebalancing) break
       const payload: EachMessagePayload = { topic, partition, message, heartbeat, pause }
       this.inFlight++
@@ -848,7 +838,7 @@ export class ArchiveConsumer {
       }
       if (ps.epoch !== epoch) break
       if (live) live.resolveOffset(message.offset)
-      this.advance(ps, BigInt(message.offset) + 1n)
+      this.advance(ps, (offsets ? offsets[i]! : BigInt(message.offset)) + 1n)
       if (live) await this.heartbeatOrCommit(live)
       // Only interval/threshold commits can be due mid-batch; skip the await when neither is configured.
       if (autoCommit && periodic) await this.commitIfNecessary()

@@ -1,36 +1,43 @@
 // Shapes archive records into exactly the messages and batches kafkajs hands to eachMessage and eachBatch.
-import type { ArchiveRecord } from '@everlog/core'
+import { Int64Text } from '@everlog/core'
+import type { RecordColumns } from '@everlog/core'
 import type { Batch, IHeaders, KafkaMessage } from 'kafkajs'
 
 /**
- * kafkajs folds record headers into an object: a repeated key becomes an array of its values in order, and a
- * null header value stays null (kafkajs' types leave null out, its decoder does not).
+ * Rows [from, length) of a decoded row group as kafkajs RecordBatch (magic v2) messages, built straight from the
+ * columns (no ArchiveRecord, no BigInt per offset and timestamp): string offset and timestamp, Buffers as they are,
+ * and headers folded as kafkajs folds them: a repeated key becomes an array of its values in order, and a null
+ * value stays null (kafkajs' types leave null out, its decoder does not).
  */
-export function toHeaders(headers: ArchiveRecord['headers']): IHeaders {
-  const out: Record<string, Buffer | null | (Buffer | null)[]> = {}
-  for (const [key, value] of headers) {
-    const seen = out[key]
-    if (seen === undefined) out[key] = value
-    else if (Array.isArray(seen)) seen.push(value)
-    else out[key] = [seen, value]
+export function toKafkaMessages(c: RecordColumns, from: number): KafkaMessage[] {
+  const offsets = new Int64Text(c.offsets)
+  const timestamps = new Int64Text(c.timestamps)
+  const { keys, values, headerStart, headerKeys, headerValues } = c
+  const out = new Array<KafkaMessage>(Math.max(0, c.length - from))
+  for (let i = from; i < c.length; i++) {
+    const headers: Record<string, Buffer | null | (Buffer | null)[]> = {}
+    for (let h = headerStart[i]!, end = headerStart[i + 1]!; h < end; h++) {
+      const key = headerKeys[h]!
+      const value = headerValues[h]!
+      const seen = headers[key]
+      if (seen === undefined) headers[key] = value
+      else if (Array.isArray(seen)) seen.push(value)
+      else headers[key] = [seen, value]
+    }
+    // The same fields, in the same order, that kafkajs' record decoder produces for a live fetch.
+    const message = {
+      magicByte: 2,
+      attributes: 0,
+      timestamp: timestamps.string(i),
+      offset: offsets.string(i),
+      key: keys[i]!,
+      value: values[i]!,
+      headers: headers as IHeaders,
+      isControlRecord: false,
+    }
+    out[i - from] = message as KafkaMessage
   }
-  return out as IHeaders
-}
-
-/** One archived record as a kafkajs RecordBatch (magic v2) message: string offset and timestamp, Buffers as-is. */
-export function toKafkaMessage(record: ArchiveRecord): KafkaMessage {
-  // The same fields, in the same order, that kafkajs' record decoder produces for a live fetch.
-  const message = {
-    magicByte: 2,
-    attributes: 0,
-    timestamp: record.timestamp.toString(),
-    offset: record.offset.toString(),
-    key: record.key,
-    value: record.value,
-    headers: toHeaders(record.headers),
-    isControlRecord: false,
-  }
-  return message as KafkaMessage
+  return out
 }
 
 /**

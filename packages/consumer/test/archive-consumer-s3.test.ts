@@ -12,7 +12,7 @@ import { startDevBroker } from '@everlog/dev-broker'
 import type { DevBroker } from '@everlog/dev-broker'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
 import type { ArchiveSwitchPayload } from '../src/archive-consumer.js'
-import { toHeaders } from '../src/message.js'
+import { kafkajsHeaders } from './expect.js'
 
 let broker: DevBroker
 let s3: S3TestServer
@@ -94,7 +94,7 @@ test('archive in S3 over HTTP, then Kafka: every offset once, same bytes', async
     assert.equal(m.timestamp, String(r.timestamp))
     assert.deepEqual(m.key, r.key)
     assert.deepEqual(m.value, r.value)
-    assert.deepEqual(m.headers, toHeaders(r.headers))
+    assert.deepEqual(m.headers, kafkajsHeaders(r.headers))
   }
   assert.deepEqual(switches, [{ topic, partition: 0, offset: '300' }])
   const reads = s3.requests.slice(before).filter((r) => r.method === 'GET' && r.key?.includes('/data/'))

@@ -15,7 +15,7 @@ import type { DevBroker } from '@everlog/dev-broker'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
 import type { ArchiveConsumerConfig, ArchiveSwitchPayload, ArchiveUnavailablePayload } from '../src/archive-consumer.js'
 import { ArchiveUnavailableError } from '../src/errors.js'
-import { toHeaders } from '../src/message.js'
+import { kafkajsHeaders } from './expect.js'
 
 const T0 = 1_700_000_000_000
 
@@ -143,7 +143,7 @@ function assertSameRecord(d: Delivered): void {
   assert.equal(m.timestamp, String(r.timestamp), `timestamp of ${d.partition}/${d.offset}`)
   assert.deepEqual(m.key, r.key, `key of ${d.partition}/${d.offset}`)
   assert.deepEqual(m.value, r.value, `value of ${d.partition}/${d.offset}`)
-  assert.deepEqual(m.headers, toHeaders(r.headers), `headers of ${d.partition}/${d.offset}`)
+  assert.deepEqual(m.headers, kafkajsHeaders(r.headers), `headers of ${d.partition}/${d.offset}`)
 }
 
 function offsetsOf(delivered: Delivered[], partition = 0): number[] {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { recordsToColumns } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
-import { MessageBatch, toHeaders, toKafkaMessage } from '../src/message.js'
+import { MessageBatch, toKafkaMessages } from '../src/message.js'
+
+const toKafkaMessage = (r: ArchiveRecord) => toKafkaMessages(recordsToColumns([r]), 0)[0]!
 
 const rec = (offset: bigint, headers: ArchiveRecord['headers'] = []): ArchiveRecord => ({
   offset,
@@ -23,14 +26,45 @@ test('a record becomes a kafkajs message with string offset and timestamp and th
 })
 
 test('headers fold like kafkajs: repeated keys become arrays in order, null values stay null', () => {
-  const h = toHeaders([
-    ['a', Buffer.from('1')],
-    ['b', null],
-    ['a', null],
-    ['a', Buffer.from('3')],
-  ])
+  const h = toKafkaMessage(
+    rec(1n, [
+      ['a', Buffer.from('1')],
+      ['b', null],
+      ['a', null],
+      ['a', Buffer.from('3')],
+    ]),
+  ).headers
   assert.deepEqual(h, { a: [Buffer.from('1'), null, Buffer.from('3')], b: null })
-  assert.deepEqual(toHeaders([]), {})
+  assert.deepEqual(toKafkaMessage(rec(2n)).headers, {})
+})
+
+test('messages from columns: every int64 size and sign as kafkajs strings, rows from `from` on, kafkajs field order', () => {
+  const offsets = [0n, 1n, 4_294_967_295n, 4_294_967_296n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 63n - 1n]
+  const timestamps = [-1n, 0n, -4_294_967_297n, 1_700_000_000_000n, -(2n ** 53n) - 3n, 2n ** 62n, -(2n ** 63n)]
+  const records = offsets.map((offset, i) => ({
+    ...rec(offset, i % 2 === 0 ? [['h', Buffer.from(String(i))]] : []),
+    timestamp: timestamps[i]!,
+  }))
+  const messages = toKafkaMessages(recordsToColumns(records), 2)
+  assert.deepEqual(
+    messages.map((m) => [m.offset, m.timestamp]),
+    records.slice(2).map((r) => [r.offset.toString(), r.timestamp.toString()]),
+  )
+  assert.deepEqual(
+    messages.map((m) => m.headers),
+    records.slice(2).map((r) => Object.fromEntries(r.headers)),
+  )
+  assert.equal(messages[0]!.value, records[2]!.value, 'the same Buffer, not a copy')
+  assert.deepEqual(Object.keys(messages[0]!), [
+    'magicByte',
+    'attributes',
+    'timestamp',
+    'offset',
+    'key',
+    'value',
+    'headers',
+    'isControlRecord',
+  ])
 })
 
 test('batch helpers compute offsets and lag as kafkajs does', () => {

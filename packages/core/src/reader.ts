@@ -13,7 +13,17 @@ import { iterateEntries, seekTimestamp, StoreNodeSource } from './index/index.js
 import type { GapEntry, Head, SegmentEntry } from './index/types.js'
 import { validatePartition, validateTopicName } from './layout.js'
 import type { ArchiveRecord } from './record.js'
-import { decodeRowGroupAsync, fetchRowGroup, fetchSegment, readRowGroup, readSegmentLayout } from './segment/index.js'
+import {
+  columnsToRecords,
+  decodeRowGroupColumnsAsync,
+  fetchRowGroup,
+  fetchSegment,
+  lowerBound,
+  readRowGroup,
+  readSegmentLayout,
+  sliceColumns,
+} from './segment/index.js'
+import type { RecordColumns } from './segment/index.js'
 import type { ObjectStore } from './store/types.js'
 
 export interface ArchiveReaderOptions {
@@ -38,23 +48,39 @@ export interface ReadOptions {
   onGapSkipped?: (gap: GapEntry) => void
 }
 
-/** A chunk of consecutive records of one segment (a whole segment or one row group of it). */
+/** A chunk of consecutive records of one segment (one row group of it, or the part of one a range wants). */
 export interface RecordBatch {
-  records: ArchiveRecord[]
+  /** The records column by column, for readers that build their own objects. */
+  columns: RecordColumns
+  /** The records as ArchiveRecords, made on first use. */
+  readonly records: ArchiveRecord[]
   segment: SegmentEntry
+}
+
+class ColumnBatch implements RecordBatch {
+  private made: ArchiveRecord[] | undefined
+
+  constructor(
+    readonly columns: RecordColumns,
+    readonly segment: SegmentEntry,
+  ) {}
+
+  get records(): ArchiveRecord[] {
+    return (this.made ??= columnsToRecords(this.columns))
+  }
 }
 
 /** Fetched bytes whose row groups decode one at a time, each on demand and at most once. */
 interface Loaded {
   groups: number
-  decode(group: number): Promise<ArchiveRecord[]>
+  decode(group: number): Promise<RecordColumns>
 }
 
 type Step = { kind: 'load'; segment: SegmentEntry; load: () => Promise<Loaded> } | { kind: 'gap'; gap: GapEntry }
 
 /** Row groups decoded on demand, each at most once; the first starts at once, so read-ahead covers it too. */
-function decodingAhead(groups: number, decode: (group: number) => Promise<ArchiveRecord[]>): Loaded {
-  const started: Promise<ArchiveRecord[]>[] = []
+function decodingAhead(groups: number, decode: (group: number) => Promise<RecordColumns>): Loaded {
+  const started: Promise<RecordColumns>[] = []
   const loaded: Loaded = {
     groups,
     decode(g) {
@@ -198,10 +224,10 @@ export class ArchiveReader {
         loads--
         const loaded = await item.loaded
         for (let g = 0; g < loaded.groups; g++) {
-          const records = await loaded.decode(g)
+          const columns = await loaded.decode(g)
           // Started before this chunk is handed out: it decodes while the caller works on this one.
           if (g + 1 < loaded.groups) loaded.decode(g + 1).catch(() => {})
-          if (records.length > 0) yield { records, segment: item.segment }
+          if (columns.length > 0) yield new ColumnBatch(columns, item.segment)
         }
       }
     } finally {
@@ -238,8 +264,8 @@ export class ArchiveReader {
           load: async () => {
             const bytes = await fetchRowGroup(this.store, entry.key, layout, rg.index)
             return decodingAhead(1, async () => {
-              const records = await decodeRowGroupAsync(layout, rg.index, bytes, entry.key)
-              return records.filter((r) => r.offset >= from && r.offset <= to)
+              const columns = await decodeRowGroupColumnsAsync(layout, rg.index, bytes, entry.key)
+              return sliceColumns(columns, lowerBound(columns.offsets, from), lowerBound(columns.offsets, to + 1n))
             })
           },
         }
@@ -263,7 +289,7 @@ export class ArchiveReader {
     }
     return decodingAhead(groups.length, (g) => {
       const rg = groups[g]!
-      return decodeRowGroupAsync(layout, g, bytes.subarray(rg.byteStart, rg.byteEnd), entry.key)
+      return decodeRowGroupColumnsAsync(layout, g, bytes.subarray(rg.byteStart, rg.byteEnd), entry.key)
     })
   }
 

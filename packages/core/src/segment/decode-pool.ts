@@ -4,10 +4,11 @@
 import type { Worker } from 'node:worker_threads'
 import type { ArchiveRecord } from '../record.js'
 import { startWorker } from '../worker.js'
-import { checkRowGroup, decodeRowGroup } from './decode.js'
-import { assembleRowGroup, planRowGroup } from './native-decode.js'
+import { columnsToRecords } from './columns.js'
+import { checkRowGroup, decodeRowGroupColumns } from './decode.js'
+import { assembleRowGroupColumns, planRowGroup } from './native-decode.js'
 import type { ChunkPlan, Page, Range } from './native-decode.js'
-import type { SegmentLayout } from './types.js'
+import type { RecordColumns, SegmentLayout } from './types.js'
 
 /** Below this many compressed bytes a row group decodes in place: a round trip to the worker costs more. */
 const MIN_WORKER_BYTES = 64 * 1024
@@ -56,17 +57,26 @@ export async function decodeRowGroupAsync(
   chunk: Uint8Array,
   what: string,
 ): Promise<ArchiveRecord[]> {
+  return columnsToRecords(await decodeRowGroupColumnsAsync(layout, index, chunk, what))
+}
+
+/** decodeRowGroupAsync, column by column (decodeRowGroupColumns with the worker). */
+export async function decodeRowGroupColumnsAsync(
+  layout: SegmentLayout,
+  index: number,
+  chunk: Uint8Array,
+  what: string,
+): Promise<RecordColumns> {
   const plans = disabled || chunk.length < MIN_WORKER_BYTES ? null : planRowGroup(layout, index, what)
-  if (!plans) return decodeRowGroup(layout, index, chunk, what)
+  if (!plans) return decodeRowGroupColumns(layout, index, chunk, what)
   // A copy of the (compressed) row group is transferred: the caller's buffer may hold the whole segment.
   // (Uint8Array's slice copies; Buffer's would be a view of the very memory we must not transfer.)
   const copy = Uint8Array.prototype.slice.call(chunk)
   const pages = await inWorker({ id: nextId++, plans, chunk: copy.buffer as ArrayBuffer, index, what })
-  if (!pages) return decodeRowGroup(layout, index, chunk, what)
-  const out: ArchiveRecord[] = []
-  assembleRowGroup(pages, layout.rowGroups[index]!.records, index, what, out)
-  checkRowGroup(layout, index, out, 0, what)
-  return out
+  if (!pages) return decodeRowGroupColumns(layout, index, chunk, what)
+  const columns = assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+  checkRowGroup(layout, index, columns, what)
+  return columns
 }
 
 /** Stops using a worker in this process (tests, or hosts that must stay single-threaded). */

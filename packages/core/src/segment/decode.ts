@@ -8,10 +8,11 @@ import { EverlogError, FormatError, IntegrityError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
-import { decodeRowGroupNative } from './native-decode.js'
+import { columnsToRecords, recordsToColumns } from './columns.js'
+import { checkPageCrcs, decodeRowGroupColumnsNative } from './native-decode.js'
 import { Codec } from './parquet.js'
 import { segmentSchema } from './schema.js'
-import type { SegmentLayout } from './types.js'
+import type { RecordColumns, SegmentLayout } from './types.js'
 
 /**
  * Codecs whose pages decode faster natively than through parquet-wasm. Measured on 200k ~1 KiB records, per row
@@ -45,7 +46,8 @@ export function decodeSegment(bytes: Uint8Array, options: DecodeSegmentOptions =
   // memory is never given back, so one big segment would keep the process large for good).
   const out: ArchiveRecord[] = []
   for (const rg of layout.rowGroups) {
-    decodeRowGroupInto(layout, rg.index, bytes.subarray(rg.byteStart, rg.byteEnd), what, out)
+    const columns = decodeRowGroupColumns(layout, rg.index, bytes.subarray(rg.byteStart, rg.byteEnd), what)
+    for (const r of columnsToRecords(columns)) out.push(r)
   }
   return out
 }
@@ -67,38 +69,35 @@ export function layoutOf(bytes: Uint8Array, what: string): SegmentLayout {
  * record bytes), and those are copied out as one IPC buffer that the returned records view.
  */
 export function decodeRowGroup(layout: SegmentLayout, index: number, chunk: Uint8Array, what: string): ArchiveRecord[] {
-  return decodeRowGroupInto(layout, index, chunk, what, [])
+  return columnsToRecords(decodeRowGroupColumns(layout, index, chunk, what))
 }
 
-function decodeRowGroupInto(
+/** decodeRowGroup, column by column (no object per record on the native path). */
+export function decodeRowGroupColumns(
   layout: SegmentLayout,
   index: number,
   chunk: Uint8Array,
   what: string,
-  out: ArchiveRecord[],
-): ArchiveRecord[] {
-  const before = out.length
+): RecordColumns {
   // Everlog's own PLAIN pages decode in JS, faster where decompression is not the JS part; other layouts (older
-  // segments with delta and dictionary encodings) and the other codecs go through parquet-wasm.
-  if (!decodeRowGroupNative(layout, index, chunk, what, out, FASTER_NATIVELY)) {
-    decodeRowGroupWasm(layout, index, chunk, what, out)
+  // segments with delta and dictionary encodings) and the other codecs go through parquet-wasm, which does not
+  // check page CRCs: that is done here first.
+  let columns = decodeRowGroupColumnsNative(layout, index, chunk, what, FASTER_NATIVELY)
+  if (!columns) {
+    checkPageCrcs(layout, index, chunk, what)
+    columns = recordsToColumns(decodeRowGroupWasm(layout, index, chunk, what, []))
   }
-  checkRowGroup(layout, index, out, before, what)
-  return out
+  checkRowGroup(layout, index, columns, what)
+  return columns
 }
 
-/** The records decoded for row group `index` (out[before..]) agree with the footer's count and offset bounds. */
-export function checkRowGroup(
-  layout: SegmentLayout,
-  index: number,
-  out: readonly ArchiveRecord[],
-  before: number,
-  what: string,
-): void {
+/** Row group `index` as decoded agrees with the footer's count and offset bounds. */
+export function checkRowGroup(layout: SegmentLayout, index: number, columns: RecordColumns, what: string): void {
   const rg = layout.rowGroups[index]!
-  checkCount(out.length - before, rg.records, what)
+  checkCount(columns.length, rg.records, what)
   // Statistics are what the index and readers seek by: the data must agree with them.
-  if (out[before]!.offset !== rg.firstOffset || out[out.length - 1]!.offset !== rg.lastOffset) {
+  const n = columns.length
+  if (n > 0 && (columns.offsets[0] !== rg.firstOffset || columns.offsets[n - 1] !== rg.lastOffset)) {
     throw new FormatError(`${what}: row group ${index} holds other offsets than its statistics declare`)
   }
 }

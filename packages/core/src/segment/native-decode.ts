@@ -1,18 +1,19 @@
 // Decodes a row group of PLAIN-encoded pages straight into records, in JS: pages are decompressed once and keys,
 // values and header values come back as views over those buffers. Files this does not cover (dictionary pages,
 // delta encodings, another schema) are reported as unsupported, for the parquet-wasm path to read instead.
-import { gunzipSync } from 'node:zlib'
+import { crc32, gunzipSync } from 'node:zlib'
 import { lz4DecompressBlock } from '../codecs/lz4.js'
 import { snappyDecompressBlock } from '../codecs/snappy.js'
 import { zstdDecompressSized } from '../codecs/zstd.js'
 import { EverlogError, FormatError } from '../errors.js'
-import type { ArchiveRecord, RecordHeader } from '../record.js'
+import type { ArchiveRecord } from '../record.js'
+import { columnsToRecords } from './columns.js'
 import { footerStruct } from './footer.js'
 import { Codec, Encoding, LEAVES, PageType, Repetition } from './parquet.js'
 import type { LeafColumn } from './parquet.js'
 import { getField, isStruct, listItems } from './thrift.js'
 import type { TStruct } from './thrift.js'
-import type { SegmentLayout } from './types.js'
+import type { RecordColumns, SegmentLayout } from './types.js'
 
 // Deflate cannot expand more than about 1032:1; a page declaring more is corrupt (checked before allocating).
 const GZIP_MAX_EXPANSION = 1032
@@ -48,12 +49,45 @@ export function decodeRowGroupNative(
   out: ArchiveRecord[],
   codecs: ReadonlySet<number> = NATIVE_CODECS,
 ): boolean {
-  const chunks = planRowGroup(layout, index, what, codecs)
-  if (!chunks) return false
-  const pages = readRowGroupPages(chunks, chunk, index, what)
-  if (!pages) return false
-  assembleRowGroup(pages, layout.rowGroups[index]!.records, index, what, out)
+  const columns = decodeRowGroupColumnsNative(layout, index, chunk, what, codecs)
+  if (!columns) return false
+  for (const r of columnsToRecords(columns)) out.push(r)
   return true
+}
+
+/** decodeRowGroupNative's columns, or null where it would return false. */
+export function decodeRowGroupColumnsNative(
+  layout: SegmentLayout,
+  index: number,
+  chunk: Uint8Array,
+  what: string,
+  codecs: ReadonlySet<number> = NATIVE_CODECS,
+): RecordColumns | null {
+  const chunks = planRowGroup(layout, index, what, codecs)
+  if (!chunks) return null
+  const pages = readRowGroupPages(chunks, chunk, index, what)
+  if (!pages) return null
+  return assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+}
+
+/**
+ * Checks the CRC of every page of row group `index` that carries one, without decompressing anything: for row
+ * groups another decoder reads. Does nothing for files whose layout this decoder does not know.
+ */
+export function checkPageCrcs(layout: SegmentLayout, index: number, chunk: Uint8Array, what: string): void {
+  const chunks = planRowGroup(layout, index, what)
+  if (!chunks) return
+  guarded(index, what, () => {
+    const bad = corrupt(index, what)
+    for (const plan of chunks) {
+      if (!(plan.start >= 0 && plan.end > plan.start && plan.end <= chunk.length)) bad('a column chunk lies outside it')
+      for (let pos = plan.start; pos < plan.end;) {
+        const h = readPageHeader(chunk, pos, plan.end, bad)
+        pageBody(h, chunk, plan.end, bad)
+        pos = h.end + h.compressed
+      }
+    }
+  })
 }
 
 /**
@@ -100,7 +134,17 @@ export function assembleRowGroup(
   what: string,
   out: ArchiveRecord[],
 ): void {
-  guarded(index, what, () => decodeChunks(pages, records, corrupt(index, what), out))
+  for (const r of columnsToRecords(assembleRowGroupColumns(pages, records, index, what))) out.push(r)
+}
+
+/** Step 3, column by column: no object per record (the keys, values and header values are page views). */
+export function assembleRowGroupColumns(
+  pages: readonly Page[][],
+  records: number,
+  index: number,
+  what: string,
+): RecordColumns {
+  return guarded(index, what, () => decodeChunks(pages, records, corrupt(index, what)))
 }
 
 function corrupt(index: number, what: string): (msg: string) => never {
@@ -216,7 +260,7 @@ export interface Range {
   end: number
 }
 
-function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: string) => never, out: ArchiveRecord[]) {
+function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: string) => never): RecordColumns {
   // The offset column is 8 real bytes per record: its count bounds every allocation below.
   const offsets = int64Column(pages[OFFSET]!, bad)
   const n = offsets.length
@@ -225,11 +269,17 @@ function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: stri
   if (timestamps.length !== n) bad(`${timestamps.length} timestamps for ${n} records`)
   const keys = optionalBytes(pages[KEY]!, n, bad)
   const values = optionalBytes(pages[VALUE]!, n, bad)
-  const headers = headerLists(pages[HEADER_KEY]!, pages[HEADER_VALUE]!, n, bad)
+  const headers = headerColumns(pages[HEADER_KEY]!, pages[HEADER_VALUE]!, n, bad)
+  return { length: n, offsets, timestamps, keys, values, ...headers }
+}
 
-  for (let i = 0; i < n; i++) {
-    out.push({ offset: offsets[i]!, timestamp: timestamps[i]!, key: keys[i]!, value: values[i]!, headers: headers[i]! })
-  }
+/** A page header's body (bytes after it), checked against the header's CRC when it carries one. */
+function pageBody(h: PageHeader, chunk: Uint8Array, end: number, bad: (msg: string) => never): Uint8Array {
+  const bodyEnd = h.end + h.compressed
+  if (h.compressed < 0 || h.uncompressed < 0 || bodyEnd > end) bad('a page overruns its column chunk')
+  const body = chunk.subarray(h.end, bodyEnd)
+  if (h.crc !== null && (crc32(body) | 0) !== h.crc) bad('a page fails its CRC check (its bytes changed after writing)')
+  return body
 }
 
 /** Every page of one column chunk, decompressed; null when a page is of a kind or encoding not read here. */
@@ -239,10 +289,8 @@ function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (m
   let pos = plan.start
   while (pos < plan.end) {
     const h = readPageHeader(chunk, pos, plan.end, bad)
-    const bodyEnd = h.end + h.compressed
-    if (h.compressed < 0 || h.uncompressed < 0 || bodyEnd > plan.end) bad('a page overruns its column chunk')
-    const body = chunk.subarray(h.end, bodyEnd)
-    pos = bodyEnd
+    const body = pageBody(h, chunk, plan.end, bad)
+    pos = h.end + h.compressed
     if (h.type === PageType.DATA_PAGE) {
       if (
         h.encoding !== Encoding.PLAIN ||
@@ -350,6 +398,8 @@ interface PageHeader {
   repLength: number
   /** DATA_PAGE_V2's is_compressed (default true). */
   compressed_: boolean
+  /** CRC-32 of the page's stored bytes, as a signed i32, when the writer gave one. */
+  crc: number | null
   /** First byte after the header. */
   end: number
 }
@@ -370,6 +420,7 @@ function readPageHeader(buf: Uint8Array, pos: number, end: number, bad: (msg: st
     defLength: 0,
     repLength: 0,
     compressed_: true,
+    crc: null,
     end: 0,
   }
   const byte = (): number => {
@@ -484,6 +535,7 @@ function readPageHeader(buf: Uint8Array, pos: number, end: number, bad: (msg: st
     if (id === 1) h.type = v
     else if (id === 2) h.uncompressed = v
     else if (id === 3) h.compressed = v
+    else if (id === 4) h.crc = v
     return true
   })
   if (h.type < 0 || h.uncompressed < 0 || h.compressed < 0) bad('a page header lacks its type or sizes')
@@ -598,10 +650,16 @@ function optionalBytes(pages: Page[], n: number, bad: (msg: string) => never): (
 }
 
 /**
- * Rebuilds each record's header list from the two header leaves, which share their repetition levels:
- * rep 0 starts a record, definition 0 is an empty list, and the value leaf's definition 1 is a null value.
+ * Every record's headers from the two header leaves, which share their repetition levels (rep 0 starts a record,
+ * definition 0 is an empty list, and the value leaf's definition 1 is a null value): flat arrays of keys and
+ * values, record i's being entries headerStart[i] to headerStart[i + 1] - 1.
  */
-function headerLists(keyPages: Page[], valuePages: Page[], n: number, bad: (msg: string) => never): RecordHeader[][] {
+function headerColumns(
+  keyPages: Page[],
+  valuePages: Page[],
+  n: number,
+  bad: (msg: string) => never,
+): Pick<RecordColumns, 'headerStart' | 'headerKeys' | 'headerValues'> {
   // Entries beyond one per record each hold a key (at least its 4-byte length) in the key column's values, so
   // this bound on the entry count is backed by real bytes before anything is allocated from it.
   let m = 0
@@ -634,9 +692,10 @@ function headerLists(keyPages: Page[], valuePages: Page[], n: number, bad: (msg:
 
   const keys = new ValueCursor(keyPages, bad)
   const values = new ValueCursor(valuePages, bad)
-  const out = new Array<RecordHeader[]>(n)
+  const headerStart = new Int32Array(n + 1)
+  const headerKeys: string[] = []
+  const headerValues: (Buffer | null)[] = []
   let r = -1
-  let list: RecordHeader[] = []
   for (let e = 0; e < m; e++) {
     const rep = keyRep[e]!
     const def = keyDef[e]!
@@ -644,17 +703,17 @@ function headerLists(keyPages: Page[], valuePages: Page[], n: number, bad: (msg:
     if (valueRep[e] !== rep || (def === 0) !== (vdef === 0)) bad('header keys and values disagree')
     if (rep === 0) {
       if (++r >= n) bad(`header lists for more than ${n} records`)
-      list = []
-      out[r] = list
+      headerStart[r] = headerKeys.length
       if (def === 0) continue
     } else if (r < 0 || def === 0) bad('a header entry continues no list')
-    const key = keys.string()
-    list.push([key, vdef === 2 ? values.buffer() : null])
+    headerKeys.push(keys.string())
+    headerValues.push(vdef === 2 ? values.buffer() : null)
   }
   if (r !== n - 1) bad(`header lists for ${r + 1} records, expected ${n}`)
+  headerStart[n] = headerKeys.length
   keys.finish()
   values.finish()
-  return out
+  return { headerStart, headerKeys, headerValues }
 }
 
 /** Walks the PLAIN byte array values of a column's pages in order. */

@@ -76,3 +76,19 @@ export interface SegmentLayout {
   /** The object's Thrift footer, its length and the magic: what decoding a row group needs besides its bytes. */
   footer: Uint8Array
 }
+
+/**
+ * A decoded row group column by column, for readers that build their own objects (ArchiveConsumer builds kafkajs
+ * messages) without an ArchiveRecord, two BigInts and a header list per row. Keys, values and header values are
+ * views over the decompressed pages. Row i's headers are entries headerStart[i] .. headerStart[i + 1] - 1.
+ */
+export interface RecordColumns {
+  length: number
+  offsets: BigInt64Array
+  timestamps: BigInt64Array
+  keys: (Buffer | null)[]
+  values: (Buffer | null)[]
+  headerStart: Int32Array
+  headerKeys: string[]
+  headerValues: (Buffer | null)[]
+}

@@ -1,0 +1,97 @@
+// RecordColumns <-> ArchiveRecords, slices of columns, and int64 columns read without a BigInt per value.
+import type { ArchiveRecord, RecordHeader } from '../record.js'
+import type { RecordColumns } from './types.js'
+
+/** Rows [from, to) as ArchiveRecords (views, no copies). */
+export function columnsToRecords(c: RecordColumns, from = 0, to = c.length): ArchiveRecord[] {
+  const out = new Array<ArchiveRecord>(Math.max(0, to - from))
+  const { offsets, timestamps, keys, values, headerStart, headerKeys, headerValues } = c
+  for (let i = from; i < to; i++) {
+    const h0 = headerStart[i]!
+    const h1 = headerStart[i + 1]!
+    const headers = new Array<RecordHeader>(h1 - h0)
+    for (let h = h0; h < h1; h++) headers[h - h0] = [headerKeys[h]!, headerValues[h]!]
+    out[i - from] = { offset: offsets[i]!, timestamp: timestamps[i]!, key: keys[i]!, value: values[i]!, headers }
+  }
+  return out
+}
+
+/** Records (in order) as columns: for the decoders that produce records. */
+export function recordsToColumns(records: readonly ArchiveRecord[]): RecordColumns {
+  const n = records.length
+  const offsets = new BigInt64Array(n)
+  const timestamps = new BigInt64Array(n)
+  const keys = new Array<Buffer | null>(n)
+  const values = new Array<Buffer | null>(n)
+  const headerStart = new Int32Array(n + 1)
+  const headerKeys: string[] = []
+  const headerValues: (Buffer | null)[] = []
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!
+    offsets[i] = r.offset
+    timestamps[i] = r.timestamp
+    keys[i] = r.key
+    values[i] = r.value
+    headerStart[i] = headerKeys.length
+    for (const [k, v] of r.headers) {
+      headerKeys.push(k)
+      headerValues.push(v)
+    }
+  }
+  headerStart[n] = headerKeys.length
+  return { length: n, offsets, timestamps, keys, values, headerStart, headerKeys, headerValues }
+}
+
+/** Rows [from, to) as columns of their own (the typed arrays are views; header entries keep their indexes). */
+export function sliceColumns(c: RecordColumns, from: number, to: number): RecordColumns {
+  if (from <= 0 && to >= c.length) return c
+  return {
+    length: to - from,
+    offsets: c.offsets.subarray(from, to),
+    timestamps: c.timestamps.subarray(from, to),
+    keys: c.keys.slice(from, to),
+    values: c.values.slice(from, to),
+    headerStart: c.headerStart.subarray(from, to + 1),
+    headerKeys: c.headerKeys,
+    headerValues: c.headerValues,
+  }
+}
+
+/** The first row whose offset is >= `offset` (offsets ascend), or length. */
+export function lowerBound(offsets: BigInt64Array, offset: bigint): number {
+  let lo = 0
+  let hi = offsets.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (offsets[mid]! < offset) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+const TWO_32 = 4294967296
+
+/**
+ * Reads an int64 column as decimal strings, or numbers, without making a BigInt per value while the values are
+ * safe integers (offsets and millisecond timestamps always are in practice).
+ */
+export class Int64Text {
+  private readonly words: Int32Array
+
+  constructor(private readonly values: BigInt64Array) {
+    this.words = new Int32Array(values.buffer, values.byteOffset, values.length * 2)
+  }
+
+  /** Value i as a number, exact; NaN when it is not a safe integer. */
+  number(i: number): number {
+    const hi = this.words[2 * i + 1]!
+    // |hi| < 2^21 keeps hi * 2^32 + lo below 2^53.
+    if (hi >= 0x200000 || hi < -0x200000) return NaN
+    return hi * TWO_32 + (this.words[2 * i]! >>> 0)
+  }
+
+  string(i: number): string {
+    const n = this.number(i)
+    return n === n ? String(n) : this.values[i]!.toString()
+  }
+}
