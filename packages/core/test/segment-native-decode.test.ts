@@ -22,7 +22,7 @@ import type { ArchiveRecord } from '../src/record.js'
 import { decodeRowGroupWasm, decodeSegment, layoutOf } from '../src/segment/decode.js'
 import { encodeSegment } from '../src/segment/encode.js'
 import { decodeRowGroupNative } from '../src/segment/native-decode.js'
-import { headerEntryType, headersType, MetadataKeys, segmentSchema } from '../src/segment/schema.js'
+import { MetadataKeys, segmentArrowTypes } from '../src/segment/schema.js'
 import { decodeThriftStruct, getField, listItems } from '../src/segment/thrift.js'
 import type { SegmentCompression } from '../src/segment/types.js'
 
@@ -57,6 +57,8 @@ function fixture(n: number, first = 1000n): ArchiveRecord[] {
 }
 
 /** The records as an Arrow table of the segment schema, for parquet-wasm to write. */
+const { headerEntryType, headersType, segmentSchema } = segmentArrowTypes(arrow)
+
 function arrowTable(records: ArchiveRecord[]): arrow.Table {
   const binary = <T extends arrow.Binary | arrow.Utf8>(type: T, items: (Buffer | null)[]) => {
     const offsets = new Int32Array(items.length + 1)

@@ -1,17 +1,17 @@
 // Parquet segment bytes -> records, one row group at a time, without copying each key and value: natively for
 // PLAIN pages (native-decode.ts), otherwise parquet-wasm decodes inside WASM and hands back an Arrow IPC stream
 // whose buffers the records view.
-import * as arrow from 'apache-arrow'
-import { readParquet } from 'parquet-wasm'
+import type * as Arrow from 'apache-arrow'
 import type { Table as WasmTable } from 'parquet-wasm'
 import { EverlogError, FormatError, IntegrityError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
+import { apacheArrow, parquetWasm } from '../lazy-deps.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
 import { columnsToRecords, recordsToColumns } from './columns.js'
 import { checkPageCrcs, decodeRowGroupColumnsNative } from './native-decode.js'
 import { Codec } from './parquet.js'
-import { segmentSchema } from './schema.js'
+import { segmentArrowTypes } from './schema.js'
 import type { RecordColumns, SegmentLayout } from './types.js'
 
 /**
@@ -21,7 +21,13 @@ import type { RecordColumns, SegmentLayout } from './types.js'
  */
 const FASTER_NATIVELY: ReadonlySet<number> = new Set([Codec.ZSTD, Codec.GZIP, Codec.UNCOMPRESSED])
 
-const expectedTypes = new Map(segmentSchema.fields.map((f) => [f.name, String(f.type)]))
+let expected: Map<string, string> | undefined
+/** Each column's Arrow type as parquet-wasm decodes a segment, rendered (made on first use: Arrow loads lazily). */
+function expectedTypes(): Map<string, string> {
+  return (expected ??= new Map(
+    segmentArrowTypes(apacheArrow()).segmentSchema.fields.map((f) => [f.name, String(f.type)]),
+  ))
+}
 
 export interface DecodeSegmentOptions {
   /** When given, the bytes must hash to it (IntegrityError otherwise). */
@@ -114,7 +120,7 @@ export function decodeRowGroupWasm(
   out: ArchiveRecord[],
 ): ArchiveRecord[] {
   const file = singleRowGroupFile(layout, index, chunk, what)
-  const table = wasmCall(what, () => readParquet(file))
+  const table = wasmCall(what, () => parquetWasm().readParquet(file))
   wasmTableToRecords(table, what, out)
   return out
 }
@@ -143,16 +149,17 @@ function wasmTableToRecords(table: WasmTable, what: string, out: ArchiveRecord[]
   // intoIPCStream consumes the WASM table and copies its bytes into a JS-owned buffer: the Buffers we return
   // are views over that copy, so no later WASM call can move or reuse them.
   const ipc = wasmCall(what, () => table.intoIPCStream())
-  const decoded = wasmCall(what, () => arrow.tableFromIPC(ipc))
+  const decoded = wasmCall(what, () => apacheArrow().tableFromIPC(ipc))
   for (const batch of decoded.batches) appendBatch(batch, out, what)
 }
 
-function appendBatch(batch: arrow.RecordBatch, out: ArchiveRecord[], what: string): void {
-  const col = (name: string): arrow.Data => {
+function appendBatch(batch: Arrow.RecordBatch, out: ArchiveRecord[], what: string): void {
+  const types = expectedTypes()
+  const col = (name: string): Arrow.Data => {
     const i = batch.schema.fields.findIndex((f) => f.name === name)
     const data = i < 0 ? undefined : batch.data.children[i]
     // Comparing rendered types checks the whole nested headers type, timestamp unit and zone in one go.
-    if (data === undefined || String(data.type) !== expectedTypes.get(name) || data.offset !== 0) {
+    if (data === undefined || String(data.type) !== types.get(name) || data.offset !== 0) {
       throw new FormatError(`${what} is not an Everlog segment: column "${name}" is missing or has another type`)
     }
     return data
@@ -188,7 +195,7 @@ class BinaryReader {
   private readonly values: Buffer
   private readonly bitmap: Uint8Array | null
 
-  constructor(data: arrow.Data) {
+  constructor(data: Arrow.Data) {
     const v = data.values as Uint8Array
     this.offsets = data.valueOffsets as Int32Array
     this.values = Buffer.from(v.buffer, v.byteOffset, v.byteLength)

@@ -1,6 +1,6 @@
 // The segment's metadata keys, compressions and Arrow schema (what a segment decodes to through parquet-wasm, the
 // fallback reader). The Parquet schema itself is in parquet.ts (DESIGN.md "Segment format (Parquet)").
-import * as arrow from 'apache-arrow'
+import type * as Arrow from 'apache-arrow'
 import type { SegmentCompression } from './types.js'
 
 export const DEFAULT_ROW_GROUP_BYTES = 4 * 1024 * 1024
@@ -18,21 +18,27 @@ export const MetadataKeys = {
 
 export const Columns = ['offset', 'timestamp', 'key', 'value', 'headers'] as const
 
-export const headerKeyType = new arrow.Utf8()
-export const headerEntryType = new arrow.Struct([
-  new arrow.Field('key', headerKeyType, false),
-  new arrow.Field('value', new arrow.Binary(), true),
-])
-// 'element' is the Parquet spec's name for a LIST's item, so every engine sees the standard 3-level list.
-export const headersType = new arrow.List(new arrow.Field('element', headerEntryType, false))
-
-export const segmentSchema = new arrow.Schema([
-  new arrow.Field('offset', new arrow.Int64(), false),
-  new arrow.Field('timestamp', new arrow.TimestampMillisecond('UTC'), false),
-  new arrow.Field('key', new arrow.Binary(), true),
-  new arrow.Field('value', new arrow.Binary(), true),
-  new arrow.Field('headers', headersType, false),
-])
+/**
+ * The Arrow types of a segment, built with the caller's Arrow module (Arrow's classes are compared by instance, so
+ * a test building tables with its own import of Arrow must not mix in another's).
+ */
+export function segmentArrowTypes(arrow: typeof Arrow) {
+  const headerKeyType = new arrow.Utf8()
+  const headerEntryType = new arrow.Struct([
+    new arrow.Field('key', headerKeyType, false),
+    new arrow.Field('value', new arrow.Binary(), true),
+  ])
+  // 'element' is the Parquet spec's name for a LIST's item, so every engine sees the standard 3-level list.
+  const headersType = new arrow.List(new arrow.Field('element', headerEntryType, false))
+  const segmentSchema = new arrow.Schema([
+    new arrow.Field('offset', new arrow.Int64(), false),
+    new arrow.Field('timestamp', new arrow.TimestampMillisecond('UTC'), false),
+    new arrow.Field('key', new arrow.Binary(), true),
+    new arrow.Field('value', new arrow.Binary(), true),
+    new arrow.Field('headers', headersType, false),
+  ])
+  return { headerKeyType, headerEntryType, headersType, segmentSchema }
+}
 
 const compressions: readonly SegmentCompression[] = ['zstd', 'snappy', 'gzip', 'lz4', 'none']
 
