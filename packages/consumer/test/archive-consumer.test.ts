@@ -9,7 +9,6 @@ import { openStore, PartitionWriter } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { EachBatchPayload, IHeaders, InstrumentationEvent, KafkaMessage } from 'kafkajs'
-// The dev broker's entry point is not wired yet; its module is imported directly until it is.
 import { startDevBroker } from '@everlog/dev-broker'
 import type { DevBroker } from '@everlog/dev-broker'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
