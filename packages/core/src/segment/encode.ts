@@ -7,8 +7,8 @@ import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
 import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
-import { ByteArrayColumn, encodeColumnChunks, writeParquetFile } from './page-write.js'
-import type { ColumnPage } from './page-write.js'
+import { encodeColumnChunks, rowGroupColumns, writeParquetFile } from './page-write.js'
+import type { RowGroupColumns } from './page-write.js'
 import { DEFAULT_ROW_GROUP_BYTES, isSegmentCompression, MetadataKeys } from './schema.js'
 import type { EncodedRowGroup, EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
 
@@ -204,12 +204,8 @@ function encodeMeasured(
   // Header keys and values share one byte budget: together they are exactly the record bytes left.
   const headerBytes = recordBytes - keyBytes - valueBytes
 
-  const offsets = Buffer.allocUnsafe(n * 8)
-  const timestamps = Buffer.allocUnsafe(n * 8)
-  const key = new ByteArrayColumn(n, keyBytes, false, 0)
-  const value = new ByteArrayColumn(n, valueBytes, false, 1)
-  const hKey = new ByteArrayColumn(levels, headerBytes, true, 2)
-  const hValue = new ByteArrayColumn(levels, headerBytes, true, 3)
+  const columns = rowGroupColumns(n, { keyBytes, valueBytes, headerBytes, headerEntries: levels })
+  const { offsets, timestamps, key, value, headerKey: hKey, headerValue: hValue } = columns
   let minTimestamp = records[from]!.timestamp
   let maxTimestamp = minTimestamp
   for (let i = 0; i < n; i++) {
@@ -234,7 +230,7 @@ function encodeMeasured(
     }
   }
   return rowGroupOf(
-    { offsets, timestamps, pages: [key.page(), value.page(), hKey.page(), hValue.page()] },
+    columns,
     { rows: n, rawBytes: recordBytes, compression },
     { firstOffset: records[from]!.offset, lastOffset: records[to - 1]!.offset, minTimestamp, maxTimestamp },
   )
@@ -245,7 +241,7 @@ function encodeMeasured(
  * leaves) into its column chunks, with the statistics engines prune by.
  */
 export function rowGroupOf(
-  columns: { offsets: Buffer; timestamps: Buffer; pages: ColumnPage[] },
+  columns: RowGroupColumns,
   info: { rows: number; rawBytes: number; compression: SegmentCompression },
   range: { firstOffset: bigint; lastOffset: bigint; minTimestamp: bigint; maxTimestamp: bigint },
 ): EncodedRowGroup {
@@ -262,7 +258,10 @@ export function rowGroupOf(
         count: n,
         stats: { min: int64Bytes(range.minTimestamp), max: int64Bytes(range.maxTimestamp) },
       },
-      ...columns.pages,
+      columns.key.page(),
+      columns.value.page(),
+      columns.headerKey.page(),
+      columns.headerValue.page(),
     ],
     info.compression,
   )

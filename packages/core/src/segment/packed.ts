@@ -4,7 +4,7 @@
 import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { compressionOf, rowGroupOf } from './encode.js'
-import { ByteArrayColumn } from './page-write.js'
+import { rowGroupColumns } from './page-write.js'
 import type { EncodedRowGroup, SegmentWriteOptions } from './types.js'
 
 export interface PackedRecords {
@@ -68,12 +68,8 @@ export function encodePackedRowGroup(
   }
   if (l !== lengths.length) bad(`${lengths.length - l} lengths after the last record`)
 
-  const offsets = Buffer.allocUnsafe(n * 8)
-  const timestamps = Buffer.allocUnsafe(n * 8)
-  const key = new ByteArrayColumn(n, keyBytes, false, 0)
-  const value = new ByteArrayColumn(n, valueBytes, false, 1)
-  const hKey = new ByteArrayColumn(levels, headerBytes, true, 2)
-  const hValue = new ByteArrayColumn(levels, headerBytes, true, 3)
+  const columns = rowGroupColumns(n, { keyBytes, valueBytes, headerBytes, headerEntries: levels })
+  const { offsets, timestamps, key, value, headerKey: hKey, headerValue: hValue } = columns
   let minTs = 0
   let maxTs = 0
   for (let i = 0; i < n; i++) {
@@ -140,7 +136,7 @@ export function encodePackedRowGroup(
 
   const rawBytes = keyBytes + valueBytes + headerBytes
   return rowGroupOf(
-    { offsets, timestamps, pages: [key.page(), value.page(), hKey.page(), hValue.page()] },
+    columns,
     { rows: n, rawBytes, compression },
     {
       firstOffset: packed.numbers[0]!,

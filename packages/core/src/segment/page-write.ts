@@ -132,6 +132,32 @@ export class ByteArrayColumn {
   }
 }
 
+/** A row group being laid out: offsets and timestamps as PLAIN INT64, then the four byte-array leaves. */
+export interface RowGroupColumns {
+  offsets: Buffer
+  timestamps: Buffer
+  key: ByteArrayColumn
+  value: ByteArrayColumn
+  headerKey: ByteArrayColumn
+  headerValue: ByteArrayColumn
+}
+
+/** A row group's columns sized exactly for `rows` records, each byte-array leaf in a scratch slot of its own. */
+export function rowGroupColumns(
+  rows: number,
+  sizes: { keyBytes: number; valueBytes: number; headerBytes: number; headerEntries: number },
+): RowGroupColumns {
+  return {
+    offsets: Buffer.allocUnsafe(rows * 8),
+    timestamps: Buffer.allocUnsafe(rows * 8),
+    key: new ByteArrayColumn(rows, sizes.keyBytes, false, 0),
+    value: new ByteArrayColumn(rows, sizes.valueBytes, false, 1),
+    // Header keys and values share one byte budget: together they are at most the header bytes.
+    headerKey: new ByteArrayColumn(sizes.headerEntries, sizes.headerBytes, true, 2),
+    headerValue: new ByteArrayColumn(sizes.headerEntries, sizes.headerBytes, true, 3),
+  }
+}
+
 // Pages are laid out in per-thread scratch buffers that are reused from row group to row group: encoding is
 // synchronous and nothing keeps a view of them once the group's bytes are copied out. Allocating a few MiB per column
 // per group instead made the encode worker's memory grow with fragmentation, not with data.
