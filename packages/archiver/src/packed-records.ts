@@ -42,10 +42,6 @@ export class PackedRecordsBuilder {
     return this._rawBytes
   }
 
-  get firstTimestamp(): bigint | undefined {
-    return this._count === 0 ? undefined : this.numbers[1]!
-  }
-
   /** Found when asked (once per row group, and by metrics): tracking it per record cost a BigInt comparison each. */
   get minTimestamp(): bigint | undefined {
     if (this._count === 0) return undefined

@@ -74,7 +74,6 @@ describe('PackedRecordsBuilder', () => {
       // kafkajs hands timestamps over as strings; one beyond 2^53 must not lose its last digits.
       b.addMessage({ ...message, timestamp: ts } as KafkaMessage, i === 6 ? BigInt(offsets[i]!) : offsets[i]!)
     }
-    assert.equal(b.firstTimestamp, 1_700_000_000_000n)
     assert.equal(b.minTimestamp, -9223372036854775808n)
     const records = unpackRecords(b.finish())
     assert.deepEqual(
