@@ -126,18 +126,7 @@ export function readRowGroupPages(
   })
 }
 
-/** Step 3: the row group's records from its decompressed pages, appended to `out`. */
-export function assembleRowGroup(
-  pages: readonly Page[][],
-  records: number,
-  index: number,
-  what: string,
-  out: ArchiveRecord[],
-): void {
-  for (const r of columnsToRecords(assembleRowGroupColumns(pages, records, index, what))) out.push(r)
-}
-
-/** Step 3, column by column: no object per record (the keys, values and header values are page views). */
+/** Step 3: the row group's columns from its decompressed pages, no object per record (keys, values and header values are page views). */
 export function assembleRowGroupColumns(
   pages: readonly Page[][],
   records: number,
