@@ -16,7 +16,7 @@ import {
 } from '@everlog/core'
 import type { ObjectStore, PackedRecords } from '@everlog/core'
 import kafkajs from 'kafkajs'
-import type { Admin, Consumer, EachBatchPayload } from 'kafkajs'
+import type { Admin, Consumer } from 'kafkajs'
 import type { DestinationStream, Logger } from 'pino'
 import { ByteBudget, Limiter } from './budget.js'
 import { parseConfig, selectTopics, topicSelector } from './config.js'
@@ -26,6 +26,11 @@ import type { OpsServer } from './http.js'
 import { kafkaClientConfig } from './kafka.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
+import { createFetchCluster } from './fetch/kafka-cluster.js'
+import type { KafkaProtocolError } from './fetch/kafka-cluster.js'
+import { Fetcher } from './fetch/fetcher.js'
+import type { FetchPosition, FetchSource } from './fetch/fetcher.js'
+import type { FetchedPartition } from './fetch/fetch-response.js'
 import { ArchiverMetrics } from './metrics.js'
 import type { ErrorKind } from './metrics.js'
 import { PartitionPipeline } from './partition-pipeline.js'
@@ -87,6 +92,7 @@ export class Archiver {
   private kafka: Kafka | undefined
   private admin: Admin | undefined
   private consumer: Consumer | undefined
+  private fetcher: Fetcher | undefined
   private ops: OpsServer | undefined
   private readonly budget: ByteBudget
   private readonly limiter: Limiter
@@ -98,8 +104,6 @@ export class Archiver {
   private joined = false
   private _status: ArchiverStatus = 'created'
   private failure: unknown
-  private activeBatches = 0
-  private batchesIdle: (() => void)[] = []
   private timers: NodeJS.Timeout[] = []
   private onceTargets: Map<string, bigint> | undefined
   private onceDone = false
@@ -243,20 +247,18 @@ export class Archiver {
   private async drainConsumer(): Promise<void> {
     const consumer = this.consumer
     if (!consumer) return
-    // New batches are ignored from here on; the ones already running finish first.
+    // Fetching stops first (a response being handed over finishes), so nothing is buffered after the flush.
     const states = [...this.partitions.values()]
-    await this.batchesSettled()
+    const fetcher = this.fetcher
+    this.budget.wake()
+    await fetcher?.stop()
+    if (this.fetcher === fetcher) this.fetcher = undefined
     await Promise.all(states.map((s) => s.init.catch(() => {})))
     await Promise.all(states.map((s) => s.pipeline?.flush()))
     for (const s of states) s.pipeline?.close()
     this.partitions.clear()
     await consumer.disconnect().catch((err: unknown) => this.logger.warn({ err }, 'leaving the consumer group failed'))
     if (this.consumer === consumer) this.consumer = undefined
-  }
-
-  private batchesSettled(): Promise<void> {
-    if (this.activeBatches === 0) return Promise.resolve()
-    return new Promise((resolve) => this.batchesIdle.push(resolve))
   }
 
   private get stopping(): boolean {
@@ -372,16 +374,6 @@ export class Archiver {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       if (this.consumer === consumer) this.onAssignment(consumer, e.payload.memberAssignment)
     })
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      const { topic, partition, batchSize, firstOffset, lastOffset } = e.payload
-      // Batches of only control records or aborted data never reach eachBatch, but kafkajs moves past them.
-      if (batchSize !== 0 || firstOffset === null || lastOffset === null) return
-      const p = this.partitions.get(tpKey(topic, partition))?.pipeline
-      if (p && BigInt(firstOffset) >= p.position) {
-        p.skipTo(BigInt(lastOffset) + 1n)
-        this.checkOnceDone()
-      }
-    })
     consumer.on(consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload
       this.countError('kafka')
@@ -389,14 +381,25 @@ export class Archiver {
       else if (this.consumer === consumer && !this.stopping) this.fail(error, 'Kafka consumer crashed')
     })
     await this.retrying('kafka', () => consumer.connect())
-    // The start position of every partition is set from HEAD by seek(); fromBeginning only matters when kafkajs
-    // resets an out-of-range offset itself, and the earliest offset is what retention-overrun detection expects.
+    // kafkajs keeps the membership only: every assigned partition stays paused in it and the Fetcher reads them,
+    // each from its HEAD position.
+    const fetcher = new Fetcher({
+      cluster: createFetchCluster(this.kafka!),
+      source: this.fetchSource(consumer),
+      logger: this.logger,
+      maxWaitTimeInMs: k.maxWaitTimeInMs,
+      maxBytes: k.maxBytes,
+      maxBytesPerPartition: k.maxBytesPerPartition,
+      retry: this.config.retry,
+    })
+    this.fetcher = fetcher
+    fetcher.start()
     await consumer.subscribe({ topics, fromBeginning: true })
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.eachBatch(consumer, payload),
+      // Never called while every assigned partition is paused; a batch slipping through before the pause is dropped.
+      eachBatch: async () => {},
     })
   }
 
@@ -512,8 +515,7 @@ export class Archiver {
       hasHead ? 'resuming partition at HEAD' : `partition has no HEAD: starting at the ${c.startFrom} offset`,
     )
     if (this.stopping || pipeline.state !== 'running') return
-    consumer.seek({ topic, partition, offset: pipeline.position.toString() })
-    consumer.resume([{ topic, partitions: [partition] }])
+    this.fetcher?.wake()
     this.checkOnceDone()
   }
 
@@ -551,88 +553,124 @@ export class Archiver {
     pipeline.gap(first, last, 'retention')
   }
 
-  private async eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
-    if (this.stopping || this.consumer !== consumer) return
-    this.activeBatches++
-    try {
-      await this.handleBatch(consumer, payload)
-    } finally {
-      if (--this.activeBatches === 0) {
-        const idle = this.batchesIdle
-        this.batchesIdle = []
-        for (const r of idle) r()
+  // ---- fetching --------------------------------------------------------------------------------------------
+
+  /** What the Fetcher reads from and reports to: the partitions of this consumer's assignment. */
+  private fetchSource(consumer: Consumer): FetchSource {
+    const current = (at: FetchPosition): PartitionState | undefined => {
+      const state = this.partitions.get(tpKey(at.topic, at.partition))
+      const p = state?.pipeline
+      // A response for an older position (a rebalance, a gap) is stale: the fetch at the new position follows.
+      if (this.stopping || this.consumer !== consumer || !p || p.state !== 'running' || p.position !== at.offset) {
+        return undefined
       }
+      return state
+    }
+    return {
+      fetchable: () => {
+        const out: FetchPosition[] = []
+        if (this.stopping || this.consumer !== consumer) return out
+        for (const s of this.partitions.values()) {
+          const p = s.pipeline
+          if (p && p.state === 'running') out.push({ topic: s.topic, partition: s.partition, offset: p.position })
+        }
+        return out
+      },
+      room: () => this.room(),
+      fetched: (at, data) => {
+        const state = current(at)
+        if (state) this.fetched(state, data)
+      },
+      outOfRange: async (at) => {
+        const state = current(at)
+        if (state) await this.outOfRange(state)
+      },
+      partitionFailed: (at, err, delayMs) => {
+        if (!current(at)) return
+        const { topic, partition } = at
+        if (!isRetriable(err) && (err as Partial<KafkaProtocolError>).type !== 'UNKNOWN_TOPIC_OR_PARTITION') {
+          this.countError('kafka')
+          this.fail(err, `fetching ${topic}/${partition} failed`)
+          return
+        }
+        this.countError('kafka')
+        this.metrics.retries.inc({ kind: 'kafka' })
+        this.logger.warn({ topic, partition, err, delayMs }, `fetching ${topic}/${partition} failed; retrying`)
+      },
+      requestFailed: (nodeId, err, attempt, delayMs) => {
+        if (this.stopping || this.consumer !== consumer) return
+        this.countError('kafka')
+        this.metrics.retries.inc({ kind: 'kafka' })
+        const max = this.config.retry.maxAttempts
+        if (max > 0 && attempt >= max) {
+          this.fail(err, `fetching from Kafka broker ${nodeId} failed ${attempt} times`)
+          return
+        }
+        this.logger.warn({ broker: nodeId, err, attempt, delayMs }, 'fetch request failed; retrying')
+      },
+      fatal: (err) => {
+        if (this.consumer === consumer && !this.stopping) this.fail(err, 'fetching from Kafka failed')
+      },
     }
   }
 
-  private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isStale } = payload
-    const { topic, partition } = batch
-    const state = this.partitions.get(tpKey(topic, partition))
-    const pipeline = state?.pipeline
-    if (!state || !pipeline || pipeline.state !== 'running' || isStale()) {
-      this.logger.trace({ topic, partition, ready: pipeline !== undefined, state: pipeline?.state }, 'batch ignored')
-      return
-    }
-    const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset)
-    if (fetched < pipeline.position) {
-      // Re-delivered after a rebalance or a seek that has not applied yet: already buffered or archived.
-      this.logger.debug(
-        { topic, partition, fetchedOffset: fetched.toString(), position: pipeline.position.toString() },
-        'batch below the archive position: seeking',
-      )
-      consumer.seek({ topic, partition, offset: pipeline.position.toString() })
-      return
-    }
-    if (fetched > pipeline.position) {
-      // kafkajs moved on its own: it resets to the log start on OFFSET_OUT_OF_RANGE, i.e. retention overran us.
-      const { low } = await this.watermarks(topic, partition)
-      this.logger.debug(
-        {
-          topic,
-          partition,
-          fetchedOffset: fetched.toString(),
-          position: pipeline.position.toString(),
-          logStart: low.toString(),
-        },
-        'batch beyond the archive position',
-      )
-      if (low > pipeline.position) this.overrun(pipeline, low)
-      if (pipeline.state !== 'running' || this.stopping) return
-      if (fetched !== pipeline.position) {
-        consumer.seek({ topic, partition, offset: pipeline.position.toString() })
-        return
-      }
-    }
-    state.highWatermark = BigInt(batch.highWatermark)
-
-    // Backpressure: while the budget is spent, roll the biggest open buffers so uploads can free memory.
+  /** Waits while the byte budget is spent, rolling the biggest open buffers so encoding and uploads free memory. */
+  private async room(): Promise<void> {
     while (this.budget.exhausted && !this.stopping) {
       this.relieveBudget()
       // Every release is a moment to decide again (an encoded row group may free little of incompressible data).
       await Promise.race([this.budget.waitForRelease(), sleepUnref(this.config.kafka.heartbeatInterval)])
-      await heartbeat().catch(() => {})
     }
-    if (this.stopping || pipeline.state !== 'running' || this.partitions.get(tpKey(topic, partition)) !== state) return
+  }
 
-    pipeline.appendMessages(batch.messages, BigInt(batch.lastOffset()) + 1n)
+  private fetched(state: PartitionState, data: FetchedPartition): void {
+    const pipeline = state.pipeline!
+    state.highWatermark = data.highWatermark
+    if (data.records !== null && data.records.length > 0) {
+      pipeline.appendFetched(data.records, data.abortedTransactions)
+    }
     if (this.logger.isLevelEnabled('trace')) {
       this.logger.trace(
         {
-          topic,
-          partition,
-          messages: batch.messages.length,
+          topic: state.topic,
+          partition: state.partition,
+          bytes: data.records?.length ?? 0,
           position: pipeline.position.toString(),
           buffered: pipeline.bufferedRecords,
         },
-        'batch buffered',
+        'fetched',
       )
     }
-    resolveOffset(batch.lastOffset())
     this.rollEarlyUnderPressure()
     this.metrics.bufferedBytes.set(this.budget.bytes)
     this.checkOnceDone()
-    await heartbeat().catch(() => {})
+  }
+
+  /**
+   * Kafka answered OFFSET_OUT_OF_RANGE. Below the log start, retention deleted records before they were archived: a
+   * gap, or a stop (onDataLoss). Above the log end, the archive is ahead of Kafka (a topic deleted and created again
+   * under the same name): archiving it would mix two logs, so the partition waits and says why.
+   */
+  private async outOfRange(state: PartitionState): Promise<void> {
+    const pipeline = state.pipeline!
+    const { topic, partition } = state
+    const { low, high } = await this.watermarks(topic, partition)
+    state.highWatermark = high
+    if (pipeline.state !== 'running' || this.stopping) return
+    if (low > pipeline.position) {
+      this.overrun(pipeline, low)
+      this.fetcher?.wake()
+      return
+    }
+    if (pipeline.position > high) {
+      throw new EverlogError(
+        'OFFSET_ORDER',
+        `the archive of ${topic}/${partition} continues at offset ${pipeline.position}, beyond Kafka's log end ${high}: ` +
+          'was the topic deleted and created again? Archive the new topic to a new store, or remove the old archive',
+        { retriable: true },
+      )
+    }
+    // Within the log again (a leader change raced the fetch): the next fetch goes on.
   }
 
   /**

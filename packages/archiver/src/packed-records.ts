@@ -3,6 +3,7 @@
 // are copied once, straight from the fetch response into its chunks, with no per-record objects kept on the heap.
 import type { ArchiveRecord, PackedRecords, RecordHeader } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
+import type { BatchRecords, WireReader } from './fetch/record-batches.js'
 
 /**
  * Byte chunks start small and double up to MAX_CHUNK: a quiet partition holds little, and the unused tail of a
@@ -134,6 +135,37 @@ export class PackedRecordsBuilder {
     return this.end(start)
   }
 
+  /**
+   * Adds the record `records` stands on: its key, value and headers are read from the fetched batch and copied once,
+   * with no object made for them (every read stays inside the record). Returns its raw bytes.
+   */
+  addWireRecord(records: BatchRecords): number {
+    const r = records.reader
+    const src = r.buf
+    const at = r.pos
+    // First every length is read and checked against the record's end, so a corrupt record throws before anything of
+    // it is written; then the bytes are copied.
+    const headerCount = checkWireRecord(r)
+    r.pos = at
+    this.begin(3 + headerCount * 2, r.end - at)
+    this.putNumber(records.offset)
+    this.putNumber(records.timestamp)
+    const start = this.used
+    const keyLength = r.varint()
+    this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, keyLength)), keyLength)
+    const valueLength = r.varint()
+    this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, valueLength)), valueLength)
+    this.lengths[this.l++] = r.varint()
+    for (let h = 0; h < headerCount; h++) {
+      // A header name is a non-null string on the wire; a null one is kept as empty, as kafkajs reads it.
+      const nameLength = r.varint()
+      this.lengths[this.l++] = Math.max(0, this.copy(src, r.skip(Math.max(0, nameLength)), nameLength))
+      const headerLength = r.varint()
+      this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, headerLength)), headerLength)
+    }
+    return this.end(start)
+  }
+
   /** Hands the records over (for transfer) and leaves the builder empty, ready for the next segment. */
   finish(): PackedRecords {
     const packed: PackedRecords = {
@@ -215,6 +247,14 @@ export class PackedRecordsBuilder {
     return v.length
   }
 
+  /** Copies `length` bytes of `src` from `at`; a negative length is null. */
+  private copy(src: Buffer, at: number, length: number): number {
+    if (length < 0) return -1
+    src.copy(this.chunk, this.used, at, at + length)
+    this.used += length
+    return length
+  }
+
   private putValue(v: Buffer | string | undefined): number {
     if (v === undefined) return -1
     return typeof v === 'string' ? this.putString(v) : this.putBytes(v)
@@ -232,6 +272,20 @@ const EMPTY = Buffer.alloc(0)
 function valueBound(v: Buffer | string | undefined | null): number {
   if (v === undefined || v === null) return 0
   return typeof v === 'string' ? v.length * 3 : v.length
+}
+
+/** Reads a wire record's key, value and headers without copying them; returns its header count. */
+function checkWireRecord(r: WireReader): number {
+  r.skip(Math.max(0, r.varint()))
+  r.skip(Math.max(0, r.varint()))
+  const headerCount = r.varint()
+  // Each header takes at least two bytes: a larger count is a corrupt record, not a reason to allocate.
+  if (headerCount < 0 || headerCount * 2 > r.end - r.pos) throw r.malformed(`header count ${headerCount}`)
+  for (let h = 0; h < headerCount; h++) {
+    r.skip(Math.max(0, r.varint()))
+    r.skip(Math.max(0, r.varint()))
+  }
+  return headerCount
 }
 
 function grow64(a: BigInt64Array<ArrayBuffer>, need: number): BigInt64Array<ArrayBuffer> {

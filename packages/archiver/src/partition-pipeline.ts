@@ -6,6 +6,8 @@ import { FencedError, OffsetOrderError } from '@everlog/core'
 import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head, PackedRecords } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
 import type { ByteBudget, Limiter } from './budget.js'
+import { BatchRecords, forEachArchivableBatch } from './fetch/record-batches.js'
+import type { AbortedTransaction } from './fetch/record-batches.js'
 import { PackedRecordsBuilder } from './packed-records.js'
 import { withRetry } from './retry.js'
 import type { RetryPolicy } from './retry.js'
@@ -78,6 +80,7 @@ export class PartitionPipeline {
   readonly partition: number
   /** The open row group of the open segment. */
   private buffer = new PackedRecordsBuilder()
+  private readonly cursor = new BatchRecords()
   /** Budget bytes held by the open segment: its encoded row groups at their compressed size, the rest raw. */
   private charge: SegmentCharge = newCharge()
   /** Budget bytes of the open row group (raw records not yet sent for encoding). */
@@ -211,6 +214,35 @@ export class PartitionPipeline {
     // Once per batch: nothing reads the position while the batch is appended.
     if (last !== undefined) this.position = last + 1n
     if (upTo !== undefined && upTo > this.position) this.position = upTo
+  }
+
+  /**
+   * Buffers one partition's fetched record batches (a read_committed Fetch response's `records`), copying each
+   * record's bytes once, straight from the response into the packed buffer. Records below the position are skipped;
+   * the position then moves past the last whole batch, control batches and aborted data included.
+   */
+  appendFetched(records: Buffer, aborted: readonly AbortedTransaction[] | null): void {
+    if (this._state !== 'running') return
+    if (this.position > MAX_SAFE) throw new OffsetOrderError(`offsets of ${this.topic}/${this.partition} exceed 10^15`)
+    const from = Number(this.position)
+    const cursor = this.cursor
+    let last = -1
+    try {
+      const next = forEachArchivableBatch(records, aborted, (batch) => {
+        if (batch.lastOffset < from) return
+        cursor.start(batch)
+        while (cursor.next()) {
+          if (cursor.offset < from || cursor.offset <= last) continue
+          if (this.segmentRecords === 0) this.openedAt = this.now()
+          this.added(this.buffer.addWireRecord(cursor))
+          last = cursor.offset
+        }
+      })
+      if (next > 0 && BigInt(next) > this.position) this.position = BigInt(next)
+    } finally {
+      // Records buffered before a malformed batch stay, and the next fetch starts after them.
+      if (last >= 0 && BigInt(last) + 1n > this.position) this.position = BigInt(last) + 1n
+    }
   }
 
   /** Charges a buffered record; limits are checked record by record, so one large fetch still rolls on size. */

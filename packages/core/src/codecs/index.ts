@@ -1,5 +1,7 @@
 // Kafka's compression codecs for kafkajs, which ships gzip only. Core does not depend on kafkajs: callers pass
 // kafkajs' `CompressionCodecs` table in, so every package registers the same implementations.
+import { gunzipSync } from 'node:zlib'
+import { FormatError } from '../errors.js'
 import { lz4Compress, lz4Decompress } from './lz4.js'
 import { snappyCompress, snappyDecompress } from './snappy.js'
 import { zstdCompress, zstdDecompress } from './zstd.js'
@@ -36,4 +38,25 @@ export const kafkaCodecs: Record<2 | 3 | 4, KafkaCodecFactory> = {
 /** Registers snappy, lz4 and zstd into kafkajs: `registerKafkaCodecs(CompressionCodecs)` from 'kafkajs'. */
 export function registerKafkaCodecs(table: Record<number, unknown>): void {
   for (const [type, factory] of Object.entries(kafkaCodecs)) table[Number(type)] = factory
+}
+
+/**
+ * Decompresses the records section of a Kafka record batch; `codec` is the low three bits of the batch attributes.
+ * Synchronous: callers decode fetched batches in one pass and the codecs are native or WASM calls anyway.
+ */
+export function decompressKafka(codec: number, body: Buffer): Buffer {
+  switch (codec) {
+    case KafkaCompression.None:
+      return body
+    case KafkaCompression.GZIP:
+      return gunzipSync(body)
+    case KafkaCompression.Snappy:
+      return snappyDecompress(body)
+    case KafkaCompression.LZ4:
+      return lz4Decompress(body)
+    case KafkaCompression.ZSTD:
+      return zstdDecompress(body)
+    default:
+      throw new FormatError(`unknown compression codec ${codec} in a Kafka record batch's attributes`)
+  }
 }
