@@ -577,6 +577,7 @@ export class Archiver {
         return out
       },
       room: () => this.room(),
+      hasRoom: () => !this.budget.exhausted,
       fetched: (at, data) => {
         const state = current(at)
         if (state) this.fetched(state, data)

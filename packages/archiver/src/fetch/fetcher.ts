@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import { backoffDelay } from '../retry.js'
 import type { RetryPolicy } from '../retry.js'
 import { kafkaError, sendFetch } from './kafka-cluster.js'
+import { offsetAfterWholeBatches } from './record-batches.js'
 import type { KafkaCluster } from './kafka-cluster.js'
 import type { FetchResponse, FetchedPartition } from './fetch-response.js'
 
@@ -27,6 +28,8 @@ export interface FetchSource {
   fetchable(): FetchPosition[]
   /** Resolves once another response may be buffered (the memory budget); awaited before each request. */
   room(): Promise<void>
+  /** Whether another response may be buffered now. */
+  hasRoom(): boolean
   /** A partition's data arrived without error. `at` is the position it was fetched at. */
   fetched(at: FetchPosition, data: FetchedPartition): void
   /** Kafka does not hold `at.offset`: retention deleted it, or the archive is ahead of the log. */
@@ -86,6 +89,8 @@ export class Fetcher {
   private readonly partitionBackoff = new Map<string, Backoff>()
   private readonly nodeBackoff = new Map<string, Backoff>()
   private readonly topics = new Set<string>()
+  /** Per partition: the offset a response was fetched at, and where handing it over will leave the partition. */
+  private readonly predicted = new Map<string, { from: bigint; to: bigint }>()
   private metadataStale = false
   private clusterFailures = 0
   private wakeUp: (() => void) | undefined
@@ -138,7 +143,33 @@ export class Fetcher {
       const outcome = await Promise.race([...this.inflight.values(), this.nap()])
       this.wakeUp = undefined
       if (this.stopped) break
-      if (outcome) await this.settle(outcome)
+      if (!outcome) continue
+      this.inflight.delete(outcome.nodeId)
+      for (const k of outcome.positions.keys()) this.fetching.delete(k)
+      // The next request to this broker leaves before this response is handed over, at the offsets it will leave its
+      // partitions at: the broker reads the next response while this one is copied and encoded. A prediction that
+      // turns out wrong (a gap, a rebalance) is harmless: a response for a position the partition is not at is dropped.
+      if (outcome.response?.errorCode === 0 && o.source.hasRoom()) {
+        this.predict(outcome)
+        this.issueRequests()
+        this.predicted.clear()
+      }
+      await this.settle(outcome)
+    }
+  }
+
+  /** Where each partition of a response will continue, or -1 for one that failed (it backs off first). */
+  private predict(outcome: Outcome): void {
+    for (const data of outcome.response!.partitions) {
+      const k = key(data.topic, data.partition)
+      const at = outcome.positions.get(k)
+      if (!at) continue
+      if (data.errorCode !== 0) {
+        this.predicted.set(k, { from: at.offset, to: -1n })
+        continue
+      }
+      const next = data.records === null ? -1 : offsetAfterWholeBatches(data.records)
+      this.predicted.set(k, { from: at.offset, to: next >= 0 && BigInt(next) > at.offset ? BigInt(next) : at.offset })
     }
   }
 
@@ -198,6 +229,12 @@ export class Fetcher {
       const p = wanted[(start + i) % wanted.length]!
       const k = key(p.topic, p.partition)
       if (this.fetching.has(k)) continue
+      // Only a partition still at the offset its response was fetched at continues where that response leaves it.
+      const predicted = this.predicted.get(k)
+      if (predicted !== undefined && predicted.from === p.offset) {
+        if (predicted.to < 0n) continue
+        p.offset = predicted.to
+      }
       const backoff = this.partitionBackoff.get(k)
       if (backoff && backoff.until > now) continue
       const nodeId = this.leaderOf(p)
@@ -263,8 +300,6 @@ export class Fetcher {
   /** Hands a response over, partition by partition, and schedules what has to be retried. */
   private async settle(outcome: Outcome): Promise<void> {
     const { nodeId, positions, response } = outcome
-    this.inflight.delete(nodeId)
-    for (const k of positions.keys()) this.fetching.delete(k)
     const source = this.options.source
     const now = Date.now()
     if (!response || response.errorCode !== 0) {

@@ -197,6 +197,19 @@ export function forEachArchivableBatch(
   return next
 }
 
+/** The offset after the last whole batch of `records` (-1 when there is none), read from batch headers only. */
+export function offsetAfterWholeBatches(records: Buffer): number {
+  let next = -1
+  let at = 0
+  while (records.length - at >= HEADER_BYTES) {
+    const total = LOG_OVERHEAD + records.readInt32BE(at + LENGTH)
+    if (total < HEADER_BYTES || at + total > records.length) break
+    next = Number(records.readBigInt64BE(at)) + records.readInt32BE(at + LAST_OFFSET_DELTA) + 1
+    at += total
+  }
+  return next
+}
+
 /**
  * Steps through the records of one batch. After `next()` returns true, `offset` and `timestamp` are the record's,
  * `reader.pos` is at its key length and `reader.end` (and `end`) where the record ends.
