@@ -4,7 +4,7 @@
 import type { Worker } from 'node:worker_threads'
 import { encodePackedRowGroup, EverlogError, startWorker } from '@everlog/core'
 import type { ArchiveRecord, EncodedRowGroup, PackedRecords, SegmentCompression } from '@everlog/core'
-import { packRecords, packedTransferList } from './packed-records.js'
+import { packRecords, packedTransferList, recycleChunks } from './packed-records.js'
 
 export interface EncodeRequest {
   id: number
@@ -68,7 +68,12 @@ export class EncoderPool {
     compression: SegmentCompression,
   ): Promise<EncodedRowGroup> {
     const packed = isPacked(records) ? records : packRecords(records)
-    if (this.workers === 0 || this.closed) return encodePackedRowGroup(packed, { compression })
+    if (this.workers === 0 || this.closed) {
+      const group = encodePackedRowGroup(packed, { compression })
+      // Encoded here and never transferred: its chunks can take the next records.
+      recycleChunks(packed)
+      return group
+    }
     return (await this.submit({ id: this.nextId++, packed, compression })).rowGroup
   }
 
