@@ -1,14 +1,11 @@
-// kafkajs from the archiver's configuration (brokers, TLS, SASL, timeouts, retries) and the conversion of kafkajs
-// messages into archive records.
+// kafkajs from the archiver's configuration (brokers, TLS, SASL, timeouts, retries).
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import { ConfigError } from '@everlog/core'
-import type { ArchiveRecord, RecordHeader } from '@everlog/core'
 import kafkajs from 'kafkajs'
-import type { KafkaConfig, KafkaMessage, LogEntry, SASLOptions } from 'kafkajs'
+import type { KafkaConfig, LogEntry, SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ArchiverConfig } from './config.js'
-import { wireOrderHeaders } from './packed-records.js'
 
 function readPem(file: string | undefined, field: string): Buffer | undefined {
   if (file === undefined) return undefined
@@ -75,24 +72,4 @@ export function kafkaClientConfig(config: ArchiverConfig, logger: Logger): Kafka
   if (k.ssl !== undefined) client.ssl = sslOptions(k.ssl)
   if (k.sasl !== undefined) client.sasl = { ...k.sasl } as SASLOptions
   return client
-}
-
-/**
- * A kafkajs message as an archive record, its bytes copied so it does not pin the fetch response it was sliced from.
- * The archiver itself packs messages with PackedRecordsBuilder; this is the same conversion for one record.
- */
-export function toArchiveRecord(m: KafkaMessage): ArchiveRecord {
-  const headers: RecordHeader[] = m.headers ? wireOrderHeaders(m.headers).map(([k, v]) => [k, copy(v)]) : []
-  return {
-    offset: BigInt(m.offset),
-    timestamp: BigInt(m.timestamp),
-    key: m.key === null || m.key === undefined ? null : copy(m.key),
-    value: m.value === null ? null : copy(m.value),
-    headers,
-  }
-}
-
-function copy(v: Buffer | string | null | undefined): Buffer | null {
-  if (v === null || v === undefined) return null
-  return typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v)
 }

@@ -1,8 +1,7 @@
 // Records packed into a few ArrayBuffers (offsets and timestamps, lengths, and chunks of key/value/header bytes) so a
-// segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: kafkajs messages
-// are copied once, straight from the fetch response into its chunks, with no per-record objects kept on the heap.
-import type { ArchiveRecord, PackedRecords, RecordHeader } from '@everlog/core'
-import type { KafkaMessage } from 'kafkajs'
+// segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: fetched records
+// are copied once, straight from the Fetch response into its chunks, with no object made per record.
+import type { ArchiveRecord, PackedRecords } from '@everlog/core'
 import type { BatchRecords, WireReader } from './fetch/record-batches.js'
 
 /**
@@ -18,9 +17,6 @@ const MAX_CHUNK = 256 * 1024
  */
 const spareChunks: Buffer[] = []
 const MAX_SPARE_CHUNKS = 32
-
-/** Header values as kafkajs hands them over: one value, or an array for a repeated key. */
-type KafkaHeaderValue = Buffer | string | (Buffer | string | undefined)[] | undefined
 
 /**
  * Appends records into growable typed arrays and byte chunks. Growing never copies record bytes: a full chunk is
@@ -77,67 +73,6 @@ export class PackedRecordsBuilder {
     for (const [k, v] of r.headers) {
       this.lengths[this.l++] = this.putString(k)
       this.lengths[this.l++] = this.putBytes(v)
-    }
-    return this.end(start)
-  }
-
-  /**
-   * Adds a kafkajs message (offset already parsed by the caller). Key, value and header bytes are copied out of the
-   * fetch response here, so nothing of the response stays referenced once the batch was handled.
-   */
-  addMessage(m: KafkaMessage, offset: number | bigint): number {
-    const key = m.key ?? null
-    const value = m.value ?? null
-    let bound = (key === null ? 0 : key.length) + (value === null ? 0 : value.length)
-    let headerCount = 0
-    let reordered = false
-    const headers = m.headers
-    let names = 0
-    if (headers) {
-      for (const k in headers) {
-        names++
-        const v = headers[k] as KafkaHeaderValue
-        // Objects list integer-like keys ("7") first, whatever their place on the wire.
-        const c = k.charCodeAt(0)
-        if (c >= 48 && c <= 57) reordered = true
-        if (Array.isArray(v)) {
-          reordered = true
-          headerCount += v.length
-          for (const item of v) bound += k.length * 3 + valueBound(item)
-        } else {
-          headerCount++
-          bound += k.length * 3 + valueBound(v)
-        }
-      }
-    }
-    this.begin(3 + headerCount * 2, bound)
-    this.putNumber(offset)
-    const ts = Number(m.timestamp)
-    this.putNumber(Number.isSafeInteger(ts) ? ts : BigInt(m.timestamp))
-    const start = this.used
-    this.lengths[this.l++] = this.putBytes(key)
-    this.lengths[this.l++] = this.putBytes(value)
-    this.lengths[this.l++] = headerCount
-    if (headers) {
-      if (reordered && names > 1) {
-        for (const [k, v] of wireOrderHeaders(headers)) {
-          this.lengths[this.l++] = this.putString(k)
-          this.lengths[this.l++] = this.putBytes(v)
-        }
-      } else {
-        for (const k in headers) {
-          const v = headers[k] as KafkaHeaderValue
-          if (Array.isArray(v)) {
-            for (const item of v) {
-              this.lengths[this.l++] = this.putString(k)
-              this.lengths[this.l++] = this.putValue(item)
-            }
-          } else {
-            this.lengths[this.l++] = this.putString(k)
-            this.lengths[this.l++] = this.putValue(v)
-          }
-        }
-      }
     }
     return this.end(start)
   }
@@ -228,12 +163,8 @@ export class PackedRecordsBuilder {
     }
   }
 
-  /** The next int64 slot: a safe integer as its two 32-bit halves, anything larger as a BigInt. */
-  private putNumber(v: number | bigint): void {
-    if (typeof v === 'bigint') {
-      this.numbers[this.n++] = v
-      return
-    }
+  /** The next int64 slot, a safe integer written as its two 32-bit halves (no BigInt made). */
+  private putNumber(v: number): void {
     const hi = Math.floor(v / 4294967296)
     this.words[2 * this.n] = v - hi * 4294967296
     this.words[2 * this.n + 1] = hi
@@ -262,11 +193,6 @@ export class PackedRecordsBuilder {
     return length
   }
 
-  private putValue(v: Buffer | string | undefined): number {
-    if (v === undefined) return -1
-    return typeof v === 'string' ? this.putString(v) : this.putBytes(v)
-  }
-
   private putString(s: string): number {
     const n = this.chunk.write(s, this.used)
     this.used += n
@@ -275,11 +201,6 @@ export class PackedRecordsBuilder {
 }
 
 const EMPTY = Buffer.alloc(0)
-
-function valueBound(v: Buffer | string | undefined | null): number {
-  if (v === undefined || v === null) return 0
-  return typeof v === 'string' ? v.length * 3 : v.length
-}
 
 /** Reads a wire record's key, value and headers without copying them; returns its header count. */
 function checkWireRecord(r: WireReader): number {
@@ -305,30 +226,6 @@ function grow32(a: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffe
   const b = new Int32Array(Math.max(need, a.length * 2))
   b.set(a)
   return b
-}
-
-/**
- * kafkajs folds a record's headers into an object, so a repeated key interleaved with others (a, b, a) comes out
- * grouped (a, a, b), and integer-like keys come out first. Its header values are views into the record's bytes, though, and a header's value always lies
- * after the values of the headers before it: ordering by position in that memory restores the order on the wire.
- * When that cannot be known (a null or non-Buffer value, values in different memory), the object's order is kept.
- */
-export function wireOrderHeaders(headers: Record<string, unknown>): RecordHeader[] {
-  const out: RecordHeader[] = []
-  let memory: ArrayBufferLike | undefined
-  let positioned = true
-  for (const k in headers) {
-    const v = headers[k] as KafkaHeaderValue
-    for (const item of Array.isArray(v) ? v : [v]) {
-      const value = item === undefined ? null : typeof item === 'string' ? Buffer.from(item, 'utf8') : item
-      if (value === null || typeof item === 'string' || (memory !== undefined && value.buffer !== memory)) {
-        positioned = false
-      } else memory = value.buffer
-      out.push([k, value])
-    }
-  }
-  if (positioned) out.sort((a, b) => a[1]!.byteOffset - b[1]!.byteOffset)
-  return out
 }
 
 /** Packs records into one chunk (tests, and callers that hold ArchiveRecords). */

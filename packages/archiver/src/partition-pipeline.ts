@@ -4,7 +4,6 @@
 // Memory is charged to the shared budget until a segment is committed (or dropped); uploads share the limiter.
 import { FencedError, OffsetOrderError } from '@everlog/core'
 import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head, PackedRecords } from '@everlog/core'
-import type { KafkaMessage } from 'kafkajs'
 import type { ByteBudget, Limiter } from './budget.js'
 import { BatchRecords, forEachArchivableBatch } from './fetch/record-batches.js'
 import type { AbortedTransaction } from './fetch/record-batches.js'
@@ -177,42 +176,6 @@ export class PartitionPipeline {
       this.added(this.buffer.addRecord(r))
       this.position = r.offset + 1n
     }
-    if (upTo !== undefined && upTo > this.position) this.position = upTo
-  }
-
-  /**
-   * Buffers a fetched batch's messages straight from kafkajs: offsets below the position (already buffered or
-   * archived) and any offset not above the one before are skipped. Each message's bytes are copied once, into the
-   * packed buffer.
-   */
-  appendMessages(messages: readonly KafkaMessage[], upTo?: bigint): void {
-    if (this._state !== 'running') return
-    const from = this.position
-    // Offsets are compared as numbers (no BigInt per record) while they are safe integers, i.e. always in practice.
-    if (from < MAX_SAFE && messages.every((m) => m.offset.length < 16)) {
-      const fromN = Number(from)
-      let lastN = -1
-      for (const m of messages) {
-        const offset = Number(m.offset)
-        if (offset < fromN || offset <= lastN) continue
-        if (this.segmentRecords === 0) this.openedAt = this.now()
-        this.added(this.buffer.addMessage(m, offset))
-        lastN = offset
-      }
-      if (lastN >= 0) this.position = BigInt(lastN) + 1n
-      if (upTo !== undefined && upTo > this.position) this.position = upTo
-      return
-    }
-    let last: bigint | undefined
-    for (const m of messages) {
-      const offset = BigInt(m.offset)
-      if (offset < from || (last !== undefined && offset <= last)) continue
-      if (this.segmentRecords === 0) this.openedAt = this.now()
-      this.added(this.buffer.addMessage(m, offset))
-      last = offset
-    }
-    // Once per batch: nothing reads the position while the batch is appended.
-    if (last !== undefined) this.position = last + 1n
     if (upTo !== undefined && upTo > this.position) this.position = upTo
   }
 

@@ -2,91 +2,19 @@
 // wrote): every codec, null and empty keys and values, headers, transactions, LogAppendTime, a batch cut off at the
 // end of a response, and malformed input that must throw before anything of it is buffered.
 import assert from 'node:assert/strict'
-import { createRequire } from 'node:module'
 import { describe, test } from 'node:test'
-import { FormatError, registerKafkaCodecs, unpackRecords } from '@everlog/core'
+import { FormatError, unpackRecords } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
-import kafkajs from 'kafkajs'
 import { decodeFetchResponse } from '../src/fetch/fetch-response.js'
 import { BatchRecords, forEachArchivableBatch, offsetAfterWholeBatches } from '../src/fetch/record-batches.js'
 import type { AbortedTransaction } from '../src/fetch/record-batches.js'
 import { PackedRecordsBuilder } from '../src/packed-records.js'
-
-registerKafkaCodecs(kafkajs.CompressionCodecs)
-const require = createRequire(import.meta.url)
-type KafkajsRecord = {
-  offsetDelta: number
-  timestampDelta: number
-  key: Buffer | null
-  value: Buffer | null
-  headers: Record<string, Buffer | Buffer[]>
-}
-const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as {
-  RecordBatch: (o: object) => Promise<{ buffer: Buffer }>
-}
-const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (r: KafkajsRecord) => unknown
-const Long = require('kafkajs/src/utils/long') as { fromValue(v: number | string): unknown }
-
-const ATTRIBUTES = 21
-
-interface BatchSpec {
-  baseOffset: number
-  baseTimestamp: number
-  records: ArchiveRecord[]
-  compression?: number
-  producerId?: number
-  transactional?: boolean
-}
-
-async function encode(spec: BatchSpec): Promise<Buffer> {
-  const records = spec.records.map((r) => {
-    const headers: Record<string, Buffer[]> = {}
-    for (const [k, v] of r.headers) (headers[k] ??= []).push(v!)
-    return Record({
-      offsetDelta: Number(r.offset) - spec.baseOffset,
-      timestampDelta: Number(r.timestamp) - spec.baseTimestamp,
-      key: r.key === null ? null : Buffer.from(r.key),
-      value: r.value === null ? null : Buffer.from(r.value),
-      headers,
-    })
-  })
-  const last = spec.records.at(-1)
-  const batch = await RecordBatch({
-    compression: spec.compression ?? 0,
-    firstOffset: Long.fromValue(spec.baseOffset),
-    firstTimestamp: spec.baseTimestamp,
-    maxTimestamp: spec.baseTimestamp + 1000,
-    lastOffsetDelta: last ? Number(last.offset) - spec.baseOffset : 0,
-    transactional: spec.transactional ?? false,
-    producerId: Long.fromValue(spec.producerId ?? -1),
-    records,
-  })
-  return batch.buffer
-}
-
-/** A transaction marker batch: one control record whose key is (version 0, type 0 abort / 1 commit). */
-async function marker(offset: number, producerId: number, commit: boolean): Promise<Buffer> {
-  const key = Buffer.alloc(4)
-  key.writeInt16BE(commit ? 1 : 0, 2)
-  const b = await encode({
-    baseOffset: offset,
-    baseTimestamp: 0,
-    producerId,
-    transactional: true,
-    records: [{ offset: BigInt(offset), timestamp: 0n, key, value: Buffer.alloc(6), headers: [] }],
-  })
-  b.writeInt16BE(b.readInt16BE(ATTRIBUTES) | 0x20, ATTRIBUTES)
-  return b
-}
+import { ATTRIBUTES, decodeInto, encodeBatch as encode, markerBatch as marker } from './record-batches.js'
 
 function decode(records: Buffer, aborted: AbortedTransaction[] | null = null) {
   const builder = new PackedRecordsBuilder()
-  const cursor = new BatchRecords()
-  const next = forEachArchivableBatch(records, aborted, (batch) => {
-    cursor.start(batch)
-    while (cursor.next()) builder.addWireRecord(cursor)
-  })
-  return { next, records: unpackRecords(builder.finish()), builder }
+  const next = decodeInto(builder, records, aborted)
+  return { next, records: unpackRecords(builder.finish()) }
 }
 
 function record(offset: number, i: number): ArchiveRecord {

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { ConfigError } from '@everlog/core'
-import type { KafkaMessage } from 'kafkajs'
 import { loadConfig } from '../src/config.js'
-import { kafkaClientConfig, toArchiveRecord } from '../src/kafka.js'
+import { kafkaClientConfig } from '../src/kafka.js'
 import { createLogger, redactUrl } from '../src/logger.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'everlog-archiver-kafka-'))
@@ -58,32 +57,6 @@ describe('kafkajs client settings from the configuration', () => {
         ),
       (err: unknown) => err instanceof ConfigError && /kafka\.ssl\.certFile: cannot read .*nope\.pem/.test(err.message),
     )
-  })
-
-  test('kafkajs messages become archive records: bigints, nulls, repeated headers in order, bytes copied', () => {
-    const fetched = Buffer.from('kkvv')
-    const message = {
-      offset: '42',
-      timestamp: '1700000000123',
-      key: fetched.subarray(0, 2),
-      value: null,
-      headers: { a: [Buffer.from('1'), Buffer.from('2')], b: Buffer.from('x'), c: undefined },
-      attributes: 0,
-      size: 0,
-    } as unknown as KafkaMessage
-    const r = toArchiveRecord(message)
-    assert.equal(r.offset, 42n)
-    assert.equal(r.timestamp, 1_700_000_000_123n)
-    assert.deepEqual(r.key, Buffer.from('kk'))
-    assert.equal(r.value, null)
-    assert.deepEqual(r.headers, [
-      ['a', Buffer.from('1')],
-      ['a', Buffer.from('2')],
-      ['b', Buffer.from('x')],
-      ['c', null],
-    ])
-    fetched.fill(0)
-    assert.deepEqual(r.key, Buffer.from('kk'), 'the record does not share memory with the fetch response')
   })
 
   test('URLs are logged without credentials', () => {

@@ -4,6 +4,7 @@ import {
   ArchiveReader,
   DataLossError,
   FencedError,
+  FormatError,
   MemoryStore,
   PartitionWriter,
   StoreUnavailableError,
@@ -13,10 +14,10 @@ import {
   readSegmentLayout,
 } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore, PutOptions } from '@everlog/core'
-import type { KafkaMessage } from 'kafkajs'
 import { ByteBudget, Limiter } from '../src/budget.js'
 import { PartitionPipeline, RECORD_OVERHEAD_BYTES } from '../src/partition-pipeline.js'
 import type { Committed, PartitionPipelineOptions } from '../src/partition-pipeline.js'
+import { encodeBatch } from './record-batches.js'
 
 const TOPIC = 'events'
 const fastRetry = { initialMs: 1, maxMs: 5, maxAttempts: 6 }
@@ -322,33 +323,44 @@ describe('PartitionPipeline', () => {
     assert.equal(await new ArchiveReader(store).head(TOPIC, 0), undefined)
   })
 
-  for (const digits of [0, 19]) {
-    // Offsets of 16 digits or more take the BigInt path (zero-padded here, which both paths read alike).
-    const path = digits === 0 ? 'as numbers' : 'as BigInts'
-    test(`kafkajs messages (offsets ${path}): a re-delivered batch adds only offsets past the position; budget as for records`, async () => {
-      const store = new MemoryStore()
-      const budget = new ByteBudget(1 << 30)
-      const { p } = await pipeline(store, { budget, limits: { maxBytes: 1500, maxRecords: 1_000, maxAgeMs: 60_000 } })
-      const input = records(0, 30)
-      // Shaped as kafkajs decodes them: string offsets and timestamps, headers folded into an object.
-      const messages = input.map((r) => ({
-        offset: r.offset.toString().padStart(digits, '0'),
-        timestamp: r.timestamp.toString(),
-        key: r.key,
-        value: r.value,
-        headers: Object.fromEntries(r.headers),
-        attributes: 0,
-        size: 0,
-      })) as unknown as KafkaMessage[]
-      p.appendMessages(messages.slice(0, 20), 20n)
-      assert.equal(p.position, 20n)
-      p.appendMessages(messages.slice(10, 30), 32n)
-      assert.equal(p.position, 32n)
-      // Nothing is committed yet (commits are asynchronous): every record is charged once, the repeated ones not again.
-      assert.equal(budget.bytes, raw(input) + input.length * RECORD_OVERHEAD_BYTES)
-      await p.flush()
-      assert.equal(budget.bytes, 0)
-      assert.deepEqual(await readAll(store), input)
+  test('fetched batches: a re-delivered batch adds only offsets past the position; budget as for records', async () => {
+    const store = new MemoryStore()
+    const budget = new ByteBudget(1 << 30)
+    const { p } = await pipeline(store, { budget, limits: { maxBytes: 1500, maxRecords: 1_000, maxAgeMs: 60_000 } })
+    const input = records(0, 30)
+    const batch = (from: number, to: number) =>
+      encodeBatch({ baseOffset: from, baseTimestamp: Number(input[from]!.timestamp), records: input.slice(from, to) })
+    const [a, b, c] = await Promise.all([batch(0, 10), batch(10, 20), batch(20, 30)])
+    p.appendFetched(Buffer.concat([a!, b!]), null)
+    assert.equal(p.position, 20n)
+    p.appendFetched(Buffer.concat([b!, c!]), null)
+    assert.equal(p.position, 30n)
+    // Nothing is committed yet (commits are asynchronous): every record is charged once, the repeated ones not again.
+    assert.equal(budget.bytes, raw(input) + input.length * RECORD_OVERHEAD_BYTES)
+    await p.flush()
+    assert.equal(budget.bytes, 0)
+    assert.deepEqual(await readAll(store), input)
+  })
+
+  test('a malformed batch after good ones: the good records stay buffered and the position moves past them only', async () => {
+    const store = new MemoryStore()
+    const { p } = await pipeline(store)
+    const input = records(0, 6)
+    const good = await encodeBatch({
+      baseOffset: 0,
+      baseTimestamp: Number(input[0]!.timestamp),
+      records: input.slice(0, 3),
     })
-  }
+    const bad = await encodeBatch({
+      baseOffset: 3,
+      baseTimestamp: Number(input[3]!.timestamp),
+      records: input.slice(3),
+    })
+    bad.writeInt32BE(1 << 30, 57) // a record count far beyond the records there
+    bad[61] = 0x7f // and the first record's length beyond the batch
+    assert.throws(() => p.appendFetched(Buffer.concat([good, bad]), null), FormatError)
+    assert.equal(p.position, 3n)
+    await p.flush()
+    assert.deepEqual(await readAll(store), input.slice(0, 3))
+  })
 })

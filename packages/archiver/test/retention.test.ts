@@ -89,7 +89,7 @@ describe('retention overrun', () => {
     assert.equal(await metric(a, 'everlog_archiver_errors_total{kind="data_loss"}'), 1)
   })
 
-  test('Kafka deleting records while the archiver reads them (kafkajs resets the offset) is detected as a gap', async () => {
+  test('Kafka deleting records while the archiver reads them (Fetch answers OFFSET_OUT_OF_RANGE) is detected as a gap', async () => {
     const topic = 'overrun-live'
     const url = fileStoreUrl('everlog-retention-')
     // Many small record batches: a fetch returns at least one whole batch, whatever its byte limit.
