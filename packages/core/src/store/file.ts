@@ -3,7 +3,7 @@
 import { randomBytes, randomInt, createHash } from 'node:crypto'
 import type { Dirent, Stats, BigIntStats } from 'node:fs'
 import { constants } from 'node:fs'
-import { link, mkdir, open, readFile, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, isAbsolute, join } from 'node:path'
@@ -375,28 +375,34 @@ export class FileStore implements ObjectStore {
   }
 
   private async acquireFileLock(key: string, path: string, lockPath: string): Promise<void> {
-    const owner = `${this.host} ${process.pid}\n`
-    let delay = 1
+    // The lock is born with its owner in it: written to a temp file, then linked into place (link() fails with EEXIST
+    // while another holds it). A lock created empty and written after would, if its writer were killed in between,
+    // name no owner, and could only be broken after staleLockMs.
+    const ownerPath = join(dirOf(lockPath), `${TMP}${randomBytes(8).toString('hex')}`)
     for (let attempt = 0; ; attempt++) {
       try {
-        const fh = await open(lockPath, 'wx', 0o644)
-        try {
-          await fh.writeFile(owner)
-        } finally {
-          await fh.close()
-        }
-        return
+        await writeFile(ownerPath, `${this.host} ${process.pid}\n`, { flag: 'wx', mode: 0o644 })
+        break
       } catch (err) {
-        const code = codeOf(err)
-        if (code === 'ENOENT' && attempt < 5) {
-          await mkdir(dirOf(path), { recursive: true }).catch(() => undefined)
-          continue
-        }
-        if (code !== 'EEXIST') throw this.ioError('lock', key, err)
+        if (codeOf(err) !== 'ENOENT' || attempt >= 5) throw this.ioError('lock', key, err)
+        await mkdir(dirOf(path), { recursive: true }).catch(() => undefined)
       }
-      await this.breakIfStale(lockPath)
-      await sleep(delay + Math.random() * delay)
-      delay = Math.min(delay * 2, 20)
+    }
+    try {
+      let delay = 1
+      for (;;) {
+        try {
+          await link(ownerPath, lockPath)
+          return
+        } catch (err) {
+          if (codeOf(err) !== 'EEXIST') throw this.ioError('lock', key, err)
+        }
+        await this.breakIfStale(lockPath)
+        await sleep(delay + Math.random() * delay)
+        delay = Math.min(delay * 2, 20)
+      }
+    } finally {
+      await unlinkQuietly(ownerPath)
     }
   }
 
