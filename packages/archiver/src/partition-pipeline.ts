@@ -203,6 +203,7 @@ export class PartitionPipeline {
       })
       if (next > 0 && BigInt(next) > this.position) this.position = BigInt(next)
     } finally {
+      cursor.release()
       // Records buffered before a malformed batch stay, and the next fetch starts after them.
       if (last >= 0 && BigInt(last) + 1n > this.position) this.position = BigInt(last) + 1n
     }

@@ -222,6 +222,16 @@ export class BatchRecords {
   private batch: ArchivableBatch | undefined
   private left = 0
 
+  /**
+   * Lets go of the batch: its records are a view of the whole Fetch response, and a cursor kept per partition must
+   * not pin one response per partition.
+   */
+  release(): void {
+    this.batch = undefined
+    this.reader.reset(EMPTY)
+    this.left = 0
+  }
+
   start(batch: ArchivableBatch): this {
     this.batch = batch
     this.left = batch.recordCount
@@ -233,7 +243,10 @@ export class BatchRecords {
   next(): boolean {
     const r = this.reader
     const b = this.batch!
-    if (this.left <= 0) return false
+    if (this.left <= 0) {
+      this.release()
+      return false
+    }
     this.left--
     if (this.end > 0) r.pos = this.end
     r.end = b.records.length
