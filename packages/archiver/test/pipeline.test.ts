@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import {
   ArchiveReader,
   DataLossError,
@@ -340,6 +342,27 @@ describe('PartitionPipeline', () => {
     await p.flush()
     assert.equal(budget.bytes, 0)
     assert.deepEqual(await readAll(store), input)
+  })
+
+  test('a fetched response is not kept once its records are buffered (each partition would pin one)', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const { p } = await pipeline(new MemoryStore())
+    const input = records(0, 5)
+    const encoded = await encodeBatch({ baseOffset: 0, baseTimestamp: Number(input[0]!.timestamp), records: input })
+    const append = (): WeakRef<ArrayBufferLike> => {
+      const response = Buffer.alloc(encoded.length) // its own ArrayBuffer, not a pooled slab
+      encoded.copy(response)
+      p.appendFetched(response, null)
+      return new WeakRef(response.buffer)
+    }
+    const ref = append()
+    for (let i = 0; i < 5 && ref.deref() !== undefined; i++) {
+      await new Promise((r) => setImmediate(r))
+      gc()
+    }
+    assert.equal(ref.deref(), undefined, 'the response is still referenced after appendFetched')
+    assert.equal(p.position, 5n)
   })
 
   test('a malformed batch after good ones: the good records stay buffered and the position moves past them only', async () => {
