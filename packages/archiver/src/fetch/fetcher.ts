@@ -147,7 +147,8 @@ export class Fetcher {
       this.inflight.delete(outcome.nodeId)
       for (const k of outcome.positions.keys()) this.fetching.delete(k)
       // The next request to this broker leaves before this response is handed over, at the offsets it will leave its
-      // partitions at: the broker reads the next response while this one is copied and encoded. A prediction that
+      // partitions at, so the round trip to a remote broker overlaps with copying and encoding (as Kafka's own consumer
+      // fetches ahead). Against a broker on the same host it measured neither faster nor slower. A prediction that
       // turns out wrong (a gap, a rebalance) is harmless: a response for a position the partition is not at is dropped.
       if (outcome.response?.errorCode === 0 && o.source.hasRoom()) {
         this.predict(outcome)
@@ -177,8 +178,9 @@ export class Fetcher {
   private nap(): Promise<undefined> {
     const now = Date.now()
     let wait = this.options.maxWaitTimeInMs
-    for (const b of this.partitionBackoff.values()) wait = Math.min(wait, b.until - now)
-    for (const b of this.nodeBackoff.values()) wait = Math.min(wait, b.until - now)
+    // Backoffs that ended stay (their attempt counts until the next success) but no longer shorten the nap.
+    for (const b of this.partitionBackoff.values()) if (b.until > now) wait = Math.min(wait, b.until - now)
+    for (const b of this.nodeBackoff.values()) if (b.until > now) wait = Math.min(wait, b.until - now)
     return new Promise<undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), Math.max(1, wait))
       timer.unref()
