@@ -196,8 +196,8 @@ export const configSchema = z
         requestTimeout: millis(1).default(30_000),
         sessionTimeout: millis(1).default(30_000),
         heartbeatInterval: millis(1).default(3000),
-        // Kafka's own consumer defaults to 1 MiB per partition. A fetch response stays resident until V8 collects the
-        // messages sliced from it: 32 MiB responses cost ~150 MiB of RSS and no throughput over 8 MiB ones.
+        // Kafka's own consumer defaults to 1 MiB per partition. Up to two Fetch responses per broker are held at once
+        // (one being buffered while the next arrives), outside maxBufferedBytes: keep maxBytes well below it.
         maxBytesPerPartition: bytes(1).default(1 * MiB),
         maxBytes: bytes(1).default(8 * MiB),
         maxWaitTimeInMs: millis(1).default(500),
