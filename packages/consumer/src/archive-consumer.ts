@@ -39,6 +39,9 @@ import { Semaphore, Signal, sleep } from './sync.js'
 
 const { KafkaJSNonRetriableError, PartitionAssigners } = kafkajs
 
+/** The consumer underneath long-polls this long unless told otherwise (kafkajs: 5000). */
+const DEFAULT_MAX_WAIT_MS = 500
+
 /** How long a rejoin waits for in-flight handlers and the final commit of what they processed. */
 const SETTLE_TIMEOUT_MS = 10_000
 
@@ -205,6 +208,7 @@ export class ArchiveConsumer {
   private running = false
   private rebalancing = false
   private semaphore = new Semaphore(1)
+  private readonly offsetRequests = new Map<string, ReturnType<Admin['fetchTopicOffsets']>>()
   private commitChain: Promise<unknown> = Promise.resolve()
   /** Handlers running right now (archive or live); a rebalance waits for them before rejoining. */
   private inFlight = 0
@@ -228,6 +232,10 @@ export class ArchiveConsumer {
     this.retry = config.retry ?? {}
     this.inner = kafka.consumer({
       ...consumerConfig,
+      // While the archive serves every partition, kafkajs' paused fetch loop sleeps maxWaitTimeInMs at a time, and
+      // neither a partition crossing into Kafka nor stop() can cut that sleep short: kafkajs' 5 s default made
+      // both wait up to 5 s. 500 ms is Kafka's own fetch.max.wait.ms.
+      maxWaitTimeInMs: consumerConfig.maxWaitTimeInMs ?? DEFAULT_MAX_WAIT_MS,
       partitionAssigners: this.hookAssigners(consumerConfig.partitionAssigners),
     })
     this.admin = kafka.admin({ retry: config.retry })
@@ -1036,10 +1044,27 @@ export class ArchiveConsumer {
   }
 
   private async kafkaRange(topic: string, partition: number): Promise<PartitionExtent['kafka']> {
-    const offsets = await this.admin.fetchTopicOffsets(topic)
+    const offsets = await this.topicOffsets(topic)
     const p = offsets.find((o) => o.partition === partition)
     if (!p) return { logStart: 0n, highWatermark: 0n }
     return { logStart: BigInt(p.low), highWatermark: BigInt(p.high) }
+  }
+
+  /**
+   * Kafka's offsets of every partition of `topic`. Partitions asking at once share one request: each answer covers
+   * the whole topic, and a hundred partitions starting together would otherwise send a hundred.
+   */
+  private topicOffsets(topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+    let pending = this.offsetRequests.get(topic)
+    if (!pending) {
+      pending = this.admin.fetchTopicOffsets(topic)
+      this.offsetRequests.set(topic, pending)
+      const done = () => {
+        if (this.offsetRequests.get(topic) === pending) this.offsetRequests.delete(topic)
+      }
+      pending.then(done, done)
+    }
+    return pending
   }
 
   private fromBeginning(topic: string): boolean {
