@@ -94,16 +94,16 @@ export class PackedRecordsBuilder {
     this.putNumber(records.timestamp)
     const start = this.used
     const keyLength = r.varint()
-    this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, keyLength)), keyLength)
+    this.lengths[this.l++] = this.copy(src, r.take(Math.max(0, keyLength)), keyLength)
     const valueLength = r.varint()
-    this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, valueLength)), valueLength)
+    this.lengths[this.l++] = this.copy(src, r.take(Math.max(0, valueLength)), valueLength)
     this.lengths[this.l++] = r.varint()
     for (let h = 0; h < headerCount; h++) {
       // A header name is a non-null string on the wire; a null one is kept as empty, as kafkajs reads it.
       const nameLength = r.varint()
-      this.lengths[this.l++] = Math.max(0, this.copy(src, r.skip(Math.max(0, nameLength)), nameLength))
+      this.lengths[this.l++] = Math.max(0, this.copy(src, r.take(Math.max(0, nameLength)), nameLength))
       const headerLength = r.varint()
-      this.lengths[this.l++] = this.copy(src, r.skip(Math.max(0, headerLength)), headerLength)
+      this.lengths[this.l++] = this.copy(src, r.take(Math.max(0, headerLength)), headerLength)
     }
     return this.end(start)
   }
@@ -204,14 +204,14 @@ const EMPTY = Buffer.alloc(0)
 
 /** Reads a wire record's key, value and headers without copying them; returns its header count. */
 function checkWireRecord(r: WireReader): number {
-  r.skip(Math.max(0, r.varint()))
-  r.skip(Math.max(0, r.varint()))
+  r.take(Math.max(0, r.varint()))
+  r.take(Math.max(0, r.varint()))
   const headerCount = r.varint()
   // Each header takes at least two bytes: a larger count is a corrupt record, not a reason to allocate.
   if (headerCount < 0 || headerCount * 2 > r.end - r.pos) throw r.malformed(`header count ${headerCount}`)
   for (let h = 0; h < headerCount; h++) {
-    r.skip(Math.max(0, r.varint()))
-    r.skip(Math.max(0, r.varint()))
+    r.take(Math.max(0, r.varint()))
+    r.take(Math.max(0, r.varint()))
   }
   return headerCount
 }

@@ -59,7 +59,7 @@ export function decodeFetchResponse(payload: Buffer, version: number): FetchResp
       }
       if (version >= 11) r.int32() // preferred read replica: the archiver reads from leaders
       const size = r.int32()
-      const records = size < 0 ? null : payload.subarray(r.skip(size), r.pos)
+      const records = size < 0 ? null : payload.subarray(r.take(size), r.pos)
       partitions.push({
         topic,
         partition,

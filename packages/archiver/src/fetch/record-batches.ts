@@ -110,8 +110,8 @@ export class WireReader {
     const at = this.need(len)
     return this.buf.toString('utf8', at, at + len)
   }
-  /** Moves past `n` bytes and returns where they start. */
-  skip(n: number): number {
+  /** Takes the next `n` bytes: moves past them and returns where they start. */
+  take(n: number): number {
     return this.need(n)
   }
 
@@ -255,7 +255,7 @@ export class BatchRecords {
     if (length < 0 || end > r.end) throw malformedBatch(r.pos, `record length ${length}`)
     // Reads of this record's fields stop at its end.
     this.end = r.end = end
-    r.skip(1) // record attributes: unused by Kafka so far
+    r.take(1) // record attributes: unused by Kafka so far
     const timestampDelta = r.varlong()
     this.offset = b.baseOffset + r.varint()
     this.timestamp = b.appendTime ?? b.baseTimestamp + timestampDelta
@@ -266,7 +266,7 @@ export class BatchRecords {
 function controlType(body: Buffer): number {
   const r = new WireReader().reset(body)
   r.varint() // record length
-  r.skip(1)
+  r.take(1)
   r.varlong()
   r.varint()
   if (r.varint() < 4) return -1
