@@ -598,16 +598,16 @@ export class Archiver {
         this.metrics.retries.inc({ kind: 'kafka' })
         this.logger.warn({ topic, partition, err, delayMs }, `fetching ${topic}/${partition} failed; retrying`)
       },
-      requestFailed: (nodeId, err, attempt, delayMs) => {
+      requestFailed: (to, err, attempt, delayMs) => {
         if (this.stopping || this.consumer !== consumer) return
         this.countError('kafka')
         this.metrics.retries.inc({ kind: 'kafka' })
         const max = this.config.retry.maxAttempts
         if (max > 0 && attempt >= max) {
-          this.fail(err, `fetching from Kafka broker ${nodeId} failed ${attempt} times`)
+          this.fail(err, `fetching: requests to Kafka ${to} failed ${attempt} times`)
           return
         }
-        this.logger.warn({ broker: nodeId, err, attempt, delayMs }, 'fetch request failed; retrying')
+        this.logger.warn({ to, err, attempt, delayMs }, `fetching: a request to Kafka ${to} failed; retrying`)
       },
       fatal: (err) => {
         if (this.consumer === consumer && !this.stopping) this.fail(err, 'fetching from Kafka failed')

@@ -36,8 +36,11 @@ export interface FetchSource {
   outOfRange(at: FetchPosition): Promise<void>
   /** A partition failed (Kafka error code, or its records could not be read); it is retried after a backoff. */
   partitionFailed(at: FetchPosition, err: Error, delayMs: number): void
-  /** A request to one broker failed (connection, timeout); it is retried after a backoff. */
-  requestFailed(nodeId: string, err: unknown, attempt: number, delayMs: number): void
+  /**
+   * A request failed (connection, timeout) and is retried after a backoff. `to` says which: `broker <node id>` for a
+   * Fetch, `the cluster` for connecting or reading metadata.
+   */
+  requestFailed(to: string, err: unknown, attempt: number, delayMs: number): void
   /** The fetcher cannot go on (e.g. the broker is too old). */
   fatal(err: unknown): void
 }
@@ -216,7 +219,7 @@ export class Fetcher {
   private async pause(what: string, err: unknown): Promise<void> {
     const attempt = ++this.clusterFailures
     const delayMs = backoffDelay(this.options.retry, attempt)
-    this.options.source.requestFailed(what, err, attempt, delayMs)
+    this.options.source.requestFailed(`the cluster (${what})`, err, attempt, delayMs)
     await sleep(delayMs, undefined, { signal: this.abort.signal }).catch(() => {})
   }
 
@@ -309,7 +312,7 @@ export class Fetcher {
       if (err instanceof EverlogError && err.code === 'CONFIG') throw err
       this.metadataStale = true
       const b = this.backOff(this.nodeBackoff, nodeId, now)
-      source.requestFailed(nodeId, err, b.attempt, b.until - now)
+      source.requestFailed(`broker ${nodeId}`, err, b.attempt, b.until - now)
       return
     }
     this.nodeBackoff.delete(nodeId)
