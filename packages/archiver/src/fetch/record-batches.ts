@@ -2,25 +2,8 @@
 // batches of a partition's records, drops control batches and aborted transactional data the way Kafka's own consumer
 // does, and reads each record's offset and timestamp so its key, value and headers can be copied straight into the
 // packed buffer. No object is made per record.
-import { FormatError, decompressKafka } from '@everlog/core'
+import { FormatError, KAFKA_BATCH_LOG_OVERHEAD, KafkaBatch, KafkaBatchAttributes, decompressKafka } from '@everlog/core'
 
-// Byte offsets of the v2 batch header fields (Kafka's DefaultRecordBatch).
-const LENGTH = 8
-const MAGIC = 16
-const ATTRIBUTES = 21
-const LAST_OFFSET_DELTA = 23
-const BASE_TIMESTAMP = 27
-const MAX_TIMESTAMP = 35
-const PRODUCER_ID = 43
-const RECORD_COUNT = 57
-const HEADER_BYTES = 61
-/** baseOffset and batchLength come before what batchLength counts. */
-const LOG_OVERHEAD = 12
-
-const COMPRESSION_MASK = 0x07
-const LOG_APPEND_TIME = 0x08
-const TRANSACTIONAL = 0x10
-const CONTROL = 0x20
 /** A control record's key is (version int16, type int16); type 0 ends a transaction by aborting it. */
 const ABORT_MARKER = 0
 
@@ -151,11 +134,11 @@ export function forEachArchivableBatch(
   const pending = aborted && aborted.length > 0 ? [...aborted].sort(byFirstOffset) : []
   let p = 0
   let abortedProducers: Set<bigint> | undefined
-  while (records.length - at >= HEADER_BYTES) {
-    const total = LOG_OVERHEAD + records.readInt32BE(at + LENGTH)
-    if (total < HEADER_BYTES) throw malformedBatch(at, `length ${total - LOG_OVERHEAD}`)
+  while (records.length - at >= KafkaBatch.records) {
+    const total = KAFKA_BATCH_LOG_OVERHEAD + records.readInt32BE(at + KafkaBatch.batchLength)
+    if (total < KafkaBatch.records) throw malformedBatch(at, `length ${total - KAFKA_BATCH_LOG_OVERHEAD}`)
     if (at + total > records.length) break
-    const magic = records.readInt8(at + MAGIC)
+    const magic = records.readInt8(at + KafkaBatch.magic)
     if (magic !== 2) {
       throw new FormatError(
         `Kafka returned a record batch in message format v${magic} (written before Kafka 0.11); the archiver reads ` +
@@ -163,32 +146,38 @@ export function forEachArchivableBatch(
       )
     }
     const baseOffset = safeNumber(records.readBigInt64BE(at), 'base offset')
-    const lastOffset = baseOffset + records.readInt32BE(at + LAST_OFFSET_DELTA)
-    const attributes = records.readInt16BE(at + ATTRIBUTES)
-    const producerId = records.readBigInt64BE(at + PRODUCER_ID)
-    let skip = (attributes & CONTROL) !== 0
+    const lastOffset = baseOffset + records.readInt32BE(at + KafkaBatch.lastOffsetDelta)
+    const attributes = records.readInt16BE(at + KafkaBatch.attributes)
+    const producerId = records.readBigInt64BE(at + KafkaBatch.producerId)
+    let skip = (attributes & KafkaBatchAttributes.control) !== 0
     if (producerId >= 0n && (p < pending.length || abortedProducers)) {
       while (p < pending.length && pending[p]!.firstOffset <= BigInt(lastOffset)) {
         ;(abortedProducers ??= new Set()).add(pending[p++]!.producerId)
       }
       if (abortedProducers?.has(producerId)) {
-        if ((attributes & CONTROL) !== 0) {
-          const body = decompressKafka(attributes & COMPRESSION_MASK, records.subarray(at + HEADER_BYTES, at + total))
+        if ((attributes & KafkaBatchAttributes.control) !== 0) {
+          const body = decompressKafka(
+            attributes & KafkaBatchAttributes.compression,
+            records.subarray(at + KafkaBatch.records, at + total),
+          )
           if (controlType(body) === ABORT_MARKER) abortedProducers.delete(producerId)
-        } else if ((attributes & TRANSACTIONAL) !== 0) skip = true
+        } else if ((attributes & KafkaBatchAttributes.transactional) !== 0) skip = true
       }
     }
     if (!skip) {
       visit({
         baseOffset,
         lastOffset,
-        baseTimestamp: safeNumber(records.readBigInt64BE(at + BASE_TIMESTAMP), 'timestamp'),
+        baseTimestamp: safeNumber(records.readBigInt64BE(at + KafkaBatch.baseTimestamp), 'timestamp'),
         appendTime:
-          (attributes & LOG_APPEND_TIME) !== 0
-            ? safeNumber(records.readBigInt64BE(at + MAX_TIMESTAMP), 'timestamp')
+          (attributes & KafkaBatchAttributes.logAppendTime) !== 0
+            ? safeNumber(records.readBigInt64BE(at + KafkaBatch.maxTimestamp), 'timestamp')
             : undefined,
-        recordCount: records.readInt32BE(at + RECORD_COUNT),
-        records: decompressKafka(attributes & COMPRESSION_MASK, records.subarray(at + HEADER_BYTES, at + total)),
+        recordCount: records.readInt32BE(at + KafkaBatch.recordCount),
+        records: decompressKafka(
+          attributes & KafkaBatchAttributes.compression,
+          records.subarray(at + KafkaBatch.records, at + total),
+        ),
       })
     }
     next = lastOffset + 1
@@ -201,10 +190,10 @@ export function forEachArchivableBatch(
 export function offsetAfterWholeBatches(records: Buffer): number {
   let next = -1
   let at = 0
-  while (records.length - at >= HEADER_BYTES) {
-    const total = LOG_OVERHEAD + records.readInt32BE(at + LENGTH)
-    if (total < HEADER_BYTES || at + total > records.length) break
-    next = Number(records.readBigInt64BE(at)) + records.readInt32BE(at + LAST_OFFSET_DELTA) + 1
+  while (records.length - at >= KafkaBatch.records) {
+    const total = KAFKA_BATCH_LOG_OVERHEAD + records.readInt32BE(at + KafkaBatch.batchLength)
+    if (total < KafkaBatch.records || at + total > records.length) break
+    next = Number(records.readBigInt64BE(at)) + records.readInt32BE(at + KafkaBatch.lastOffsetDelta) + 1
     at += total
   }
   return next

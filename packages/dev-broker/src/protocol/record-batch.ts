@@ -1,35 +1,9 @@
 // Record batch v2 (magic 2) header access, CRC32C, and record decoding/encoding for the few paths that must look
 // inside a batch (compaction, timestamp lookup, control markers). Produce and Fetch never decode records.
 
+import { KAFKA_BATCH_LOG_OVERHEAD, KafkaBatch, KafkaBatchAttributes } from '@everlog/core'
 import { Reader } from './reader.js'
 import { Writer } from './writer.js'
-
-// byte offsets of the v2 batch header fields
-export const BATCH = {
-  baseOffset: 0,
-  batchLength: 8,
-  partitionLeaderEpoch: 12,
-  magic: 16,
-  crc: 17,
-  attributes: 21,
-  lastOffsetDelta: 23,
-  baseTimestamp: 27,
-  maxTimestamp: 35,
-  producerId: 43,
-  producerEpoch: 51,
-  baseSequence: 53,
-  recordCount: 57,
-  records: 61,
-} as const
-/** Size of everything before batchLength counts (baseOffset + batchLength). */
-export const BATCH_LOG_OVERHEAD = 12
-
-export const ATTR_COMPRESSION_MASK = 0x07
-export const ATTR_TIMESTAMP_LOG_APPEND = 0x08
-export const ATTR_TRANSACTIONAL = 0x10
-export const ATTR_CONTROL = 0x20
-
-export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
 
 // CRC32C (Castagnoli), slicing-by-8 over one flat table: the produce path verifies every batch, so it has to be
 // quick (~280 MB/s on one core; kafkajs encodes far slower than that).
@@ -87,16 +61,16 @@ export interface BatchInfo {
 
 export function readBatchInfo(b: Buffer, at = 0): BatchInfo {
   return {
-    baseOffset: Number(b.readBigInt64BE(at + BATCH.baseOffset)),
-    magic: b.readInt8(at + BATCH.magic),
-    attributes: b.readInt16BE(at + BATCH.attributes),
-    lastOffsetDelta: b.readInt32BE(at + BATCH.lastOffsetDelta),
-    baseTimestamp: Number(b.readBigInt64BE(at + BATCH.baseTimestamp)),
-    maxTimestamp: Number(b.readBigInt64BE(at + BATCH.maxTimestamp)),
-    producerId: b.readBigInt64BE(at + BATCH.producerId),
-    producerEpoch: b.readInt16BE(at + BATCH.producerEpoch),
-    baseSequence: b.readInt32BE(at + BATCH.baseSequence),
-    recordCount: b.readInt32BE(at + BATCH.recordCount),
+    baseOffset: Number(b.readBigInt64BE(at + KafkaBatch.baseOffset)),
+    magic: b.readInt8(at + KafkaBatch.magic),
+    attributes: b.readInt16BE(at + KafkaBatch.attributes),
+    lastOffsetDelta: b.readInt32BE(at + KafkaBatch.lastOffsetDelta),
+    baseTimestamp: Number(b.readBigInt64BE(at + KafkaBatch.baseTimestamp)),
+    maxTimestamp: Number(b.readBigInt64BE(at + KafkaBatch.maxTimestamp)),
+    producerId: b.readBigInt64BE(at + KafkaBatch.producerId),
+    producerEpoch: b.readInt16BE(at + KafkaBatch.producerEpoch),
+    baseSequence: b.readInt32BE(at + KafkaBatch.baseSequence),
+    recordCount: b.readInt32BE(at + KafkaBatch.recordCount),
   }
 }
 
@@ -113,16 +87,16 @@ export function splitBatches(records: Buffer): SplitResult {
   const batches: Buffer[] = []
   let at = 0
   while (at < records.length) {
-    if (records.length - at < BATCH.records) return { batches, error: `truncated batch header at byte ${at}` }
-    const len = records.readInt32BE(at + BATCH.batchLength)
-    const total = BATCH_LOG_OVERHEAD + len
-    if (len < BATCH.records - BATCH_LOG_OVERHEAD || at + total > records.length) {
+    if (records.length - at < KafkaBatch.records) return { batches, error: `truncated batch header at byte ${at}` }
+    const len = records.readInt32BE(at + KafkaBatch.batchLength)
+    const total = KAFKA_BATCH_LOG_OVERHEAD + len
+    if (len < KafkaBatch.records - KAFKA_BATCH_LOG_OVERHEAD || at + total > records.length) {
       return { batches, error: `batch length ${len} at byte ${at} exceeds the ${records.length} bytes sent` }
     }
-    const magic = records.readInt8(at + BATCH.magic)
+    const magic = records.readInt8(at + KafkaBatch.magic)
     if (magic !== 2) return { batches, error: `record batch magic ${magic} is not supported (only v2)` }
-    const expected = records.readUInt32BE(at + BATCH.crc)
-    const actual = crc32c(records, at + BATCH.attributes, at + total)
+    const expected = records.readUInt32BE(at + KafkaBatch.crc)
+    const actual = crc32c(records, at + KafkaBatch.attributes, at + total)
     if (expected !== actual) return { batches, error: `batch CRC32C mismatch at byte ${at}` }
     batches.push(records.subarray(at, at + total))
     at += total
@@ -132,7 +106,7 @@ export function splitBatches(records: Buffer): SplitResult {
 
 /** Recomputes the CRC after the broker rewrote covered header fields (LogAppendTime). */
 export function fixCrc(b: Buffer): void {
-  b.writeUInt32BE(crc32c(b, BATCH.attributes, b.length), BATCH.crc)
+  b.writeUInt32BE(crc32c(b, KafkaBatch.attributes, b.length), KafkaBatch.crc)
 }
 
 export interface DecodedRecord {
@@ -210,20 +184,20 @@ export function encodeBatch(records: readonly DecodedRecord[], o: EncodeBatchOpt
       : records.length > 0
         ? records[records.length - 1]!.offset - o.baseOffset
         : 0
-  const b = Buffer.alloc(BATCH.records + recordsBuf.length)
-  b.writeBigInt64BE(BigInt(o.baseOffset), BATCH.baseOffset)
-  b.writeInt32BE(b.length - BATCH_LOG_OVERHEAD, BATCH.batchLength)
-  b.writeInt32BE(o.partitionLeaderEpoch ?? 0, BATCH.partitionLeaderEpoch)
-  b.writeInt8(2, BATCH.magic)
-  b.writeInt16BE(o.attributes & ~ATTR_COMPRESSION_MASK, BATCH.attributes)
-  b.writeInt32BE(lastDelta, BATCH.lastOffsetDelta)
-  b.writeBigInt64BE(BigInt(baseTs), BATCH.baseTimestamp)
-  b.writeBigInt64BE(BigInt(maxTs), BATCH.maxTimestamp)
-  b.writeBigInt64BE(o.producerId, BATCH.producerId)
-  b.writeInt16BE(o.producerEpoch, BATCH.producerEpoch)
-  b.writeInt32BE(o.baseSequence, BATCH.baseSequence)
-  b.writeInt32BE(records.length, BATCH.recordCount)
-  recordsBuf.copy(b, BATCH.records)
+  const b = Buffer.alloc(KafkaBatch.records + recordsBuf.length)
+  b.writeBigInt64BE(BigInt(o.baseOffset), KafkaBatch.baseOffset)
+  b.writeInt32BE(b.length - KAFKA_BATCH_LOG_OVERHEAD, KafkaBatch.batchLength)
+  b.writeInt32BE(o.partitionLeaderEpoch ?? 0, KafkaBatch.partitionLeaderEpoch)
+  b.writeInt8(2, KafkaBatch.magic)
+  b.writeInt16BE(o.attributes & ~KafkaBatchAttributes.compression, KafkaBatch.attributes)
+  b.writeInt32BE(lastDelta, KafkaBatch.lastOffsetDelta)
+  b.writeBigInt64BE(BigInt(baseTs), KafkaBatch.baseTimestamp)
+  b.writeBigInt64BE(BigInt(maxTs), KafkaBatch.maxTimestamp)
+  b.writeBigInt64BE(o.producerId, KafkaBatch.producerId)
+  b.writeInt16BE(o.producerEpoch, KafkaBatch.producerEpoch)
+  b.writeInt32BE(o.baseSequence, KafkaBatch.baseSequence)
+  b.writeInt32BE(records.length, KafkaBatch.recordCount)
+  recordsBuf.copy(b, KafkaBatch.records)
   fixCrc(b)
   return b
 }
@@ -244,7 +218,7 @@ export function encodeControlBatch(
   value.writeInt32BE(0, 2)
   return encodeBatch([{ offset: baseOffset, timestamp, key, value, headers: [] }], {
     baseOffset,
-    attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL,
+    attributes: KafkaBatchAttributes.transactional | KafkaBatchAttributes.control,
     producerId,
     producerEpoch,
     baseSequence: -1,

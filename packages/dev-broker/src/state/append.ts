@@ -2,7 +2,8 @@
 // state) before appending any, then append them as produced with broker-assigned offsets.
 
 import { KafkaErrors } from '../protocol/errors.js'
-import { ATTR_TRANSACTIONAL, readBatchInfo, splitBatches } from '../protocol/record-batch.js'
+import { KafkaBatchAttributes } from '@everlog/core'
+import { readBatchInfo, splitBatches } from '../protocol/record-batch.js'
 import type { BrokerState } from './broker-state.js'
 import { checkSequence, recordSequence } from './producers.js'
 
@@ -47,7 +48,7 @@ export function appendRecords(
     if (split.batches[i]!.length > maxBytes) {
       return fail(KafkaErrors.MESSAGE_TOO_LARGE.code, `batch of ${split.batches[i]!.length} bytes > max.message.bytes`)
     }
-    const transactional = (info.attributes & ATTR_TRANSACTIONAL) !== 0
+    const transactional = (info.attributes & KafkaBatchAttributes.transactional) !== 0
     if (transactional) {
       if (transactionalId === null) return fail(KafkaErrors.INVALID_REQUEST.code, 'transactional batch without id')
       const e = state.transactions.validateProduce(info.producerId, info.producerEpoch, topicName, partition)

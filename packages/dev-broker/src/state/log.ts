@@ -1,7 +1,8 @@
 // One partition's log: record batches kept exactly as produced (base offset assigned by the broker), log start,
 // high watermark, open/aborted transactions and per-producer sequence state for idempotence.
 
-import { BATCH, fixCrc } from '../protocol/record-batch.js'
+import { KafkaBatch, KafkaBatchAttributes } from '@everlog/core'
+import { fixCrc } from '../protocol/record-batch.js'
 
 export interface StoredBatch {
   /** First offset covered by the batch (its baseOffset). */
@@ -73,27 +74,27 @@ export class PartitionLog {
       src.copy(buf)
     }
     const base = this.nextOffset
-    buf.writeBigInt64BE(BigInt(base), BATCH.baseOffset)
-    const attributes = buf.readInt16BE(BATCH.attributes)
-    let maxTimestamp = Number(buf.readBigInt64BE(BATCH.maxTimestamp))
+    buf.writeBigInt64BE(BigInt(base), KafkaBatch.baseOffset)
+    const attributes = buf.readInt16BE(KafkaBatch.attributes)
+    let maxTimestamp = Number(buf.readBigInt64BE(KafkaBatch.maxTimestamp))
     if (logAppendTime) {
       maxTimestamp = now
-      buf.writeInt16BE(attributes | 0x08, BATCH.attributes)
-      buf.writeBigInt64BE(BigInt(now), BATCH.maxTimestamp)
+      buf.writeInt16BE(attributes | KafkaBatchAttributes.logAppendTime, KafkaBatch.attributes)
+      buf.writeBigInt64BE(BigInt(now), KafkaBatch.maxTimestamp)
       fixCrc(buf)
     }
-    return this.appendStored(buf, base, base + buf.readInt32BE(BATCH.lastOffsetDelta), maxTimestamp, now)
+    return this.appendStored(buf, base, base + buf.readInt32BE(KafkaBatch.lastOffsetDelta), maxTimestamp, now)
   }
 
   /** Appends a batch whose offsets are already assigned (markers, restore from disk). */
   appendStored(buf: Buffer, base: number, last: number, maxTimestamp: number, now: number): StoredBatch {
-    const attributes = buf.readInt16BE(BATCH.attributes)
+    const attributes = buf.readInt16BE(KafkaBatch.attributes)
     const b: StoredBatch = {
       base,
       last,
       buf,
       maxTimestamp,
-      producerId: buf.readBigInt64BE(BATCH.producerId),
+      producerId: buf.readBigInt64BE(KafkaBatch.producerId),
       transactional: (attributes & 0x10) !== 0,
       control: (attributes & 0x20) !== 0,
       appendedAt: now,

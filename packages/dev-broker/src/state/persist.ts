@@ -6,7 +6,8 @@
 
 import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BATCH, BATCH_LOG_OVERHEAD, readBatchInfo } from '../protocol/record-batch.js'
+import { KAFKA_BATCH_LOG_OVERHEAD, KafkaBatch } from '@everlog/core'
+import { readBatchInfo } from '../protocol/record-batch.js'
 import { type BrokerState, Topic } from './broker-state.js'
 import type { PartitionLog } from './log.js'
 import { recordSequence } from './producers.js'
@@ -98,8 +99,8 @@ export class DataDir {
             throw new DataDirError(`cannot read ${name}`, { cause: err })
         }
         let at = 0
-        while (at + BATCH.records <= bytes.length) {
-          const total = BATCH_LOG_OVERHEAD + bytes.readInt32BE(at + BATCH.batchLength)
+        while (at + KafkaBatch.records <= bytes.length) {
+          const total = KAFKA_BATCH_LOG_OVERHEAD + bytes.readInt32BE(at + KafkaBatch.batchLength)
           if (at + total > bytes.length) break // torn tail write: drop it
           const buf = bytes.subarray(at, at + total)
           const info = readBatchInfo(buf)
