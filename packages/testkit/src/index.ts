@@ -1,0 +1,1 @@
+export { toolCacheDir, testPython, missingTool } from './tools.js'

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every third-party tool the tests use, idempotently: Debian packages, a Python virtualenv from PyPI, and
+# (sections below) Kafka's jars from Maven Central. `.ci/run` calls it, and `npm test` calls it first (pretest), so a
+# fresh machine needs nothing by hand. Everything downloaded goes under one cache folder (EVERLOG_TOOL_CACHE, default
+# ~/.cache/everlog), which @everlog/testkit reads; a second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || echo "test-deps: $*"; }
+cache="${EVERLOG_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/everlog}"
+mkdir -p "$cache"
+export DEBIAN_FRONTEND=noninteractive
+
+# --- Debian packages ---------------------------------------------------------------------------------------------
+# Real third-party Kafka clients, reference compressors for the codec tests, a compose validator (no Docker engine
+# needed) and a compiler for the optional native zstd binding that `npm ci` builds.
+need=()
+command -v kcat >/dev/null || need+=(kcat)
+/usr/bin/python3 -c 'import kafka' 2>/dev/null || need+=(python3-kafka)
+/usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || need+=(python3-confluent-kafka)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v lz4 >/dev/null || need+=(lz4)
+command -v zstd >/dev/null || need+=(zstd)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  say "apt-get install ${need[*]}"
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: missing Debian packages: ${need[*]} (run this script as root, or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- Python readers and clients from PyPI ----------------------------------------------------------------------------
+# One virtualenv; scripts/requirements-test.txt pins what is in it. Re-installed only when that file changes.
+venv="$cache/venv"
+req=scripts/requirements-test.txt
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "python virtualenv at $venv"
+  [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+fi
+
+say "ready (cache: $cache)"
