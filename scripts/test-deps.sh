@@ -44,9 +44,13 @@ stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "python virtualenv at $venv"
-  [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-  echo "$want" >"$stamp"
+  (
+    # Two checkouts installing at once would race inside pip: one at a time.
+    flock 9
+    [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    echo "$want" >"$stamp"
+  ) 9>"$cache/.venv.lock"
 fi
 
 say "ready (cache: $cache)"
