@@ -7,6 +7,7 @@ import {
   FencedError,
   PartitionWriter,
   assembleSegment,
+  checkConditionalWrites,
   encodePackedRowGroup,
   ensureArchive,
   openStore,
@@ -167,6 +168,7 @@ export class Archiver {
       )
       this.store ??= openStore(c.store, c.s3 ? { s3: c.s3 } : {})
       const store = this.store
+      await this.checkFencing(store)
       await this.retrying('store', () => ensureArchive(store))
       this.ops = await startOpsServer(
         this.metrics.registry,
@@ -829,6 +831,23 @@ export class Archiver {
 
   private countError(kind: ErrorKind): void {
     this.metrics.errors.inc({ kind })
+  }
+
+  /** Proves the store fences HEAD before anything is written (see checkConditionalWrites); says which mode is on. */
+  private async checkFencing(store: ObjectStore): Promise<void> {
+    const check = await this.retrying('store', () => checkConditionalWrites(store, this.config.conditionalWrites))
+    const mode = check.fenced ? 'fenced' : 'unsafe_single_writer'
+    this.metrics.conditionalWrites.set({ mode: 'fenced' }, check.fenced ? 1 : 0)
+    this.metrics.conditionalWrites.set({ mode: 'unsafe_single_writer' }, check.fenced ? 0 : 1)
+    if (check.fenced) {
+      this.logger.info({ store: check.store, mode, setting: check.mode }, 'conditional writes verified: HEAD is fenced')
+    } else {
+      this.logger.warn(
+        { store: check.store, mode, setting: check.mode, unsupported: check.unsupported },
+        `the store does not honour ${check.unsupported.join(' and ')}: running as the single writer without fencing ` +
+          '(conditionalWrites=unsafe-single-writer); a second archiver on this archive would corrupt it',
+      )
+    }
   }
 
   private async retrying<T>(kind: ErrorKind, op: () => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { extname } from 'node:path'
-import { ConfigError } from '@everlog/core'
+import { CONDITIONAL_WRITES_MODES, ConfigError } from '@everlog/core'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 
@@ -133,6 +133,12 @@ export const configSchema = z
     startFrom: z.enum(['earliest', 'latest']).default('earliest'),
     /** What a retention overrun does after its gap is logged and counted. */
     onDataLoss: z.enum(['continue', 'fail']).default('continue'),
+    /**
+     * 'required': before its first write the archiver proves the store refuses a second create-if-absent and a stale
+     * replace-if-match, and refuses to start otherwise. 'unsafe-single-writer': start anyway; HEAD is then not fenced
+     * on a store that fails the probe, which is only correct while exactly one archiver writes the archive.
+     */
+    conditionalWrites: z.enum(CONDITIONAL_WRITES_MODES).default('required'),
     /** Identity written into HEAD for operators. */
     writer: z.string().min(1).default(`archiver@${hostname()}:${process.pid}`),
     segment: z

@@ -21,6 +21,7 @@ export class ArchiverMetrics {
   readonly bufferedBytes: Gauge
   readonly assignedPartitions: Gauge
   readonly groupSnapshots: Counter
+  readonly conditionalWrites: Gauge<'mode'>
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -116,6 +117,14 @@ export class ArchiverMetrics {
     this.groupSnapshots = new Counter({
       name: `${p}group_snapshots_total`,
       help: 'Consumer-group offset snapshots archived (groupOffsets.groups), one per group and topic.',
+      registers,
+    })
+    this.conditionalWrites = new Gauge({
+      name: `${p}conditional_writes_mode`,
+      help:
+        'The HEAD fencing mode in force, 1 for it: fenced (the store refused the probe writes) or ' +
+        'unsafe_single_writer (it did not, and conditionalWrites=unsafe-single-writer let the archiver start).',
+      labelNames: ['mode'],
       registers,
     })
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: p })

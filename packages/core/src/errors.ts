@@ -19,6 +19,10 @@ export const ErrorCodes = {
   ARCHIVE_UNAVAILABLE: 'ARCHIVE_UNAVAILABLE',
   DATA_LOSS: 'DATA_LOSS',
   CONFIG: 'CONFIG',
+  /** The store does not refuse a conditional write it should refuse (no fencing possible there). */
+  CONDITIONAL_WRITES_UNSUPPORTED: 'CONDITIONAL_WRITES_UNSUPPORTED',
+  /** The store answered a ranged read with other bytes than asked for. */
+  STORE_RANGE_MISMATCH: 'STORE_RANGE_MISMATCH',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 

@@ -6,9 +6,9 @@ import { sha256Hex } from './hash.js'
 import { readHead } from './head.js'
 import { decodeNode } from './index/index.js'
 import type { ChildEntry, Head, IndexNode } from './index/types.js'
-import { DESCRIPTOR_KEY, headKey, nodeKey, parseSegmentKey, validateTopicName } from './layout.js'
+import { DESCRIPTOR_KEY, headKey, nodeKey, parseSegmentKey, topicDataPrefix, validateTopicName } from './layout.js'
 import { decodeSegment, readSegmentLayout } from './segment/index.js'
-import type { ObjectStore } from './store/types.js'
+import type { ObjectInfo, ObjectStore } from './store/types.js'
 
 export interface VerifyProblem {
   /** The object that is broken (or that references a broken one). */
@@ -32,6 +32,12 @@ export interface VerifyResult {
   checked: VerifyChecked
   /** In the order found: the first one is the first broken object of the walk. */
   problems: VerifyProblem[]
+  /**
+   * Segments and index nodes that no HEAD reaches (crash leftovers, a fenced writer's segments, superseded nodes):
+   * not a problem, `everlog gc` removes them. Only counted when the walk found no problem (a broken subtree would
+   * make what it references look unreferenced).
+   */
+  unreferenced?: { objects: number; bytes: number }
 }
 
 export interface VerifyProgress extends VerifyChecked {
@@ -53,7 +59,73 @@ type Summary = Omit<ChildEntry, 'hash'>
 /** Thrown inside the walk to abandon a subtree; its problem is already recorded. */
 class Abandon extends Error {}
 
+/** How far the walk goes: `check` reads and checks every segment; `reference` only collects what HEADs reach. */
+interface Walk {
+  segments: 'check' | 'reference'
+  /** Keys of every index node and segment reached from a HEAD. */
+  reached: Set<string>
+}
+
 export async function verifyArchive(store: ObjectStore, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const walk: Walk = { segments: 'check', reached: new Set() }
+  const { result, topics } = await walkArchive(store, options, walk)
+  if (result.ok) {
+    const unreferenced = { objects: 0, bytes: 0 }
+    for await (const info of listUnreferenced(store, topics, walk.reached)) {
+      unreferenced.objects++
+      unreferenced.bytes += info.size
+    }
+    result.unreferenced = unreferenced
+  }
+  return result
+}
+
+export interface ReachableObjects {
+  /** Keys of every index node and segment reachable from the HEADs read. */
+  keys: Set<string>
+  topics: string[]
+  /** Anything broken on the way: what lies below it could not be followed. */
+  problems: VerifyProblem[]
+}
+
+/** The objects the archive's HEADs reach, by the same walk as verify but without reading segments. */
+export async function reachableObjects(
+  store: ObjectStore,
+  options: Pick<VerifyOptions, 'topic' | 'maxProblems'> = {},
+): Promise<ReachableObjects> {
+  const walk: Walk = { segments: 'reference', reached: new Set() }
+  const { result, topics } = await walkArchive(store, options, walk)
+  return { keys: walk.reached, topics, problems: result.problems }
+}
+
+const NODE_KEY = /^[a-zA-Z0-9._-]{1,249}\/index\/partition=\d{1,10}\/nodes\/[0-9a-f]{64}$/
+
+/**
+ * Segments (`<topic>/data/`) and index nodes (`<topic>/index/partition=<p>/nodes/`) of these topics that are not in
+ * `reached`. Nothing else is ever listed: HEAD, topic.json, offset maps and other tables' metadata are not garbage.
+ */
+export async function* listUnreferenced(
+  store: ObjectStore,
+  topics: readonly string[],
+  reached: ReadonlySet<string>,
+): AsyncIterable<ObjectInfo & { kind: 'segment' | 'node' }> {
+  for (const topic of topics) {
+    for await (const info of store.list(topicDataPrefix(topic))) {
+      if (reached.has(info.key) || parseSegmentKey(info.key)?.topic !== topic) continue
+      yield { ...info, kind: 'segment' }
+    }
+    for await (const info of store.list(`${validateTopicName(topic)}/index/`)) {
+      if (reached.has(info.key) || !NODE_KEY.test(info.key) || !info.key.startsWith(`${topic}/`)) continue
+      yield { ...info, kind: 'node' }
+    }
+  }
+}
+
+async function walkArchive(
+  store: ObjectStore,
+  options: VerifyOptions,
+  walk: Walk,
+): Promise<{ result: VerifyResult; topics: string[] }> {
   const checked: VerifyChecked = { topics: 0, partitions: 0, nodes: 0, segments: 0, gaps: 0, records: 0, bytes: 0 }
   const problems: VerifyProblem[] = []
   const maxProblems = options.maxProblems ?? 100
@@ -94,11 +166,11 @@ export async function verifyArchive(store: ObjectStore, options: VerifyOptions =
     for (const partition of [...partitions].sort((a, b) => a - b)) {
       if (problems.length >= maxProblems) break
       checked.partitions++
-      await verifyPartition(store, topic, partition, checked, problem, describe, options.onProgress)
+      await verifyPartition(store, topic, partition, checked, problem, describe, options.onProgress, walk)
       options.onProgress?.({ ...checked, topic, partition })
     }
   }
-  return { ok: problems.length === 0, checked, problems }
+  return { result: { ok: problems.length === 0, checked, problems }, topics }
 }
 
 async function verifyPartition(
@@ -109,6 +181,7 @@ async function verifyPartition(
   problem: (key: string, message: string) => void,
   describe: (err: unknown) => string,
   onProgress: VerifyOptions['onProgress'],
+  walk: Walk,
 ): Promise<void> {
   const hKey = headKey(topic, partition)
   let head: Head
@@ -142,6 +215,7 @@ async function verifyPartition(
       throw new Abandon()
     }
     checked.nodes++
+    walk.reached.add(key)
     if (expectedLevel !== undefined && node.level !== expectedLevel) {
       problem(key, `index node ${key} is at level ${node.level} but its parent ${parentKey} is at ${expectedLevel + 1}`)
       throw new Abandon()
@@ -162,7 +236,12 @@ async function verifyPartition(
           acc.add({ ...gapSummary, firstOffset: entry.firstOffset, lastOffset: entry.lastOffset })
           continue
         }
-        await verifySegment(store, topic, partition, entry, key, checked, problem, describe)
+        walk.reached.add(entry.key)
+        if (walk.segments === 'check') {
+          await verifySegment(store, topic, partition, entry, key, checked, problem, describe)
+        } else if (parseSegmentKey(entry.key)?.topic !== topic) {
+          problem(key, `leaf ${key} references ${entry.key}, which is not a segment key of ${topic}/${partition}`)
+        }
         acc.add({
           firstOffset: entry.firstOffset,
           lastOffset: entry.lastOffset,

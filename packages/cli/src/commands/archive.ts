@@ -28,12 +28,17 @@ interface ArchiveOptions {
   saslMechanism?: string
   saslUsername?: string
   backupGroups?: string
+  unsafeSingleWriter?: boolean
 }
 
 const HELP = `
 Settings come from --config FILE (YAML or JSON), then EVERLOG_* variables, then flags (flags win). Every field of
 the file has an env name: nesting by double underscore, e.g. EVERLOG_BROKERS, EVERLOG_SEGMENT__MAX_BYTES=64MiB,
 EVERLOG_KAFKA__SASL__PASSWORD. Pass secrets by env or file, not by flag (flags show up in process listings).
+
+Before its first write the archiver proves the store refuses a second create-if-absent and a stale replace-if-match
+(HEAD fencing needs both) and stops if it does not; --unsafe-single-writer (EVERLOG_CONDITIONAL_WRITES=
+unsafe-single-writer) starts anyway, which is only correct with exactly one archiver per archive.
 
 Metrics: http://HOST:9464/metrics (Prometheus), /healthz, /readyz. Logs: JSON lines on stdout.
 Exit codes: 0 stopped cleanly (signal, or --once done), 1 the archiver failed, 2 invalid configuration.
@@ -72,6 +77,7 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
   set(['kafka', 'sasl', 'mechanism'], o.saslMechanism)
   set(['kafka', 'sasl', 'username'], o.saslUsername)
   set(['groupOffsets', 'groups'], o.backupGroups)
+  if (o.unsafeSingleWriter) set(['conditionalWrites'], 'unsafe-single-writer')
   return out
 }
 
@@ -101,6 +107,10 @@ export const archiveCommand: CommandModule = {
       .option(
         '--backup-groups <list>',
         "also archive these consumer groups' committed offsets every minute (for restore-groups)",
+      )
+      .option(
+        '--unsafe-single-writer',
+        'start even on a store that does not honour conditional writes (no fencing: run exactly one archiver)',
       )
       .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
       .on('--help', () => context.stdout.write(HELP))

@@ -3,6 +3,7 @@ import type { CommandModule } from '../program.js'
 import { catCommand } from './cat.js'
 import { lsCommand } from './ls.js'
 import { verifyCommand } from './verify.js'
+import { gcCommand } from './gc.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
 import { archiveCommand } from './archive.js'
@@ -17,6 +18,7 @@ export const builtinCommands: readonly CommandModule[] = [
   lsCommand,
   catCommand,
   verifyCommand,
+  gcCommand,
   queryCommand,
   athenaCommand,
   archiveCommand,

@@ -4,9 +4,9 @@ import type { CliContext } from '../context.js'
 import { UsageError, write } from '../context.js'
 import { table } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
-import { snapshotGroupOffsets } from '@everlog/core'
+import { checkConditionalWrites, snapshotGroupOffsets } from '@everlog/core'
 import { restoreGroupOffsets } from '../restore/group-offsets.js'
-import { kafkaFromFlags, parseList, parseTimeFlag } from '../restore/options.js'
+import { conditionalWritesMode, kafkaFromFlags, parseList, parseTimeFlag, unfencedNotice } from '../restore/options.js'
 
 interface BackupFlags {
   store?: string
@@ -14,6 +14,7 @@ interface BackupFlags {
   groups?: string
   topics?: string
   json?: boolean
+  unsafeSingleWriter?: boolean
 }
 
 interface RestoreGroupsFlags {
@@ -58,6 +59,7 @@ export const backupGroupsCommand: CommandModule = {
       .option('--groups <list>', 'consumer groups, comma-separated (required)')
       .option('--topics <list>', 'only these topics (default: every topic the group committed offsets for)')
       .option('--json', 'print what was written as JSON')
+      .option('--unsafe-single-writer', 'write even on a store that does not honour conditional writes')
       .on('--help', () => context.stdout.write(BACKUP_HELP))
       .action(async (flags: BackupFlags) => {
         const groups = parseList('--groups', flags.groups)
@@ -66,6 +68,8 @@ export const backupGroupsCommand: CommandModule = {
         const store = context.openStore(flags.store)
         const admin = kafka.admin()
         try {
+          const fencing = await checkConditionalWrites(store, conditionalWritesMode(flags.unsafeSingleWriter, context))
+          if (!fencing.fenced) context.stderr.write(`everlog: ${unfencedNotice(fencing)}\n`)
           await admin.connect()
           const written = await snapshotGroupOffsets(admin, store, {
             groups,

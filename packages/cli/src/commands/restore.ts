@@ -5,6 +5,7 @@ import { UsageError, write } from '../context.js'
 import type { CliCommand, CommandModule } from '../program.js'
 import {
   collect,
+  conditionalWritesMode,
   kafkaFromFlags,
   parseCompression,
   parseConfigs,
@@ -38,6 +39,7 @@ interface RestoreFlags {
   concurrency?: string
   resetMap?: boolean
   json?: boolean
+  unsafeSingleWriter?: boolean
 }
 
 const HELP = `
@@ -95,6 +97,10 @@ export const restoreCommand: CommandModule = {
       .option('--concurrency <n>', 'partitions restored at the same time', '4')
       .option('--reset-map', 'delete the offset map of the selected partitions first (after deleting the target topic)')
       .option('--json', 'print the result as JSON')
+      .option(
+        '--unsafe-single-writer',
+        'write the offset map even on a store that does not honour conditional writes (run one restore at a time)',
+      )
       .on('--help', () => context.stdout.write(HELP))
       .action(async (flags: RestoreFlags) => {
         await restore(flags, context)
@@ -147,6 +153,7 @@ async function restore(flags: RestoreFlags, context: CliContext): Promise<void> 
       compression: parseCompression(flags.compression),
       concurrency: concurrency === undefined ? undefined : Math.floor(concurrency),
       resetMap: flags.resetMap === true,
+      conditionalWrites: conditionalWritesMode(flags.unsafeSingleWriter, context),
       signal: controller.signal,
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: (m) => context.stderr.write(`everlog: ${m}\n`),

@@ -16,6 +16,8 @@ const HELP = `
 Reads every HEAD, index node and segment, checks each object's sha256 against its key, decodes it, and checks
 offsets, record counts, sizes and timestamps against what references it. Exit code 0: the archive is sound;
 1: something is broken (each broken object is listed, the first one also on stderr); 2: verify could not run.
+Segments and index nodes that no HEAD reaches are counted as unreferenced, which is not a failure: \`everlog gc\`
+removes them.
 
 Examples:
   $ everlog verify --store file:///var/lib/everlog
@@ -76,6 +78,10 @@ async function report(result: VerifyResult, options: VerifyOptions, context: Cli
     let text = result.ok
       ? `ok: ${summary} verified\n`
       : `BROKEN: ${result.problems.length} problems (checked ${summary})\n`
+    const u = result.unreferenced
+    if (u && u.objects > 0) {
+      text += `unreferenced: ${u.objects} objects, ${formatBytes(u.bytes)} that no HEAD reaches (not a problem; everlog gc removes them)\n`
+    }
     for (const p of result.problems) text += `${p.key}: ${p.message}\n`
     await write(context.stdout, text)
   }

@@ -1,5 +1,6 @@
 // Flag parsing shared by the restore, offsets and group commands: offsets, times, lists and the Kafka client.
-import { registerKafkaCodecs } from '@everlog/core'
+import { CONDITIONAL_WRITES_ENV, parseConditionalWritesMode, registerKafkaCodecs } from '@everlog/core'
+import type { ConditionalWritesCheck, ConditionalWritesMode } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Kafka } from 'kafkajs'
 import type { CliContext } from '../context.js'
@@ -90,4 +91,21 @@ export function kafkaFromFlags(brokers: string | undefined, context: CliContext,
     codecsRegistered = true
   }
   return new kafkajs.Kafka({ clientId, brokers: list, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
+}
+
+/** --unsafe-single-writer, else EVERLOG_CONDITIONAL_WRITES, else 'required'. */
+export function conditionalWritesMode(
+  unsafeSingleWriter: boolean | undefined,
+  context: CliContext,
+): ConditionalWritesMode {
+  if (unsafeSingleWriter) return 'unsafe-single-writer'
+  return parseConditionalWritesMode(context.env[CONDITIONAL_WRITES_ENV]) ?? 'required'
+}
+
+/** What a writing command says when it runs without fencing because the operator allowed it. */
+export function unfencedNotice(check: ConditionalWritesCheck): string {
+  return (
+    `warning: the store ${check.store} does not honour ${check.unsupported.join(' and ')}: writing as the single ` +
+    'writer without fencing (unsafe-single-writer); run no other writer on this archive meanwhile'
+  )
 }

@@ -25,8 +25,9 @@ import type { Admin, Kafka, Producer } from 'kafkajs'
 import { RestoreConflictError, TargetNotEmptyError } from './errors.js'
 import { sameRecord, toProducerMessage } from './messages.js'
 import type { NullHeaderPolicy } from './messages.js'
-import { deleteOffsetMap, OffsetMapWriter, readOffsetMapManifest } from '@everlog/core'
-import type { OffsetMapManifest } from '@everlog/core'
+import { checkConditionalWrites, deleteOffsetMap, OffsetMapWriter, readOffsetMapManifest } from '@everlog/core'
+import type { ConditionalWritesMode, OffsetMapManifest } from '@everlog/core'
+import { unfencedNotice } from './options.js'
 import { RateLimiter } from './rate.js'
 import { createTarget, describeTarget, readTargetRanges } from './target.js'
 import type { TargetState } from './target.js'
@@ -89,6 +90,8 @@ export interface RestoreOptions {
   mapFlushMs?: number
   /** Written into the map's manifests. */
   writer?: string
+  /** Whether the store must prove it fences the offset maps' manifests before the first write. Default 'required'. */
+  conditionalWrites?: ConditionalWritesMode
   signal?: AbortSignal
   onProgress?: (progress: RestoreProgress) => void
   /** Human-readable notes (gaps skipped, configs copied, reconciliation). */
@@ -222,6 +225,9 @@ export async function restoreTopic(options: RestoreOptions): Promise<RestoreResu
       return result
     }
 
+    // The offset map's manifests are the restore's checkpoints, replaced with conditional writes like HEAD.
+    const fencing = await checkConditionalWrites(store, options.conditionalWrites ?? 'required')
+    if (!fencing.fenced) notice(unfencedNotice(fencing))
     if (options.resetMap) {
       for (const p of plans) {
         if ((await deleteOffsetMap(store, target, source, p.partition)) > 0) {

@@ -269,7 +269,7 @@ export class FileStore implements ObjectStore {
           if (isMissing(err)) continue // deleted since the directory was read
           throw this.ioError('stat', key, err)
         }
-        yield { key, size: Number(st.size), etag: etagOf(st) }
+        yield { key, size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) }
       }
     }
   }

@@ -6,7 +6,18 @@ export { FileStore } from './file.js'
 export type { FileStoreOptions } from './file.js'
 export { S3Store } from './s3.js'
 export type { S3StoreOptions } from './s3.js'
-export { BucketNotFoundError } from './errors.js'
+export { BucketNotFoundError, ConditionalWritesUnsupportedError, StoreRangeMismatchError } from './errors.js'
+export type { ConditionalWrite } from './errors.js'
+export {
+  CONDITIONAL_WRITES_ENV,
+  CONDITIONAL_WRITES_MODES,
+  PROBE_KEY_PREFIX,
+  checkConditionalWrites,
+  describeStore,
+  parseConditionalWritesMode,
+  probeConditionalWrites,
+} from './conditional-writes.js'
+export type { ConditionalWritesCheck, ConditionalWritesMode, ConditionalWritesProbe } from './conditional-writes.js'
 export { ACCEPTED_STORE_URLS, openStore, parseStoreUrl } from './open.js'
 export type { OpenStoreOptions, StoreLocation } from './open.js'
 export { compareKeys, validateKey, validatePrefix } from './keys.js'

@@ -8,6 +8,7 @@ interface Entry {
   body: Buffer
   etag: string
   contentType: string | undefined
+  lastModified: Date
 }
 
 type Bucket = Map<string, Entry>
@@ -113,7 +114,7 @@ export class MemoryStore implements ObjectStore {
       const page: ObjectInfo[] = []
       for (const key of keys.slice(i, i + this.pageSize)) {
         const entry = this.objects.get(key)
-        if (entry) page.push({ key, size: entry.body.length, etag: entry.etag })
+        if (entry) page.push({ key, size: entry.body.length, etag: entry.etag, lastModified: entry.lastModified })
       }
       // Each page is handed out after a turn of the event loop, as a remote store's would be.
       await Promise.resolve()
@@ -142,7 +143,12 @@ export class MemoryStore implements ObjectStore {
   private store(key: string, body: Uint8Array, options: PutOptions | undefined): string {
     const etag = nextEtag()
     // Copy so that a caller reusing its buffer cannot change the stored object.
-    this.objects.set(key, { body: Buffer.from(body), etag, contentType: options?.contentType })
+    this.objects.set(key, {
+      body: Buffer.from(body),
+      etag,
+      contentType: options?.contentType,
+      lastModified: new Date(),
+    })
     return etag
   }
 }

@@ -13,8 +13,16 @@ import {
   StoreAccessDeniedError,
   StoreUnavailableError,
 } from '../errors.js'
-import { BucketNotFoundError } from './errors.js'
-import { compareKeys, rangeHeader, rangeNotSatisfiable, validateKey, validatePrefix, validateRange } from './keys.js'
+import { BucketNotFoundError, StoreRangeMismatchError } from './errors.js'
+import {
+  compareKeys,
+  rangeHeader,
+  rangeNotSatisfiable,
+  resolveRange,
+  validateKey,
+  validatePrefix,
+  validateRange,
+} from './keys.js'
 import type { ByteRange, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './types.js'
 
 export interface S3StoreOptions {
@@ -52,6 +60,8 @@ export class S3Store implements ObjectStore {
   readonly bucket: string
   /** Root prefix inside the bucket: empty or ending with '/'. */
   readonly prefix: string
+  /** The endpoint requests go to when not AWS's own (from the options or AWS_ENDPOINT_URL*), for messages. */
+  readonly endpoint: string | undefined
   private readonly given: S3Client | undefined
   private readonly config: S3ClientConfig
   private connecting: Promise<{ client: S3Client; sdk: Sdk }> | undefined
@@ -86,6 +96,7 @@ export class S3Store implements ObjectStore {
     }
     this.given = options.client
     this.config = clientConfig(options)
+    this.endpoint = options.client ? undefined : (this.config.endpoint as string | undefined)
   }
 
   /** The SDK and the client, loaded and made on first use. */
@@ -99,29 +110,95 @@ export class S3Store implements ObjectStore {
   async get(key: string, range?: ByteRange): Promise<GetResult> {
     validateKey(key)
     validateRange(key, range)
+    if (range === undefined) {
+      const whole = await this.getObject(key, undefined)
+      return { body: whole.body, etag: whole.etag, size: whole.total ?? whole.body.length }
+    }
+    // Some S3-compatible servers answer a range with other bytes (a suffix read as a prefix, a range ignored): what
+    // came back is checked against what was asked, so a store's wrong answer never reaches a Parquet decoder.
+    const asked = rangeHeader(range)
+    const first = await this.getObject(key, range, asked)
+    if (first.empty) return { body: Buffer.alloc(0), etag: first.etag, size: 0 }
+    const ok = this.rangeAnswer(key, range, first)
+    if (ok) return ok
+    // Once more with explicit start and end computed from the object's size, which every server gets right or not
+    // at all.
+    const size = first.total ?? (await this.head(key))?.size
+    if (size === undefined) throw new ObjectNotFoundError(key, `object not found: ${key} in ${this.url}`)
+    const [start, end] = resolveRange(key, range, size)
+    const explicit: ByteRange = { start, end: end - 1 }
+    const second = await this.getObject(key, explicit, rangeHeader(explicit))
+    const retried = second.empty ? undefined : this.rangeAnswer(key, explicit, second)
+    if (retried && retried.size === size) return retried
+    throw new StoreRangeMismatchError(
+      key,
+      `the store answered a ranged read wrongly: ${this.where(key)} asked for ${asked}, got ${describeAnswer(first)}; ` +
+        `asked again for ${rangeHeader(explicit)}, got ${describeAnswer(second)}. The object is not at fault: ` +
+        `the S3-compatible server${this.endpoint ? ` at ${this.endpoint}` : ''} does not serve byte ranges correctly`,
+    )
+  }
+
+  /** The bytes the range asked for, or undefined when the answer does not match the request. */
+  private rangeAnswer(key: string, range: ByteRange, answer: RawGet): GetResult | undefined {
+    if (answer.contentRange) {
+      const { start, end, total } = answer.contentRange
+      let want: [number, number]
+      try {
+        want = resolveRange(key, range, total)
+      } catch {
+        return undefined
+      }
+      // More than asked is fine when the answer says truthfully which bytes it holds (one server sends the whole
+      // object for bytes=0-0); other bytes than asked, or a body that is not what Content-Range says, is not.
+      if (answer.body.length !== end - start + 1 || start > want[0] || end + 1 < want[1]) return undefined
+      const body =
+        start === want[0] && end + 1 === want[1] ? answer.body : answer.body.subarray(want[0] - start, want[1] - start)
+      return { body, etag: answer.etag, size: total }
+    }
+    // A 200 without Content-Range is the whole object (HTTP lets a server ignore Range): cut the range out of it.
+    if (answer.status === 200 && answer.total === undefined) {
+      const [start, end] = resolveRange(key, range, answer.body.length)
+      return { body: answer.body.subarray(start, end), etag: answer.etag, size: answer.body.length }
+    }
+    return undefined
+  }
+
+  private async getObject(key: string, range: ByteRange | undefined, header?: string): Promise<RawGet> {
     try {
       const { client, sdk } = await this.s3()
       const res = await client.send(
         new sdk.GetObjectCommand({
           Bucket: this.bucket,
           Key: this.prefix + key,
-          ...(range ? { Range: rangeHeader(range) } : {}),
+          ...(header ? { Range: header } : {}),
         }),
       )
       const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0)
       const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-      const total = /\/(\d+)$/.exec(res.ContentRange ?? '')
-      const size = total ? Number(total[1]) : (res.ContentLength ?? body.length)
-      return { body, etag: res.ETag ?? '', size }
+      const contentRange = parseContentRange(res.ContentRange)
+      const total = contentRange?.total ?? totalOf(res.ContentRange)
+      return {
+        body,
+        etag: res.ETag ?? '',
+        status: res.$metadata.httpStatusCode,
+        contentRange,
+        rawContentRange: res.ContentRange,
+        total,
+        empty: false,
+      }
     } catch (err) {
       if (range && statusOf(err) === 416) {
         // S3 refuses any range on an empty object; the other stores read it as empty.
         const info = await this.head(key)
-        if (info?.size === 0) return { body: Buffer.alloc(0), etag: info.etag, size: 0 }
+        if (info?.size === 0) return { body: Buffer.alloc(0), etag: info.etag, status: 416, total: 0, empty: true }
         throw rangeNotSatisfiable(key, range, info?.size)
       }
       throw this.mapError('read', key, err)
     }
+  }
+
+  private where(key: string): string {
+    return `s3://${this.bucket}/${this.prefix}${key}`
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -193,7 +270,12 @@ export class S3Store implements ObjectStore {
       }
       for (const obj of res.Contents ?? []) {
         if (obj.Key === undefined) continue
-        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, etag: obj.ETag ?? '' }
+        yield {
+          key: obj.Key.slice(this.prefix.length),
+          size: obj.Size ?? 0,
+          etag: obj.ETag ?? '',
+          ...(obj.LastModified ? { lastModified: obj.LastModified } : {}),
+        }
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined
     } while (token)
@@ -341,6 +423,36 @@ export class S3Store implements ObjectStore {
     const retriable = status === undefined || status >= 500 || status === 429 || THROTTLING.has(name)
     return new StoreUnavailableError(`cannot ${op} ${where}: ${detail}${messageOf(err)}`, { cause: err, retriable })
   }
+}
+
+interface RawGet {
+  body: Buffer
+  etag: string
+  status: number | undefined
+  contentRange?: { start: number; end: number; total: number }
+  rawContentRange?: string | undefined
+  /** Size of the whole object when the answer says it. */
+  total: number | undefined
+  /** An empty object, which S3 answers with 416 to any range. */
+  empty: boolean
+}
+
+/** `bytes START-END/TOTAL`; undefined for anything else (absent, unsatisfied, garbage). */
+function parseContentRange(value: string | undefined): { start: number; end: number; total: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value?.trim() ?? '')
+  if (!m) return undefined
+  const [start, end, total] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  return end >= start && end < total ? { start, end, total } : undefined
+}
+
+function totalOf(value: string | undefined): number | undefined {
+  const total = /\/(\d+)$/.exec(value ?? '')
+  return total ? Number(total[1]) : undefined
+}
+
+function describeAnswer(answer: RawGet): string {
+  const range = answer.rawContentRange ? `Content-Range "${answer.rawContentRange}"` : 'no Content-Range'
+  return `HTTP ${answer.status ?? '?'} with ${range} and ${answer.body.length} bytes`
 }
 
 const ACCESS_DENIED = new Set([

@@ -9,6 +9,8 @@ export interface ObjectInfo {
    * different bytes gives a new one; on S3 (ETag = MD5) identical bytes give the identical etag.
    */
   etag: string
+  /** When the object was last written; set by list() (gc's grace period), not necessarily by head(). */
+  lastModified?: Date
 }
 
 /**
