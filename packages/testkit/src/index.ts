@@ -1,1 +1,10 @@
 export { toolCacheDir, testPython, missingTool } from './tools.js'
+export {
+  THIRD_PARTY_S3_SERVERS,
+  s3rverServer,
+  seaweedfsBinary,
+  seaweedfsServer,
+  startS3rver,
+  startSeaweedfs,
+} from './s3-servers.js'
+export type { S3ServerProcess, ThirdPartyS3Server } from './s3-servers.js'
