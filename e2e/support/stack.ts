@@ -20,8 +20,23 @@ registerKafkaCodecs(CompressionCodecs)
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
-export interface Stack {
-  s3: S3TestServer
+/** What a story needs of an S3 server: ours (S3TestServer, which also records requests) or a third-party one. */
+export interface S3Endpoint {
+  endpoint: string
+  region: string
+  bucket: string | undefined
+  accessKeyId: string
+  secretAccessKey: string
+  clientConfig(): {
+    endpoint: string
+    region: string
+    forcePathStyle: true
+    credentials: { accessKeyId: string; secretAccessKey: string }
+  }
+}
+
+export interface Stack<S extends S3Endpoint = S3TestServer> {
+  s3: S
   broker: DevBroker
   kafka: Kafka
   /** s3://bucket/prefix/ of the archive. */
@@ -36,10 +51,15 @@ export interface Stack {
 
 /** Starts S3 and the broker; everything is closed and removed when the test ends. */
 export async function startStack(t: TestContext, prefix: string): Promise<Stack> {
-  const dir = await mkdtemp(join(tmpdir(), 'everlog-story-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
   const s3 = await startS3Server()
   t.after(() => s3.close())
+  return startStackOn(t, prefix, s3)
+}
+
+/** The broker beside an S3 server the caller started (and closes), e.g. a third-party one. */
+export async function startStackOn<S extends S3Endpoint>(t: TestContext, prefix: string, s3: S): Promise<Stack<S>> {
+  const dir = await mkdtemp(join(tmpdir(), 'everlog-story-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
   const broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
   t.after(() => broker.close())
   const storeUrl = `s3://${s3.bucket}/${prefix}/`
@@ -197,7 +217,7 @@ export async function readArchive(
 
 /** Archiver flags for a story: small segments rolled after a second, so a few thousand records make many. */
 export function archiveArgs(
-  stack: Stack,
+  stack: Stack<S3Endpoint>,
   topic: string,
   group: string,
   extra: { maxRecords?: number; maxAge?: string } = {},
