@@ -822,7 +822,11 @@ export class Archiver {
   private fail(err: unknown, message: string): void {
     if (this._status === 'failed' || this._status === 'stopped') return
     if (!(err instanceof DataLossError))
-      this.countError(err instanceof EverlogError && err.code === 'CONFIG' ? 'config' : 'internal')
+      this.countError(
+        err instanceof EverlogError && (err.code === 'CONFIG' || err.code === 'CONDITIONAL_WRITES_UNSUPPORTED')
+          ? 'config'
+          : 'internal',
+      )
     this.logger.error({ err }, `${message}: ${(err as Error)?.message ?? err}`)
     this.failure = err
     this._status = 'failed'
