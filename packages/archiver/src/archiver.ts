@@ -839,7 +839,9 @@ export class Archiver {
 
   /** Proves the store fences HEAD before anything is written (see checkConditionalWrites); says which mode is on. */
   private async checkFencing(store: ObjectStore): Promise<void> {
-    const check = await this.retrying('store', () => checkConditionalWrites(store, this.config.conditionalWrites))
+    const check = await checkConditionalWrites(store, this.config.conditionalWrites, (request) =>
+      this.retrying('store', request),
+    )
     const mode = check.fenced ? 'fenced' : 'unsafe_single_writer'
     this.metrics.conditionalWrites.set({ mode: 'fenced' }, check.fenced ? 1 : 0)
     this.metrics.conditionalWrites.set({ mode: 'unsafe_single_writer' }, check.fenced ? 0 : 1)

@@ -62,7 +62,7 @@ describe('conditional-write probe', () => {
       assert.match(err.message, /does not honour conditional writes/)
       return true
     })
-    assert.deepEqual(await keys(store), [], 'no everlog.json, no probe object')
+    assert.deepEqual(await keys(store), ['everlog.probe'], 'nothing but the probe object: no everlog.json')
     assert.ok(
       logs.lines.some((l) => /^archiver failed to start: the store memory:\/\/ does not honour/.test(String(l.msg))),
       logs.text,

@@ -2,8 +2,7 @@
 // S3-compatible servers accept both silently, and then two writers overwrite each other's HEAD with no error. So
 // everything that writes HEAD or offset maps proves the store refuses them before its first write, on a probe key of
 // its own, and stops unless the operator chose to run a single writer without fencing.
-import { randomBytes } from 'node:crypto'
-import { ConfigError, PreconditionFailedError } from '../errors.js'
+import { ConfigError, EverlogError, ObjectNotFoundError, PreconditionFailedError } from '../errors.js'
 import { ConditionalWritesUnsupportedError } from './errors.js'
 import type { ConditionalWrite } from './errors.js'
 import type { ObjectStore } from './types.js'
@@ -18,8 +17,11 @@ export type ConditionalWritesMode = (typeof CONDITIONAL_WRITES_MODES)[number]
 /** The environment variable every writing command reads (flags and config files win over it). */
 export const CONDITIONAL_WRITES_ENV = 'EVERLOG_CONDITIONAL_WRITES'
 
-/** Probe objects live at the archive root, beside everlog.json: no topic, listing or Athena table sees them. */
-export const PROBE_KEY_PREFIX = 'everlog.probe-'
+/**
+ * The probe object, at the archive root beside everlog.json, where no topic, listing or Athena table sees it. It is
+ * kept (tiny, rewritten by every probe) so that a writer needs no delete permission.
+ */
+export const PROBE_KEY = 'everlog.probe'
 
 export interface ConditionalWritesProbe {
   /** The store as named in messages: its URL and, for S3, the endpoint. */
@@ -34,6 +36,9 @@ export interface ConditionalWritesCheck extends ConditionalWritesProbe {
   fenced: boolean
 }
 
+/** Runs one store request again on a retriable error; the caller's policy (the archiver's) or a short default. */
+export type ProbeRetry = <T>(request: () => Promise<T>) => Promise<T>
+
 /** Names a store for an operator: its URL, plus the endpoint when it is not AWS's own. */
 export function describeStore(store: ObjectStore): string {
   const endpoint = (store as { endpoint?: unknown }).endpoint
@@ -41,31 +46,37 @@ export function describeStore(store: ObjectStore): string {
 }
 
 /**
- * Creates a probe object twice with If-None-Match and replaces it with a stale If-Match, then deletes it. Store
- * errors other than the refusals propagate (retriable ones are worth retrying: every run uses a new probe key).
+ * Creates the probe object (or finds it there), creates it again with If-None-Match, replaces it, and replaces it
+ * again with the etag from before that replacement. Each request is retried on its own, and every step stays
+ * correct when it is repeated or when another writer probes at the same time: the second create always meets an
+ * existing object, and the last replace always carries an etag that is no longer current.
  */
-export async function probeConditionalWrites(store: ObjectStore): Promise<ConditionalWritesProbe> {
-  const key = `${PROBE_KEY_PREFIX}${randomBytes(8).toString('hex')}`
+export async function probeConditionalWrites(
+  store: ObjectStore,
+  retry: ProbeRetry = defaultRetry,
+): Promise<ConditionalWritesProbe> {
   const unsupported: ConditionalWrite[] = []
-  const body = (step: string) => Buffer.from(`everlog conditional-write probe: ${step}\n`)
-  try {
-    const first = await store.putIfAbsent(key, body('create'))
-    if (!(await refused(() => store.putIfAbsent(key, body('second create, must be refused'))))) {
-      unsupported.push('If-None-Match')
-    }
-    // Advance the object past the etag of the first write, then replace with that now stale etag. When the second
-    // create was wrongly accepted the object already moved on, and the first etag is stale all the same.
-    const current = await store.head(key)
-    if (current?.etag === first.etag) await store.putIfMatch(key, body('replace'), first.etag)
-    if (!(await refused(() => store.putIfMatch(key, body('stale replace, must be refused'), first.etag)))) {
-      unsupported.push('If-Match')
-    }
-  } finally {
-    await store.delete(key).catch(() => {})
+  const body = (step: string) => Buffer.from(`everlog conditional-write probe: ${step} ${new Date().toISOString()}\n`)
+  await retry(() => refused(() => store.putIfAbsent(PROBE_KEY, body('create'))))
+  if (!(await retry(() => refused(() => store.putIfAbsent(PROBE_KEY, body('second create, must be refused')))))) {
+    unsupported.push('If-None-Match')
+  }
+  const before = await retry(() => store.head(PROBE_KEY))
+  if (before === undefined)
+    throw new ObjectNotFoundError(PROBE_KEY, `${PROBE_KEY} vanished from ${store.url} while probing`)
+  // Moves the object past `before` (if another prober did first, `before` is just as stale).
+  await retry(() => refused(() => store.putIfMatch(PROBE_KEY, body('replace'), before.etag)))
+  if (
+    !(await retry(() =>
+      refused(() => store.putIfMatch(PROBE_KEY, body('stale replace, must be refused'), before.etag)),
+    ))
+  ) {
+    unsupported.push('If-Match')
   }
   return { store: describeStore(store), unsupported }
 }
 
+/** True when the write was refused (PreconditionFailedError), false when it went through. */
 async function refused(write: () => Promise<unknown>): Promise<boolean> {
   try {
     await write()
@@ -73,6 +84,18 @@ async function refused(write: () => Promise<unknown>): Promise<boolean> {
   } catch (err) {
     if (err instanceof PreconditionFailedError) return true
     throw err
+  }
+}
+
+/** Up to 5 attempts, 100 ms doubling, for retriable store errors. */
+const defaultRetry: ProbeRetry = async (request) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request()
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof EverlogError) || !err.retriable) throw err
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)))
+    }
   }
 }
 
@@ -85,10 +108,11 @@ const checked = new WeakMap<ObjectStore, Promise<ConditionalWritesProbe>>()
 export async function checkConditionalWrites(
   store: ObjectStore,
   mode: ConditionalWritesMode = 'required',
+  retry?: ProbeRetry,
 ): Promise<ConditionalWritesCheck> {
   let probe = checked.get(store)
   if (!probe) {
-    probe = probeConditionalWrites(store)
+    probe = probeConditionalWrites(store, retry)
     checked.set(store, probe)
     // A failed probe (store unreachable) is not remembered: the next call probes again.
     probe.catch(() => checked.delete(store))

@@ -11,13 +11,18 @@ export type { ConditionalWrite } from './errors.js'
 export {
   CONDITIONAL_WRITES_ENV,
   CONDITIONAL_WRITES_MODES,
-  PROBE_KEY_PREFIX,
+  PROBE_KEY,
   checkConditionalWrites,
   describeStore,
   parseConditionalWritesMode,
   probeConditionalWrites,
 } from './conditional-writes.js'
-export type { ConditionalWritesCheck, ConditionalWritesMode, ConditionalWritesProbe } from './conditional-writes.js'
+export type {
+  ConditionalWritesCheck,
+  ConditionalWritesMode,
+  ConditionalWritesProbe,
+  ProbeRetry,
+} from './conditional-writes.js'
 export { ACCEPTED_STORE_URLS, openStore, parseStoreUrl } from './open.js'
 export type { OpenStoreOptions, StoreLocation } from './open.js'
 export { compareKeys, validateKey, validatePrefix } from './keys.js'
