@@ -46,6 +46,11 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void
   /** Stop after this many problems (default 100): a badly broken archive should not flood the report. */
   maxProblems?: number
+  /**
+   * Also decode every page with strict decoders (decodeSegment's `strict`): a segment that some engine cannot read
+   * (an LZ4 block breaking the block format's end-of-block rules) is a problem naming its row group and column.
+   */
+  deep?: boolean
 }
 
 type Summary = Omit<ChildEntry, 'hash'>
@@ -94,7 +99,7 @@ export async function verifyArchive(store: ObjectStore, options: VerifyOptions =
     for (const partition of [...partitions].sort((a, b) => a - b)) {
       if (problems.length >= maxProblems) break
       checked.partitions++
-      await verifyPartition(store, topic, partition, checked, problem, describe, options.onProgress)
+      await verifyPartition(store, topic, partition, checked, problem, describe, options)
       options.onProgress?.({ ...checked, topic, partition })
     }
   }
@@ -108,7 +113,7 @@ async function verifyPartition(
   checked: VerifyChecked,
   problem: (key: string, message: string) => void,
   describe: (err: unknown) => string,
-  onProgress: VerifyOptions['onProgress'],
+  { onProgress, deep = false }: VerifyOptions,
 ): Promise<void> {
   const hKey = headKey(topic, partition)
   let head: Head
@@ -162,7 +167,7 @@ async function verifyPartition(
           acc.add({ ...gapSummary, firstOffset: entry.firstOffset, lastOffset: entry.lastOffset })
           continue
         }
-        await verifySegment(store, topic, partition, entry, key, checked, problem, describe)
+        await verifySegment(store, topic, partition, entry, key, checked, problem, describe, deep)
         acc.add({
           firstOffset: entry.firstOffset,
           lastOffset: entry.lastOffset,
@@ -238,6 +243,7 @@ async function verifySegment(
   checked: VerifyChecked,
   problem: (key: string, message: string) => void,
   describe: (err: unknown) => string,
+  deep: boolean,
 ): Promise<void> {
   const key = entry.key
   const parsed = parseSegmentKey(key)
@@ -258,7 +264,7 @@ async function verifySegment(
       return
     }
     // decodeSegment checks the sha256 against the key's hash before decoding.
-    records = decodeSegment(body, { expectedSha256: parsed.sha256, key })
+    records = decodeSegment(body, { expectedSha256: parsed.sha256, key, strict: deep })
   } catch (err) {
     problem(key, `segment ${key} is unreadable: ${describe(err)}`)
     return
