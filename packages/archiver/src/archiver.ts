@@ -3,6 +3,7 @@
 // HEAD. Also: retention-overrun detection, --once, topic discovery, metrics, health and progress logs.
 import {
   DataLossError,
+  ENGINES_NOT_READING,
   EverlogError,
   FencedError,
   PartitionWriter,
@@ -166,6 +167,14 @@ export class Archiver {
         },
         'archiver starting',
       )
+      const unreadableBy = ENGINES_NOT_READING[c.segment.compression]
+      if (unreadableBy.length > 0) {
+        this.logger.warn(
+          { compression: c.segment.compression, unreadableBy },
+          `segments compressed with ${c.segment.compression} cannot be read by ${unreadableBy.join(' or ')}; ` +
+            'use zstd (the default) for an archive meant for them',
+        )
+      }
       this.store ??= openStore(c.store, c.s3 ? { s3: c.s3 } : {})
       const store = this.store
       await this.checkFencing(store)

@@ -1,6 +1,7 @@
 // Records packed into a few ArrayBuffers (offsets and timestamps, lengths, and chunks of key/value/header bytes) so a
 // segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: fetched records
 // are copied once, straight from the Fetch response into its chunks, with no object made per record.
+import { rawRecordBytes } from '@everlog/core'
 import type { ArchiveRecord, PackedRecords } from '@everlog/core'
 import type { BatchRecords, WireReader } from './fetch/record-batches.js'
 
@@ -59,10 +60,14 @@ export class PackedRecordsBuilder {
     return this.numbers[2 * min + 1]!
   }
 
-  /** Adds a record; returns its raw bytes. */
-  addRecord(r: ArchiveRecord): number {
+  /**
+   * Adds a record; returns its raw bytes. `beforeAdd` is told the record's raw bytes before anything of it is written
+   * (it may `finish` the builder first: that is how row groups are cut before the record that would overflow them).
+   */
+  addRecord(r: ArchiveRecord, beforeAdd?: (rawBytes: number) => void): number {
     let bound = (r.key?.length ?? 0) + (r.value?.length ?? 0)
     for (const [k, v] of r.headers) bound += k.length * 3 + (v?.length ?? 0)
+    beforeAdd?.(rawRecordBytes(r))
     this.begin(3 + r.headers.length * 2, bound)
     this.numbers[this.n++] = r.offset
     this.numbers[this.n++] = r.timestamp
@@ -79,16 +84,19 @@ export class PackedRecordsBuilder {
 
   /**
    * Adds the record `records` stands on: its key, value and headers are read from the fetched batch and copied once,
-   * with no object made for them (every read stays inside the record). Returns its raw bytes.
+   * with no object made for them (every read stays inside the record). Returns its raw bytes; `beforeAdd` as for
+   * addRecord.
    */
-  addWireRecord(records: BatchRecords): number {
+  addWireRecord(records: BatchRecords, beforeAdd?: (rawBytes: number) => void): number {
     const r = records.reader
     const src = r.buf
     const at = r.pos
     // First every length is read and checked against the record's end, so a corrupt record throws before anything of
     // it is written; then the bytes are copied.
-    const headerCount = checkWireRecord(r)
+    checkWireRecord(r)
+    const headerCount = checked.headers
     r.pos = at
+    beforeAdd?.(checked.rawBytes)
     this.begin(3 + headerCount * 2, r.end - at)
     this.putNumber(records.offset)
     this.putNumber(records.timestamp)
@@ -202,18 +210,31 @@ export class PackedRecordsBuilder {
 
 const EMPTY = Buffer.alloc(0)
 
-/** Reads a wire record's key, value and headers without copying them; returns its header count. */
-function checkWireRecord(r: WireReader): number {
-  r.take(Math.max(0, r.varint()))
-  r.take(Math.max(0, r.varint()))
+/** What checkWireRecord found (one object reused: this runs for every archived record). */
+const checked = { headers: 0, rawBytes: 0 }
+
+/** Reads a wire record's key, value and headers without copying them: its header count and raw bytes. */
+function checkWireRecord(r: WireReader): void {
+  // Lengths below zero are nulls; a null header name is kept as empty, as kafkajs reads it.
+  let n = Math.max(0, r.varint())
+  r.take(n)
+  let raw = n
+  n = Math.max(0, r.varint())
+  r.take(n)
+  raw += n
   const headerCount = r.varint()
   // Each header takes at least two bytes: a larger count is a corrupt record, not a reason to allocate.
   if (headerCount < 0 || headerCount * 2 > r.end - r.pos) throw r.malformed(`header count ${headerCount}`)
   for (let h = 0; h < headerCount; h++) {
-    r.take(Math.max(0, r.varint()))
-    r.take(Math.max(0, r.varint()))
+    n = Math.max(0, r.varint())
+    r.take(n)
+    raw += n
+    n = Math.max(0, r.varint())
+    r.take(n)
+    raw += n
   }
-  return headerCount
+  checked.headers = headerCount
+  checked.rawBytes = raw
 }
 
 function grow64(a: BigInt64Array<ArrayBuffer>, need: number): BigInt64Array<ArrayBuffer> {

@@ -2,7 +2,7 @@
 // roll on size/count/age, and commit through the partition's writer strictly in offset order while fetching goes on.
 // Encoding row groups as they fill spreads the CPU work over the segment's lifetime instead of a burst at roll time.
 // Memory is charged to the shared budget until a segment is committed (or dropped); uploads share the limiter.
-import { FencedError, OffsetOrderError } from '@everlog/core'
+import { FencedError, fitsRowGroup, OffsetOrderError } from '@everlog/core'
 import type { ArchiveRecord, EncodedRowGroup, EncodedSegment, Head, PackedRecords } from '@everlog/core'
 import type { ByteBudget, Limiter } from './budget.js'
 import { BatchRecords, forEachArchivableBatch } from './fetch/record-batches.js'
@@ -173,7 +173,7 @@ export class PartitionPipeline {
     }
     for (const r of records) {
       if (this.segmentRecords === 0) this.openedAt = this.now()
-      this.added(this.buffer.addRecord(r))
+      this.added(this.buffer.addRecord(r, this.cutRowGroup))
       this.position = r.offset + 1n
     }
     if (upTo !== undefined && upTo > this.position) this.position = upTo
@@ -197,7 +197,7 @@ export class PartitionPipeline {
         while (cursor.next()) {
           if (cursor.offset < from || cursor.offset <= last) continue
           if (this.segmentRecords === 0) this.openedAt = this.now()
-          this.added(this.buffer.addWireRecord(cursor))
+          this.added(this.buffer.addWireRecord(cursor, this.cutRowGroup))
           last = cursor.offset
         }
       })
@@ -207,6 +207,15 @@ export class PartitionPipeline {
       // Records buffered before a malformed batch stay, and the next fetch starts after them.
       if (last >= 0 && BigInt(last) + 1n > this.position) this.position = BigInt(last) + 1n
     }
+  }
+
+  /**
+   * Row groups are cut by core's rule (fitsRowGroup), as encodeSegment cuts them: the open group is sealed before a
+   * record that would take it past rowGroupBytes, so a segment's bytes are those encodeSegment gives for its records.
+   * The one exception is memory: under budget pressure the archiver seals a group early (relieveBudget).
+   */
+  private readonly cutRowGroup = (rawBytes: number): void => {
+    if (!fitsRowGroup(this.buffer.rawBytes, rawBytes, this.options.rowGroupBytes)) this.sealRowGroup()
   }
 
   /** Charges a buffered record; limits are checked record by record, so one large fetch still rolls on size. */
@@ -220,7 +229,8 @@ export class PartitionPipeline {
     const { maxBytes, maxRecords } = this.options.limits
     if (this.segmentRawBytes >= maxBytes) this.roll('size')
     else if (this.segmentRecords >= maxRecords) this.roll('records')
-    else if (this.buffer.rawBytes >= this.options.rowGroupBytes) this.sealRowGroup()
+    // Past the bound only when its one record is larger than the bound: nothing can join it, so it is sealed now.
+    else if (this.buffer.rawBytes > this.options.rowGroupBytes) this.sealRowGroup()
   }
 
   /**

@@ -12,6 +12,7 @@ import {
   StoreUnavailableError,
   assembleSegment,
   encodePackedRowGroup,
+  encodeSegment,
   rawRecordBytes,
   readSegmentLayout,
 } from '@everlog/core'
@@ -113,7 +114,7 @@ describe('PartitionPipeline', () => {
     assert.deepEqual(await readAll(store), input)
   })
 
-  test('row groups are encoded as they fill, before the segment rolls, and close once they reach the bound', async () => {
+  test('row groups are encoded as they fill, before the segment rolls, cut as encodeSegment cuts them', async () => {
     const store = new MemoryStore()
     const encodedBeforeRoll: number[] = []
     let groupsEncoded = 0
@@ -136,21 +137,68 @@ describe('PartitionPipeline', () => {
     await p.flush()
     assert.equal(committed.length, 1)
     assert.deepEqual(await readAll(store), input)
-    const head = committed[0]!
-    assert.equal(head.kind, 'segment')
     let key = ''
     for await (const o of store.list(`${TOPIC}/data/`)) key = o.key
     const layout = await readSegmentLayout(store, key)
     assert.equal(layout.rowGroups.length, groupsEncoded)
-    // Groups close once they reach the bound: at most one record past it.
+    // One rule: a group closes before the record that would take it past the bound, so the bytes are encodeSegment's.
+    const expected = encodeSegment(input, { topic: TOPIC, partition: 0, compression: 'snappy', rowGroupBytes: 10_000 })
+    assert.ok((await store.get(key)).body.equals(expected.bytes), 'the archived segment differs')
     let start = 0
     for (const rg of layout.rowGroups) {
       const bytes = raw(input.slice(start, start + rg.records))
-      assert.ok(bytes >= 10_000 || rg === layout.rowGroups.at(-1), `group of ${bytes} bytes closed early`)
-      assert.ok(bytes - raw([input[start + rg.records - 1]!]) < 10_000, `group of ${bytes} bytes ran past the bound`)
+      assert.ok(bytes <= 10_000, `group of ${bytes} bytes ran past the bound`)
+      assert.ok(
+        rg === layout.rowGroups.at(-1) || bytes + rawRecordBytes(input[start + rg.records]!) > 10_000,
+        `group of ${bytes} bytes closed early`,
+      )
       start += rg.records
     }
     assert.ok(encodedBeforeRoll.at(-1)! >= 9)
+  })
+
+  test('large records (300 KiB to 2 MiB) give the segment encodeSegment gives, appended or fetched', async () => {
+    let seed = 5
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+    const input: ArchiveRecord[] = Array.from({ length: 24 }, (_, i) => ({
+      offset: BigInt(i),
+      timestamp: 1_700_000_000_000n + BigInt(i),
+      key: Buffer.from(`key-${i}`),
+      value: Buffer.alloc(300 * 1024 + Math.floor(rand() * (1741 * 1024)), i),
+      headers: i % 4 === 0 ? [] : [['trace', Buffer.alloc(Math.floor(rand() * 2000), 7)] as const],
+    }))
+    // Sizes that straddle the default 4 MiB bound every way: one, two and several records per group.
+    input[5]!.value = Buffer.alloc(4 * 1024 * 1024 + 1, 1)
+    input[6]!.value = Buffer.alloc(4 * 1024 * 1024 - 20, 2)
+    input[7]!.value = Buffer.alloc(0)
+    const options = { topic: TOPIC, partition: 0, compression: 'snappy' as const }
+    const expected = encodeSegment(input, options)
+    const batches = await Promise.all(
+      [
+        [0, 7],
+        [7, 13],
+        [13, 24],
+      ].map(([from, to]) =>
+        encodeBatch({
+          baseOffset: from!,
+          baseTimestamp: Number(input[from!]!.timestamp),
+          records: input.slice(from, to),
+        }),
+      ),
+    )
+    for (const way of ['appended', 'fetched'] as const) {
+      const store = new MemoryStore()
+      const { p } = await pipeline(store, { ...options })
+      if (way === 'appended') p.append(input)
+      else for (const b of batches) p.appendFetched(b, null)
+      await p.flush()
+      const keys: string[] = []
+      for await (const o of store.list(`${TOPIC}/data/`)) keys.push(o.key)
+      assert.equal(keys.length, 1)
+      const groups = (await readSegmentLayout(store, keys[0]!)).rowGroups.map((g) => g.records)
+      assert.ok((await store.get(keys[0]!)).body.equals(expected.bytes), `${way}: groups ${groups.join(', ')}`)
+      assert.ok(groups.length >= 8, `the records make several row groups: ${groups.join(', ')}`)
+    }
   })
 
   test('rolls a quiet partition by age', async () => {

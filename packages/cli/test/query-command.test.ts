@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { FileStore, S3Store } from '@everlog/core'
+import { FileStore, PartitionWriter, S3Store, writeTopicMeta } from '@everlog/core'
 import { startS3Server, type S3TestServer } from '@everlog/core/testing'
 import { writeArchive } from '../../query/test/fixtures.js'
 import { everlog } from './support.js'
@@ -116,7 +116,28 @@ test('athena ddl prints the table, the decoded view and example queries for a to
   assert.match(r.stdout, /LOCATION 's3:\/\/archive\/p\/orders\.v1\/data\/'/)
   assert.match(r.stdout, /'projection\.partition\.range' = '0,1'/)
   assert.match(r.stdout, /CREATE OR REPLACE VIEW kafka\.orders_v1_decoded AS/)
+  assert.equal(r.stderr, '', 'zstd segments: nothing to warn about')
   const file = await everlog(['athena', 'ddl', '--store', url, '--topic', 'orders.v1'])
   assert.equal(file.code, 2)
   assert.match(file.stderr, /Athena reads S3 only/)
+})
+
+test('athena ddl warns when the segments are compressed with a codec Athena cannot read (lz4)', async () => {
+  const store = new S3Store({ bucket: 'archive', prefix: 'lz4/' }, s3.clientConfig())
+  const writer = await PartitionWriter.open(store, { topic: 'clicks', partition: 0, writer: 't', compression: 'lz4' })
+  await writer.appendSegment([{ offset: 0n, timestamp: 1n, key: null, value: Buffer.from('v'), headers: [] }])
+  await writeTopicMeta(store, { topic: 'clicks', partitions: 1 })
+  const env = {
+    AWS_ENDPOINT_URL: s3.endpoint,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  }
+  const r = await everlog(['athena', 'ddl', '--store', 's3://archive/lz4', '--topic', 'clicks'], env)
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /CREATE EXTERNAL TABLE IF NOT EXISTS clicks \(/)
+  assert.match(
+    r.stderr,
+    /^everlog: warning: segments of clicks are compressed with lz4 \(e\.g\. clicks\/data\/partition=0\/\S+\.parquet\), which Amazon Athena cannot read/,
+  )
 })

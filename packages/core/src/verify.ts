@@ -52,6 +52,11 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void
   /** Stop after this many problems (default 100): a badly broken archive should not flood the report. */
   maxProblems?: number
+  /**
+   * Also decode every page with strict decoders (decodeSegment's `strict`): a segment that some engine cannot read
+   * (an LZ4 block breaking the block format's end-of-block rules) is a problem naming its row group and column.
+   */
+  deep?: boolean
 }
 
 type Summary = Omit<ChildEntry, 'hash'>
@@ -166,7 +171,7 @@ async function walkArchive(
     for (const partition of [...partitions].sort((a, b) => a - b)) {
       if (problems.length >= maxProblems) break
       checked.partitions++
-      await verifyPartition(store, topic, partition, checked, problem, describe, options.onProgress, walk)
+      await verifyPartition(store, topic, partition, checked, problem, describe, options, walk)
       options.onProgress?.({ ...checked, topic, partition })
     }
   }
@@ -180,7 +185,7 @@ async function verifyPartition(
   checked: VerifyChecked,
   problem: (key: string, message: string) => void,
   describe: (err: unknown) => string,
-  onProgress: VerifyOptions['onProgress'],
+  { onProgress, deep = false }: VerifyOptions,
   walk: Walk,
 ): Promise<void> {
   const hKey = headKey(topic, partition)
@@ -238,7 +243,7 @@ async function verifyPartition(
         }
         walk.reached.add(entry.key)
         if (walk.segments === 'check') {
-          await verifySegment(store, topic, partition, entry, key, checked, problem, describe)
+          await verifySegment(store, topic, partition, entry, key, checked, problem, describe, deep)
         } else if (parseSegmentKey(entry.key)?.topic !== topic) {
           problem(key, `leaf ${key} references ${entry.key}, which is not a segment key of ${topic}/${partition}`)
         }
@@ -317,6 +322,7 @@ async function verifySegment(
   checked: VerifyChecked,
   problem: (key: string, message: string) => void,
   describe: (err: unknown) => string,
+  deep: boolean,
 ): Promise<void> {
   const key = entry.key
   const parsed = parseSegmentKey(key)
@@ -337,7 +343,7 @@ async function verifySegment(
       return
     }
     // decodeSegment checks the sha256 against the key's hash before decoding.
-    records = decodeSegment(body, { expectedSha256: parsed.sha256, key })
+    records = decodeSegment(body, { expectedSha256: parsed.sha256, key, strict: deep })
   } catch (err) {
     problem(key, `segment ${key} is unreadable: ${describe(err)}`)
     return

@@ -8,6 +8,10 @@ import { PartitionWriter } from '../src/partition-writer.js'
 import type { ArchiveRecord } from '../src/record.js'
 import { MemoryStore } from '../src/store/memory.js'
 import { verifyArchive } from '../src/verify.js'
+import { readFileSync } from 'node:fs'
+import { sha256Hex } from '../src/hash.js'
+import { rawRecordBytes } from '../src/record.js'
+import { decodeSegment } from '../src/segment/index.js'
 import type { VerifyProgress } from '../src/verify.js'
 
 const T0 = 1_700_000_000_000n
@@ -128,4 +132,39 @@ test('an unparsable HEAD is a problem, not a crash', async () => {
     r.problems.map((p) => p.key),
     [headKey('clicks', 0)],
   )
+})
+
+test('--deep: a segment with an LZ4 page other engines reject fails, naming the object, row group and column', async () => {
+  // Written by Everlog's writer before its LZ4 encoder was replaced: some of its LZ4 blocks start a match 10 or 11
+  // bytes before the block's end, which the block format forbids; pyarrow and DuckDB refuse the file.
+  const bytes = readFileSync(new URL('./fixtures/lz4js-segment.parquet', import.meta.url))
+  const decoded = decodeSegment(bytes)
+  assert.equal(decoded.length, 3)
+  const store = new MemoryStore()
+  const w = await PartitionWriter.open(store, { topic: 'orders', partition: 0, writer: 't' })
+  await w.appendSegment(records(0, 10))
+  const timestamps = decoded.map((r) => r.timestamp)
+  await w.commitSegment({
+    bytes,
+    sha256: sha256Hex(bytes),
+    firstOffset: decoded[0]!.offset,
+    lastOffset: decoded.at(-1)!.offset,
+    records: decoded.length,
+    rawBytes: decoded.reduce((n, r) => n + rawRecordBytes(r), 0),
+    minTimestamp: timestamps.reduce((a, b) => (a < b ? a : b)),
+    maxTimestamp: timestamps.reduce((a, b) => (a > b ? a : b)),
+  })
+  await w.appendSegment(records(200, 5))
+  // Everlog itself reads it, so the plain walk finds nothing wrong.
+  const plain = await verifyArchive(store)
+  assert.deepEqual(plain.problems, [])
+  const deep = await verifyArchive(store, { deep: true })
+  assert.equal(deep.ok, false)
+  assert.equal(deep.checked.segments, 3)
+  assert.equal(deep.problems.length, 1)
+  const [p] = deep.problems
+  const key = (await segmentKeys(store, 'orders', 0)).find((k) => k.includes('00000000000000000100-'))!
+  assert.equal(p!.key, key)
+  assert.match(p!.message, new RegExp(`^segment ${key} is unreadable: ${key}: row group 0, column \\S+, is corrupt: `))
+  assert.match(p!.message, /a match starts 1[01] bytes before the end of the block; the format requires at least 12/)
 })

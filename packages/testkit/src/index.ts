@@ -8,3 +8,5 @@ export {
   startSeaweedfs,
 } from './s3-servers.js'
 export type { S3ServerProcess, ThirdPartyS3Server } from './s3-servers.js'
+export { missingSpark, startSpark } from './spark.js'
+export type { SparkOptions, SparkResult, SparkSession } from './spark.js'

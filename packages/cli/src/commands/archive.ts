@@ -100,7 +100,10 @@ export const archiveCommand: CommandModule = {
       .option('--segment-max-bytes <size>', 'roll a segment at this many raw bytes (e.g. 64MiB)')
       .option('--segment-max-records <n>', 'roll a segment at this many records')
       .option('--segment-max-age <duration>', 'roll a segment this long after its first record (e.g. 5m)')
-      .option('--compression <codec>', 'segment compression: zstd, snappy, gzip, lz4 or none')
+      .option(
+        '--compression <codec>',
+        'segment compression: zstd (default), snappy, gzip, lz4 or none; Trino and Athena cannot read lz4 (README: Segment compression)',
+      )
       .option('--max-buffered-bytes <size>', 'memory bound for records buffered or uploading (e.g. 256MiB)')
       .option('--ssl', 'connect to Kafka over TLS')
       .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512')

@@ -1,5 +1,13 @@
 // `everlog athena ddl|create`: Athena table definitions over the archive (partition projection, no crawler).
-import { listTopics, readTopicMeta, UnknownTopicError, validateTopicName } from '@everlog/core'
+import {
+  ENGINES_NOT_READING,
+  listTopics,
+  readSegmentLayout,
+  readTopicMeta,
+  segmentCompressionOf,
+  UnknownTopicError,
+  validateTopicName,
+} from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 import { athenaDdl, formatAthenaDdl, runAthenaStatements } from '@everlog/query'
 import type { AthenaDdl } from '@everlog/query'
@@ -27,7 +35,12 @@ The table's partition column is projected from topic.json (no crawler, no MSCK R
 statements through Athena with the AWS SDK's usual credentials and region and waits for each to finish.
 `
 
-async function ddlsFor(store: ObjectStore, url: string, options: AthenaOptions): Promise<AthenaDdl[]> {
+async function ddlsFor(
+  store: ObjectStore,
+  url: string,
+  options: AthenaOptions,
+  context: CliContext,
+): Promise<AthenaDdl[]> {
   if (!options.topic && !options.allTopics) throw new UsageError('name a --topic or pass --all-topics')
   if (options.topic && options.allTopics) throw new UsageError('--topic and --all-topics exclude each other')
   if (options.allTopics && options.table)
@@ -38,11 +51,40 @@ async function ddlsFor(store: ObjectStore, url: string, options: AthenaOptions):
   for (const topic of topics) {
     const meta = await readTopicMeta(store, topic)
     if (!meta) throw new UnknownTopicError(topic, `topic "${topic}" has no topic.json in ${store.url}`)
-    out.push(
-      athenaDdl({ store: url, topic, partitions: meta.partitions, database: options.database, table: options.table }),
-    )
+    const ddl = athenaDdl({
+      store: url,
+      topic,
+      partitions: meta.partitions,
+      database: options.database,
+      table: options.table,
+    })
+    await warnUnreadableCodecs(store, ddl, meta.partitions, context)
+    out.push(ddl)
   }
   return out
+}
+
+/**
+ * Warns (stderr) when a partition's first segment is compressed with a codec Athena cannot read: the table would
+ * be created, and every query over those segments would fail. One footer read per partition.
+ */
+async function warnUnreadableCodecs(store: ObjectStore, ddl: AthenaDdl, partitions: number, context: CliContext) {
+  for (let p = 0; p < partitions; p++) {
+    let key: string | undefined
+    for await (const o of store.list(`${ddl.topic}/data/partition=${p}/`)) {
+      key = o.key
+      break
+    }
+    if (key === undefined) continue
+    const compression = segmentCompressionOf(await readSegmentLayout(store, key), key)
+    if (compression !== undefined && ENGINES_NOT_READING[compression].includes('Amazon Athena')) {
+      context.stderr.write(
+        `everlog: warning: segments of ${ddl.topic} are compressed with ${compression} (e.g. ${key}), which ` +
+          `Amazon Athena cannot read: queries over them fail. Archive with --compression zstd for Athena\n`,
+      )
+      return
+    }
+  }
 }
 
 function withCommonOptions(cmd: CliCommand): CliCommand {
@@ -67,7 +109,8 @@ export const athenaCommand: CommandModule = {
         const url = options.store ?? context.env.EVERLOG_STORE ?? ''
         const store = context.openStore(options.store)
         try {
-          for (const ddl of await ddlsFor(store, url, options)) await write(context.stdout, formatAthenaDdl(ddl) + '\n')
+          for (const ddl of await ddlsFor(store, url, options, context))
+            await write(context.stdout, formatAthenaDdl(ddl) + '\n')
         } finally {
           await store.close()
         }
@@ -84,7 +127,7 @@ export const athenaCommand: CommandModule = {
         const store = context.openStore(options.store)
         let ddls: AthenaDdl[]
         try {
-          ddls = await ddlsFor(store, url, options)
+          ddls = await ddlsFor(store, url, options, context)
         } finally {
           await store.close()
         }

@@ -10,6 +10,7 @@ interface VerifyOptions {
   store?: string
   topic?: string
   json?: boolean
+  deep?: boolean
 }
 
 const HELP = `
@@ -19,9 +20,14 @@ offsets, record counts, sizes and timestamps against what references it. Exit co
 Segments and index nodes that no HEAD reaches are counted as unreferenced, which is not a failure: \`everlog gc\`
 removes them.
 
+--deep also decodes every page of every segment with strict decoders and checks every page CRC, so a segment that
+some engine cannot read (such as an LZ4 page that breaks the block format's end-of-block rules, which DuckDB,
+pyarrow and polars reject) fails, naming the object, row group and column.
+
 Examples:
   $ everlog verify --store file:///var/lib/everlog
   $ everlog verify --store s3://my-bucket/archive --topic orders --json
+  $ everlog verify --store file:///var/lib/everlog --deep
 `
 
 /** Progress lines appear only when a run takes longer than this, so short runs stay quiet. */
@@ -35,6 +41,7 @@ export const verifyCommand: CommandModule = {
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
       .option('--topic <topic>', 'only this topic')
       .option('--json', 'print the full result as JSON')
+      .option('--deep', 'also decode every page with strict decoders, as other engines do')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: VerifyOptions) => {
         const store = context.openStore(options.store)
@@ -43,7 +50,11 @@ export const verifyCommand: CommandModule = {
           if (options.topic === undefined && (await listTopics(store)).length === 0 && !(await readDescriptor(store))) {
             throw new UsageError(`${store.url} is not an Everlog archive (no everlog.json and no topics)`)
           }
-          result = await verifyArchive(store, { topic: options.topic, onProgress: progressReporter(context) })
+          result = await verifyArchive(store, {
+            topic: options.topic,
+            deep: options.deep === true,
+            onProgress: progressReporter(context),
+          })
         } finally {
           await store.close()
         }

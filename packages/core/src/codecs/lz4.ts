@@ -1,34 +1,28 @@
-// Kafka's lz4 is the LZ4 frame format. lz4js compresses frames correctly, but its frame decoder misplaces
-// block checksums and cannot bound output size, so frames are parsed here and only blocks are delegated.
+// Kafka's lz4 is the LZ4 frame format; Parquet's LZ4_RAW is one raw LZ4 block. Both are compressed by lz4-napi
+// (lz4_flex, native): lz4js, used before, could start the last match 10 or 11 bytes before the end of a block, which
+// the block format forbids (the last 12 bytes hold no match start) and which liblz4, and so DuckDB, pyarrow and
+// Java's Kafka clients, reject. Frames are parsed here and their blocks decoded by lz4js, whose frame decoder
+// misplaces block checksums and cannot bound output size; raw blocks are decoded here (lz4DecompressBlock).
+import { compressFrameSync, compressSync } from 'lz4-napi'
 import * as lz4 from 'lz4js'
 import { FormatError } from '../errors.js'
 
 const MAGIC = 0x184d2204
 const BLOCK_MAX_SIZES: Record<number, number> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 }
 
-export function lz4Compress(input: Uint8Array): Buffer {
-  const out = lz4.compress(input)
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+function asBuffer(input: Uint8Array): Buffer {
+  return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength)
 }
 
-/**
- * One raw LZ4 block (no frame): Parquet's LZ4_RAW. lz4js gives up (returns 0) on input without a single match; a
- * literal-only block is still valid LZ4, so that case is written here.
- */
+/** An LZ4 frame (independent 64 KiB blocks, no checksums), as Kafka's clients write and read for codec lz4. */
+export function lz4Compress(input: Uint8Array): Buffer {
+  return compressFrameSync(asBuffer(input))
+}
+
+/** One raw LZ4 block (no frame, no size prefix): Parquet's LZ4_RAW. Deterministic: the same input, the same bytes. */
 export function lz4CompressBlock(input: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(lz4.compressBound(input.length))
-  const n = lz4.compressBlock(input, out, 0, input.length, new Uint32Array(1 << 16))
-  if (n > 0) return out.subarray(0, n)
-  let pos = 0
-  const literals = input.length
-  if (literals >= 15) {
-    out[pos++] = 0xf0
-    let rest = literals - 15
-    for (; rest >= 255; rest -= 255) out[pos++] = 255
-    out[pos++] = rest
-  } else out[pos++] = literals << 4
-  out.set(input, pos)
-  return out.subarray(0, pos + literals)
+  // lz4-napi's block API prefixes the block with its u32 LE decompressed size, which LZ4_RAW does not have.
+  return compressSync(asBuffer(input)).subarray(4)
 }
 
 export function lz4Decompress(input: Buffer): Buffer {
@@ -75,12 +69,18 @@ export function lz4Decompress(input: Buffer): Buffer {
 // LZ4_RAW: a match token and one 0xff length byte regenerate 255 bytes: no block expands further.
 const MAX_EXPANSION = 255
 const MIN_MATCH = 4
+// The block format's end-of-block rules, which liblz4's decoder (and so DuckDB, pyarrow, polars, Kafka's Java
+// clients) enforces: the last match starts at least 12 bytes before the end, and the last 5 bytes are literals.
+const MATCH_START_LIMIT = 12
+const LAST_LITERALS = 5
 
 /**
  * One raw LZ4 block of known size (Parquet's LZ4_RAW), every length checked: lz4js' block decoder reads and
- * writes past its buffers without noticing, so corrupt input would come back as silently wrong bytes.
+ * writes past its buffers without noticing, so corrupt input would come back as silently wrong bytes. `strict` also
+ * enforces the end-of-block rules that liblz4 enforces: reading tolerates blocks that break them (older Everlog
+ * segments have some), `everlog verify --deep` does not, since other engines cannot read such a block.
  */
-export function lz4DecompressBlock(input: Uint8Array, size: number): Buffer {
+export function lz4DecompressBlock(input: Uint8Array, size: number, strict = false): Buffer {
   const fail = (why: string): never => {
     throw new FormatError(`invalid lz4 block: ${why}`)
   }
@@ -124,6 +124,12 @@ export function lz4DecompressBlock(input: Uint8Array, size: number): Buffer {
     }
     length += MIN_MATCH
     if (offset === 0 || offset > op || op + length > size) fail('match refers outside the output')
+    if (strict && op > size - MATCH_START_LIMIT) {
+      fail(`a match starts ${size - op} bytes before the end of the block; the format requires at least 12`)
+    }
+    if (strict && op + length > size - LAST_LITERALS) {
+      fail(`a match ends ${size - op - length} bytes before the end of the block; the last 5 bytes must be literals`)
+    }
     if (length < 64) {
       // Forwards, so an overlapping match repeats the last `offset` bytes as the format defines.
       for (let i = 0; i < length; i++) out[op + i] = out[op - offset + i]!

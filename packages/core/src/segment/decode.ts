@@ -9,7 +9,7 @@ import { apacheArrow, parquetWasm } from '../lazy-deps.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
 import { columnsToRecords, recordsToColumns } from './columns.js'
-import { checkPageCrcs, decodeRowGroupColumnsNative } from './native-decode.js'
+import { checkPageCrcs, decodeRowGroupColumnsNative, NATIVE_CODECS } from './native-decode.js'
 import { Codec } from './parquet.js'
 import { segmentArrowTypes } from './schema.js'
 import type { RecordColumns, SegmentLayout } from './types.js'
@@ -34,6 +34,12 @@ export interface DecodeSegmentOptions {
   expectedSha256?: string
   /** The object's key, named in errors. */
   key?: string
+  /**
+   * Every page decoded here by strict decoders, LZ4 blocks held to the end-of-block rules liblz4 enforces (DuckDB,
+   * pyarrow and polars reject blocks that break them; parquet-wasm and the default path tolerate them), every page
+   * CRC checked: `everlog verify --deep`. Errors name the row group and column.
+   */
+  strict?: boolean
 }
 
 export function decodeSegment(bytes: Uint8Array, options: DecodeSegmentOptions = {}): ArchiveRecord[] {
@@ -52,7 +58,10 @@ export function decodeSegment(bytes: Uint8Array, options: DecodeSegmentOptions =
   // memory is never given back, so one big segment would keep the process large for good).
   const out: ArchiveRecord[] = []
   for (const rg of layout.rowGroups) {
-    const columns = decodeRowGroupColumns(layout, rg.index, bytes.subarray(rg.byteStart, rg.byteEnd), what)
+    const chunk = bytes.subarray(rg.byteStart, rg.byteEnd)
+    const columns = options.strict
+      ? decodeRowGroupColumnsStrict(layout, rg.index, chunk, what)
+      : decodeRowGroupColumns(layout, rg.index, chunk, what)
     for (const r of columnsToRecords(columns)) out.push(r)
   }
   return out
@@ -90,6 +99,23 @@ export function decodeRowGroupColumns(
   // check page CRCs: that is done here first.
   let columns = decodeRowGroupColumnsNative(layout, index, chunk, what, FASTER_NATIVELY)
   if (!columns) {
+    checkPageCrcs(layout, index, chunk, what)
+    columns = recordsToColumns(decodeRowGroupWasm(layout, index, chunk, what, []))
+  }
+  checkRowGroup(layout, index, columns, what)
+  return columns
+}
+
+/** decodeRowGroupColumns with every page decoded natively and strictly (DecodeSegmentOptions.strict). */
+function decodeRowGroupColumnsStrict(
+  layout: SegmentLayout,
+  index: number,
+  chunk: Uint8Array,
+  what: string,
+): RecordColumns {
+  let columns = decodeRowGroupColumnsNative(layout, index, chunk, what, NATIVE_CODECS, true)
+  if (!columns) {
+    // A layout Everlog's writer never made (older segments with dictionary or delta pages): parquet-wasm reads it.
     checkPageCrcs(layout, index, chunk, what)
     columns = recordsToColumns(decodeRowGroupWasm(layout, index, chunk, what, []))
   }

@@ -6,7 +6,8 @@ import { READABLE_FORMAT_VERSIONS } from '../layout.js'
 import { MetadataKeys } from './schema.js'
 import { decodeThriftStruct, encodeThriftStruct, getField, isStruct, listItems, TType } from './thrift.js'
 import type { TField, TStruct, TValue } from './thrift.js'
-import type { RowGroupInfo, SegmentLayout } from './types.js'
+import type { RowGroupInfo, SegmentCompression, SegmentLayout } from './types.js'
+import { Codec } from './parquet.js'
 
 export const MAGIC = 0x31524150 // 'PAR1' read as a little-endian u32
 /** Footer length field + trailing magic. */
@@ -119,6 +120,23 @@ export function footerStruct(layout: SegmentLayout, what: string): TStruct {
     parsedFooters.set(layout.footer, meta)
   }
   return meta
+}
+
+/**
+ * The codec of the segment's pages, read from its first column chunk (Everlog compresses a whole segment with one
+ * codec); undefined for a codec Everlog does not write.
+ */
+export function segmentCompressionOf(layout: SegmentLayout, what: string): SegmentCompression | undefined {
+  const rowGroup = listItems(getField(footerStruct(layout, what), 4))[0]
+  const codec = getField(getField(listItems(getField(rowGroup, 1))[0], 3), 4)
+  const names: Record<number, SegmentCompression> = {
+    [Codec.ZSTD]: 'zstd',
+    [Codec.SNAPPY]: 'snappy',
+    [Codec.GZIP]: 'gzip',
+    [Codec.LZ4_RAW]: 'lz4',
+    [Codec.UNCOMPRESSED]: 'none',
+  }
+  return typeof codec === 'bigint' ? names[Number(codec)] : undefined
 }
 
 /**

@@ -62,10 +62,11 @@ export function decodeRowGroupColumnsNative(
   chunk: Uint8Array,
   what: string,
   codecs: ReadonlySet<number> = NATIVE_CODECS,
+  strict = false,
 ): RecordColumns | null {
   const chunks = planRowGroup(layout, index, what, codecs)
   if (!chunks) return null
-  const pages = readRowGroupPages(chunks, chunk, index, what)
+  const pages = readRowGroupPages(chunks, chunk, index, what, strict)
   if (!pages) return null
   return assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
 }
@@ -78,8 +79,8 @@ export function checkPageCrcs(layout: SegmentLayout, index: number, chunk: Uint8
   const chunks = planRowGroup(layout, index, what)
   if (!chunks) return
   guarded(index, what, () => {
-    const bad = corrupt(index, what)
-    for (const plan of chunks) {
+    for (const [c, plan] of chunks.entries()) {
+      const bad = corrupt(index, what, LEAF_PATHS[c])
       if (!(plan.start >= 0 && plan.end > plan.start && plan.end <= chunk.length)) bad('a column chunk lies outside it')
       for (let pos = plan.start; pos < plan.end;) {
         const h = readPageHeader(chunk, pos, plan.end, bad)
@@ -106,19 +107,20 @@ export function planRowGroup(
 
 /**
  * Step 2 (pure, safe in a worker thread): every page of the row group's column chunks, decompressed; null when a
- * page is of a kind or encoding not read here.
+ * page is of a kind or encoding not read here. `strict`: LZ4 blocks must also follow the end-of-block rules that
+ * liblz4 enforces (lz4DecompressBlock), as DuckDB, pyarrow and polars require.
  */
 export function readRowGroupPages(
   chunks: readonly ChunkPlan[],
   chunk: Uint8Array,
   index: number,
   what: string,
+  strict = false,
 ): Page[][] | null {
   return guarded(index, what, () => {
-    const bad = corrupt(index, what)
     const pages: Page[][] = []
     for (let c = 0; c < LEAVES.length; c++) {
-      const p = readPages(chunks[c]!, LEAVES[c]!, chunk, bad)
+      const p = readPages(chunks[c]!, LEAVES[c]!, chunk, corrupt(index, what, LEAF_PATHS[c]), strict)
       if (p === null) return null
       pages.push(p)
     }
@@ -136,9 +138,10 @@ export function assembleRowGroupColumns(
   return guarded(index, what, () => decodeChunks(pages, records, corrupt(index, what)))
 }
 
-function corrupt(index: number, what: string): (msg: string) => never {
+function corrupt(index: number, what: string, column?: string): (msg: string) => never {
+  const where = column === undefined ? `row group ${index}` : `row group ${index}, column ${column},`
   return (msg) => {
-    throw new FormatError(`${what}: row group ${index} is corrupt: ${msg}`)
+    throw new FormatError(`${what}: ${where} is corrupt: ${msg}`)
   }
 }
 
@@ -272,7 +275,13 @@ function pageBody(h: PageHeader, chunk: Uint8Array, end: number, bad: (msg: stri
 }
 
 /** Every page of one column chunk, decompressed; null when a page is of a kind or encoding not read here. */
-function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (msg: string) => never): Page[] | null {
+function readPages(
+  plan: ChunkPlan,
+  leaf: LeafColumn,
+  chunk: Uint8Array,
+  bad: (msg: string) => never,
+  strict: boolean,
+): Page[] | null {
   if (!(plan.start >= 0 && plan.end > plan.start && plan.end <= chunk.length)) bad('a column chunk lies outside it')
   const pages: Page[] = []
   let pos = plan.start
@@ -288,7 +297,7 @@ function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (m
       ) {
         return null
       }
-      const buf = decompress(body, h.uncompressed, plan.codec, bad)
+      const buf = decompress(body, h.uncompressed, plan.codec, bad, strict)
       let p = 0
       const levels = (present: boolean): Range | null => {
         if (!present) return null
@@ -313,7 +322,7 @@ function readPages(plan: ChunkPlan, leaf: LeafColumn, chunk: Uint8Array, bad: (m
       }
       const valuesSize = h.uncompressed - levelBytes
       const valueBytes = body.subarray(levelBytes)
-      const decoded = h.compressed_ ? decompress(valueBytes, valuesSize, plan.codec, bad) : asBuffer(valueBytes)
+      const decoded = h.compressed_ ? decompress(valueBytes, valuesSize, plan.codec, bad, strict) : asBuffer(valueBytes)
       if (decoded.length !== valuesSize) bad('a page is not the size its header declares')
       // Levels stay in the (uncompressed) page bytes; values come from the decompressed part. One buffer keeps the
       // page shape uniform: levels are small, so copying them is cheaper than a second representation.
@@ -338,15 +347,21 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /** A page's body decompressed; a codec's complaint is reported as this row group's corruption (naming the object). */
-function decompress(body: Uint8Array, size: number, codec: number, bad: (msg: string) => never): Buffer {
+function decompress(
+  body: Uint8Array,
+  size: number,
+  codec: number,
+  bad: (msg: string) => never,
+  strict: boolean,
+): Buffer {
   try {
-    return decompressWith(body, size, codec)
+    return decompressWith(body, size, codec, strict)
   } catch (err) {
     return bad(`a page does not decompress: ${(err as Error).message}`)
   }
 }
 
-function decompressWith(body: Uint8Array, size: number, codec: number): Buffer {
+function decompressWith(body: Uint8Array, size: number, codec: number, strict: boolean): Buffer {
   let out: Buffer
   switch (codec) {
     case Codec.UNCOMPRESSED:
@@ -358,7 +373,7 @@ function decompressWith(body: Uint8Array, size: number, codec: number): Buffer {
       out = snappyDecompressBlock(body)
       break
     case Codec.LZ4_RAW:
-      return lz4DecompressBlock(body, size)
+      return lz4DecompressBlock(body, size, strict)
     default: // GZIP, the only other codec a plan admits
       if (size > body.length * GZIP_MAX_EXPANSION + 1024) {
         throw new FormatError(`invalid gzip data: ${body.length} bytes cannot hold ${size} decompressed bytes`)

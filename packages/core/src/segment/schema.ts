@@ -42,6 +42,19 @@ export function segmentArrowTypes(arrow: typeof Arrow) {
 
 const compressions: readonly SegmentCompression[] = ['zstd', 'snappy', 'gzip', 'lz4', 'none']
 
+/**
+ * Engines known not to read segments written with a codec (README "Compression"): pyarrow, polars, DuckDB,
+ * fastparquet, parquet-wasm, hyparquet and Spark read every codec in Everlog's cross-reader tests; Trino's Parquet
+ * reader refuses LZ4_RAW ("Codec not supported"), and Amazon Athena (engine 3) is built on Trino.
+ */
+export const ENGINES_NOT_READING: Readonly<Record<SegmentCompression, readonly string[]>> = {
+  zstd: [],
+  snappy: [],
+  gzip: [],
+  lz4: ['Trino', 'Amazon Athena'],
+  none: [],
+}
+
 export function isSegmentCompression(c: unknown): c is SegmentCompression {
   return typeof c === 'string' && (compressions as readonly string[]).includes(c)
 }
