@@ -53,4 +53,16 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   ) 9>"$cache/.venv.lock"
 fi
 
+# --- Java for Spark ------------------------------------------------------------------------------------------------
+# pyspark (pinned in requirements-test.txt) runs a local JVM: the Athena DDL test and Spark's codec reads need Java 17+.
+if ! command -v java >/dev/null; then
+  say "apt-get install openjdk-17-jre-headless (for Spark)"
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: Java is missing (run this script as root, or install a JRE 17+)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
+fi
+
 say "ready (cache: $cache)"

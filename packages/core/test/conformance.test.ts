@@ -14,7 +14,7 @@ import { compressors } from 'hyparquet-compressors'
 import { missingTool, testPython } from '@everlog/testkit'
 import { apacheArrow, parquetWasm } from '../src/lazy-deps.js'
 import type { ArchiveRecord, RecordHeader } from '../src/record.js'
-import { decodeSegment, encodeSegment } from '../src/segment/index.js'
+import { assembleSegment, decodeSegment, encodePackedRowGroup, encodeSegment } from '../src/segment/index.js'
 import type { SegmentCompression } from '../src/segment/types.js'
 
 const CODECS: SegmentCompression[] = ['zstd', 'snappy', 'gzip', 'lz4', 'none']
@@ -156,7 +156,18 @@ describe('segments read by independent Parquet readers (every codec, edge-case c
     const script = fileURLToPath(new URL('./conformance/read_segments.py', import.meta.url))
     // A segment written before Everlog's LZ4 encoder was replaced (verify --deep rejects it): so do the engines.
     const old = fileURLToPath(new URL('./fixtures/lz4js-segment.parquet', import.meta.url))
-    const r = spawnSync(py, [script, ...files.values(), flipped, old], { maxBuffer: 256 << 20 })
+    // A header key that is not UTF-8 (the archiver copies header keys from the wire as they are): verify --deep
+    // rejects it, and so do the engines that read the STRING column.
+    const badKey = join(dir, 'bad-header-key.parquet')
+    const chunk = Buffer.concat([Buffer.from('kv'), Buffer.from([0x68, 0xff, 0xfe]), Buffer.from('x')])
+    const packed = {
+      count: 1,
+      numbers: new BigInt64Array([0n, 1n]),
+      lengths: new Int32Array([1, 1, 1, 3, 1]),
+      chunks: [chunk],
+    }
+    writeFileSync(badKey, assembleSegment([encodePackedRowGroup(packed)], { topic: 'corpus', partition: 0 }).bytes)
+    const r = spawnSync(py, [script, ...files.values(), flipped, old, badKey], { maxBuffer: 256 << 20 })
     assert.equal(r.status, 0, r.stderr.toString())
     python = JSON.parse(r.stdout.toString()) as typeof python
     const crcCaught = python[flipped]!.pyarrow!.error ?? ''
@@ -164,6 +175,8 @@ describe('segments read by independent Parquet readers (every codec, edge-case c
     assert.match(python[old]!.pyarrow!.error ?? '', /Corrupt Lz4 compressed data/)
     assert.match(python[old]!.duckdb!.error ?? '', /LZ4 decompression failure/)
     assert.match(python[old]!.polars!.error ?? '', /Decompression failed/)
+    assert.match(python[badKey]!.duckdb!.error ?? '', /is not valid UTF8/)
+    assert.match(python[badKey]!.polars!.error ?? '', /invalid UTF-8/)
     for (const [compression, path] of files) {
       const got = python[path]!
       for (const reader of ['pyarrow', 'polars', 'duckdb']) {

@@ -11,7 +11,7 @@ import { verifyArchive } from '../src/verify.js'
 import { readFileSync } from 'node:fs'
 import { sha256Hex } from '../src/hash.js'
 import { rawRecordBytes } from '../src/record.js'
-import { decodeSegment } from '../src/segment/index.js'
+import { assembleSegment, decodeSegment, encodePackedRowGroup } from '../src/segment/index.js'
 import type { VerifyProgress } from '../src/verify.js'
 
 const T0 = 1_700_000_000_000n
@@ -167,4 +167,26 @@ test('--deep: a segment with an LZ4 page other engines reject fails, naming the 
   assert.equal(p!.key, key)
   assert.match(p!.message, new RegExp(`^segment ${key} is unreadable: ${key}: row group 0, column \\S+, is corrupt: `))
   assert.match(p!.message, /a match starts 1[01] bytes before the end of the block; the format requires at least 12/)
+})
+
+test('--deep: a header key that is not UTF-8 (a STRING column DuckDB and polars refuse) fails, naming the column', async () => {
+  // The archiver copies header keys from the wire as they are: a client may send any bytes there.
+  const chunk = Buffer.concat([Buffer.from('kv'), Buffer.from([0x68, 0xff, 0xfe]), Buffer.from('x')])
+  const packed = {
+    count: 1,
+    numbers: new BigInt64Array([7n, T0]),
+    lengths: new Int32Array([1, 1, 1, 3, 1]),
+    chunks: [chunk],
+  }
+  const segment = assembleSegment([encodePackedRowGroup(packed)], { topic: 'orders', partition: 0 })
+  const store = new MemoryStore()
+  const w = await PartitionWriter.open(store, { topic: 'orders', partition: 0, writer: 't' })
+  await w.commitSegment(segment)
+  assert.deepEqual((await verifyArchive(store)).problems, [])
+  const deep = await verifyArchive(store, { deep: true })
+  assert.equal(deep.problems.length, 1)
+  assert.match(
+    deep.problems[0]!.message,
+    /row group 0, column headers\.list\.element\.key, is corrupt: a value is not UTF-8 \(0x68fffe\)/,
+  )
 })

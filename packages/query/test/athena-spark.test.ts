@@ -2,12 +2,13 @@
 // SQL (Hive support, local mode) over a file-store archive (the bucket layout), then the example queries it prints;
 // their results must equal DuckDB's (`everlog query`) and what ArchiveReader reads.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { crc32 } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { FileStore } from '@everlog/core'
+import { encodeSegment, FileStore } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { missingSpark, startSpark } from '@everlog/testkit'
 import type { SparkSession } from '@everlog/testkit'
@@ -140,6 +141,34 @@ describe('the Athena DDL in Spark SQL (Hive support, local mode)', () => {
       }
     } finally {
       duck.close()
+    }
+  })
+
+  test('Spark reads segments of every codec, every value (checksums over keys, values and headers)', async (t) => {
+    if (skip) return t.skip(skip)
+    const records = written.get(0)!
+    const want = [
+      records.length,
+      records.reduce((n, r) => n + (r.value?.length ?? 0), 0),
+      records.reduce((n, r) => n + (r.key === null ? 0 : crc32(r.key)), 0),
+      records.reduce((n, r) => n + (r.value === null ? 0 : crc32(r.value)), 0),
+      records.reduce((n, r) => n + r.headers.reduce((m, [k, v]) => m + crc32(Buffer.from(k)) + crc32(v ?? ''), 0), 0),
+      Number(records.at(-1)!.offset),
+      Number(records.reduce((m, r) => (r.timestamp > m ? r.timestamp : m), 0n)),
+    ]
+    for (const compression of ['zstd', 'snappy', 'gzip', 'lz4', 'none'] as const) {
+      const file = join(dir, `${compression}.parquet`)
+      await writeFile(
+        file,
+        encodeSegment(records, { topic: TOPIC, partition: 0, compression, rowGroupBytes: 4096 }).bytes,
+      )
+      const { rows } = await spark!.sql(
+        `SELECT count(*), sum(octet_length(value)), sum(crc32(key)), sum(crc32(value)),
+                sum(aggregate(headers, 0L, (acc, h) -> acc + crc32(encode(h.key, 'UTF-8')) + coalesce(crc32(h.value), crc32(X''))))
+                , max("offset"), max("timestamp")
+         FROM parquet.\`${pathToFileURL(file).href}\``,
+      )
+      assert.deepEqual(rows, [want], compression)
     }
   })
 })

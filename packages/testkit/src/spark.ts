@@ -2,9 +2,9 @@
 // test: one Python process and one JVM per session, so a test file starts Spark once and sends every statement to it.
 import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { missingTool, testPython } from './tools.js'
@@ -36,7 +36,11 @@ const SCRIPT = fileURLToPath(new URL('../python/spark_session.py', import.meta.u
 
 /** Why Spark cannot run here (for `t.skip`), or undefined when it can; CI turns a missing tool into a failure. */
 export function missingSpark(): string | undefined {
-  return missingTool(testPython(), 'the test Python virtualenv (pyspark)')
+  const java = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'java'))
+  return (
+    missingTool(testPython(), 'the test Python virtualenv (pyspark)') ??
+    missingTool(java.find((p) => existsSync(p)) ?? 'java', 'Java (for Spark)')
+  )
 }
 
 /** Starts a session; resolves once Spark answers. */

@@ -1,6 +1,7 @@
 // Decodes a row group of PLAIN-encoded pages straight into records, in JS: pages are decompressed once and keys,
 // values and header values come back as views over those buffers. Files this does not cover (dictionary pages,
 // delta encodings, another schema) are reported as unsupported, for the parquet-wasm path to read instead.
+import { isUtf8 } from 'node:buffer'
 import { crc32, gunzipSync } from 'node:zlib'
 import { lz4DecompressBlock } from '../codecs/lz4.js'
 import { snappyDecompressBlock } from '../codecs/snappy.js'
@@ -120,7 +121,10 @@ export function readRowGroupPages(
   return guarded(index, what, () => {
     const pages: Page[][] = []
     for (let c = 0; c < LEAVES.length; c++) {
-      const p = readPages(chunks[c]!, LEAVES[c]!, chunk, corrupt(index, what, LEAF_PATHS[c]), strict)
+      const bad = corrupt(index, what, LEAF_PATHS[c])
+      const p = readPages(chunks[c]!, LEAVES[c]!, chunk, bad, strict)
+      // Header keys are a STRING column: DuckDB, polars and pyarrow refuse bytes that are not UTF-8 there.
+      if (strict && p !== null && c === HEADER_KEY) for (const page of p) checkUtf8(page, bad)
       if (p === null) return null
       pages.push(p)
     }
@@ -340,6 +344,20 @@ function readPages(
     }
   }
   return pages
+}
+
+/** Every PLAIN value of a page is valid UTF-8. */
+function checkUtf8(page: Page, bad: (msg: string) => never): void {
+  const { buf, values } = page
+  for (let pos = values.start; pos < values.end;) {
+    if (pos + 4 > values.end) bad('a value length runs past its page')
+    const len = buf.readUInt32LE(pos)
+    if (pos + 4 + len > values.end) bad('a value runs past its page')
+    if (!isUtf8(buf.subarray(pos + 4, pos + 4 + len))) {
+      bad(`a value is not UTF-8 (0x${buf.toString('hex', pos + 4, pos + 4 + Math.min(len, 32))}) in a STRING column`)
+    }
+    pos += 4 + len
+  }
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -34,8 +34,8 @@ const codecs: Record<SegmentCompression, { id: number; compress: (b: Buffer) => 
   snappy: { id: Codec.SNAPPY, compress: (b) => snappyCompress(b) },
   // Level 6 is zlib's default; the gzip header written by zlib carries no time, so bytes stay deterministic.
   gzip: { id: Codec.GZIP, compress: (b) => gzipSync(b) },
-  // LZ4 (the Hadoop-framed one) is deprecated by the Parquet spec, so LZ4_RAW: not every engine reads it (README's
-  // codec table says which do, as the cross-reader tests found).
+  // LZ4 (the Hadoop-framed one) is deprecated by the Parquet spec, so LZ4_RAW, which Trino (and so Athena) does not
+  // read: ENGINES_NOT_READING in schema.ts.
   lz4: { id: Codec.LZ4_RAW, compress: (b) => lz4CompressBlock(b) },
   none: { id: Codec.UNCOMPRESSED, compress: (b) => b },
 }
