@@ -5,6 +5,7 @@ import { lsCommand } from './ls.js'
 import { verifyCommand } from './verify.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
+import { icebergCommand } from './iceberg.js'
 import { archiveCommand } from './archive.js'
 import { devBrokerCommand } from './dev-broker.js'
 import { demoCommand } from './demo.js'
@@ -19,6 +20,7 @@ export const builtinCommands: readonly CommandModule[] = [
   verifyCommand,
   queryCommand,
   athenaCommand,
+  icebergCommand,
   archiveCommand,
   devBrokerCommand,
   restoreCommand,

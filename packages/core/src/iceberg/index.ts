@@ -12,6 +12,7 @@ export {
   parseMetadataJson,
   encodeMetadataJson,
   storeLocation,
+  keyOfLocation,
 } from './table.js'
 export type {
   IcebergMetadata,
@@ -23,3 +24,5 @@ export type {
 } from './table.js'
 export { publishIceberg, commitMetadata, IcebergCommitError, NEXT_OFFSETS_SUMMARY_KEY } from './publish.js'
 export type { PublishOptions, PublishResult } from './publish.js'
+export { expireIcebergSnapshots } from './expire.js'
+export type { ExpireOptions, ExpireResult } from './expire.js'
