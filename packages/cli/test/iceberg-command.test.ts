@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { FileStore, PartitionWriter } from '@everlog/core'
+import { FileStore, PartitionWriter, S3Store, publishIceberg } from '@everlog/core'
+import { startS3Server } from '@everlog/core/testing'
 import { makeRecord, writeArchive } from '../../query/test/fixtures.js'
 import { everlog } from './support.js'
 
@@ -70,4 +71,48 @@ test('usage mistakes get one line saying what to do', async () => {
   const badAge = await everlog(['iceberg', 'expire', '--store', url, '--all-topics', '--older-than', 'soon'])
   assert.equal(badAge.code, 2)
   assert.match(badAge.stderr, /--older-than "soon"/)
+})
+
+test('athena ddl --iceberg prints the Glue request that registers the current metadata', async (t) => {
+  const s3 = await startS3Server({ bucket: 'lake' })
+  t.after(() => s3.close())
+  const store = new S3Store({ bucket: 'lake', prefix: 'archive/' }, s3.clientConfig())
+  t.after(() => store.close())
+  await writeArchive(store, { topic: 'orders.v1', partitions: 1, records: 20, segmentRecords: 10 })
+  await publishIceberg(store, 'orders.v1')
+  await publishIceberg(store, 'orders.v1') // nothing new: still v1
+  const env = {
+    AWS_ENDPOINT_URL: s3.endpoint,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  }
+  const args = [
+    'athena',
+    'ddl',
+    '--iceberg',
+    '--store',
+    's3://lake/archive',
+    '--topic',
+    'orders.v1',
+    '--database',
+    'kafka',
+  ]
+  const r = await everlog(args, env)
+  assert.equal(r.code, 0, r.stderr)
+  const json = r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('--'))
+    .join('\n')
+  const request = JSON.parse(json) as {
+    DatabaseName: string
+    TableInput: { Name: string; Parameters: Record<string, string> }
+  }
+  assert.equal(request.DatabaseName, 'kafka')
+  assert.equal(request.TableInput.Name, 'orders_v1')
+  assert.equal(request.TableInput.Parameters.table_type, 'ICEBERG')
+  assert.equal(
+    request.TableInput.Parameters.metadata_location,
+    's3://lake/archive/orders.v1/iceberg/metadata/v1.metadata.json',
+  )
 })

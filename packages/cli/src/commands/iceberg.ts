@@ -1,6 +1,14 @@
 // `everlog iceberg publish|expire|snapshots`: the Apache Iceberg table of each topic, derived from the HEADs and
 // published next to the archive (<topic>/iceberg/), so Athena, Spark, Trino and DuckDB read the committed segments.
-import { expireIcebergSnapshots, listTopics, publishIceberg, readIcebergTable, validateTopicName } from '@everlog/core'
+import {
+  expireIcebergSnapshots,
+  listTopics,
+  publishIceberg,
+  readIcebergTable,
+  storeLocation,
+  validateTopicName,
+} from '@everlog/core'
+import { registerIcebergTable } from '@everlog/query'
 import type { ObjectStore } from '@everlog/core'
 import type { CliContext } from '../context.js'
 import { UsageError, write } from '../context.js'
@@ -13,6 +21,8 @@ interface IcebergOptions {
   json?: boolean
   olderThan?: string
   retainLast?: string
+  glueDatabase?: string
+  glueTable?: string
 }
 
 const HELP = `
@@ -64,12 +74,24 @@ export const icebergCommand: CommandModule = {
       .on('--help', () => context.stdout.write(HELP))
 
     common(iceberg.command('publish').description("publish the next snapshot of each topic's Iceberg table"))
+      .option('--glue-database <db>', 'also point the AWS Glue table (see: everlog athena create --iceberg) at it')
+      .option('--glue-table <name>', 'the Glue table (default: the topic name lowercased, other characters as _)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: IcebergOptions) => {
         const store = context.openStore(options.store)
         try {
           for (const topic of await topicsFor(store, options)) {
             const r = await publishIceberg(store, topic)
+            if (options.glueDatabase) {
+              const g = await registerIcebergTable({
+                store: store.url,
+                topic,
+                database: options.glueDatabase,
+                table: options.glueTable,
+                metadataLocation: `${storeLocation(store)}/${r.metadataKey}`,
+              })
+              context.stderr.write(`everlog: ${g.action} Glue table ${options.glueDatabase}.${g.table}\n`)
+            }
             if (options.json) await write(context.stdout, jsonLine(r))
             else if (r.published)
               await write(
