@@ -21,6 +21,7 @@ export class ArchiverMetrics {
   readonly bufferedBytes: Gauge
   readonly assignedPartitions: Gauge
   readonly groupSnapshots: Counter
+  readonly icebergPublishes: Counter<'topic' | 'result'>
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -116,6 +117,12 @@ export class ArchiverMetrics {
     this.groupSnapshots = new Counter({
       name: `${p}group_snapshots_total`,
       help: 'Consumer-group offset snapshots archived (groupOffsets.groups), one per group and topic.',
+      registers,
+    })
+    this.icebergPublishes = new Counter({
+      name: `${p}iceberg_publishes_total`,
+      help: 'Iceberg table publishes by result (published, unchanged, error).',
+      labelNames: ['topic', 'result'],
       registers,
     })
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: p })

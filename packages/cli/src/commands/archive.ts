@@ -28,6 +28,7 @@ interface ArchiveOptions {
   saslMechanism?: string
   saslUsername?: string
   backupGroups?: string
+  iceberg?: boolean
 }
 
 const HELP = `
@@ -72,6 +73,7 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
   set(['kafka', 'sasl', 'mechanism'], o.saslMechanism)
   set(['kafka', 'sasl', 'username'], o.saslUsername)
   set(['groupOffsets', 'groups'], o.backupGroups)
+  set(['iceberg', 'publish'], o.iceberg)
   return out
 }
 
@@ -102,6 +104,7 @@ export const archiveCommand: CommandModule = {
         '--backup-groups <list>',
         "also archive these consumer groups' committed offsets every minute (for restore-groups)",
       )
+      .option('--iceberg', "also publish each topic's Iceberg table every minute (EVERLOG_ICEBERG__* for more)")
       .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: ArchiveOptions) => {
