@@ -10,7 +10,14 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { missingTool, testPython } from '@everlog/testkit'
-import { FileStore, PreconditionFailedError, publishIceberg, readIcebergTable } from '../src/index.js'
+import {
+  FileStore,
+  PreconditionFailedError,
+  currentSnapshot,
+  publishIceberg,
+  readIcebergTable,
+  readManifestList,
+} from '../src/index.js'
 import type { ObjectStore } from '../src/index.js'
 import {
   MINUTE,
@@ -156,5 +163,35 @@ describe('pyiceberg reads the published Iceberg table', { skip }, () => {
     const rows = sortRows(py.rows)
     assert.equal(rows.length, PARTITIONS * 450)
     assert.deepEqual(rows, await expectedRows(store))
+  })
+
+  it("merges a partition's manifests after many publishes; every record still once, history intact", async () => {
+    const merging = new FileStore(join(dir, 'merging'))
+    const location = join(dir, 'merging', TOPIC, 'iceberg')
+    const snapshots: number[] = []
+    for (let round = 0; round < 6; round++) {
+      await archive(merging, 2, round * 20, round * 20 + 20, 20)
+      const r = await publishIceberg(merging, TOPIC, { maxManifestsPerPartition: 2 })
+      assert.equal(r.totalRecords, 2 * 20 * (round + 1))
+      snapshots.push(r.totalRecords)
+    }
+    const table = (await readIcebergTable(merging, TOPIC))!
+    const manifests = await readManifestList(merging, currentSnapshot(table.metadata)!['manifest-list'])
+    // Per partition: at most 2 manifests of earlier snapshots, plus the one this snapshot added.
+    assert.ok(manifests.length <= 2 * 3, `${manifests.length} manifests`)
+    assert.ok(
+      manifests.some((m) => m.existing_files_count > 0),
+      'some manifests were merged',
+    )
+
+    const py = await pyiceberg(location, dir)
+    const rows = sortRows(py.rows)
+    const expected: unknown[][] = []
+    for (const [p, records] of await committedRecords(merging, 2))
+      for (const r of records) expected.push(expectedRow(p, r))
+    assert.deepEqual(rows, expected)
+    // An older snapshot still reads as it was published.
+    const third = await pyiceberg(location, dir, ['0', '0', py.snapshots[2]!])
+    assert.equal(third.rows.length, snapshots[2])
   })
 })

@@ -48,9 +48,13 @@ describe('Spark with the Iceberg runtime reads the published table', { skip }, (
     store = new FileStore(join(dir, 'archive'))
     await archive(store, PARTITIONS, 0, 200, 50)
     await publishIceberg(store, TOPIC, { now: () => 1_000_000 })
-    await archive(store, PARTITIONS, 200, 300, 50)
-    orphans = await leaveUnreferencedSegments(store, 2, 300)
+    await archive(store, PARTITIONS, 200, 250, 50)
     await publishIceberg(store, TOPIC, { now: () => 2_000_000 })
+    await archive(store, PARTITIONS, 250, 300, 50)
+    orphans = await leaveUnreferencedSegments(store, 2, 300)
+    // Merging each partition's two earlier manifests: Spark must read EXISTING entries with explicit ids too.
+    const third = await publishIceberg(store, TOPIC, { now: () => 3_000_000, maxManifestsPerPartition: 1 })
+    assert.equal(third.totalFiles, PARTITIONS * 6)
     const lo = T0 + 60n * MINUTE
     const hi = T0 + 110n * MINUTE
     const tableLocation = `${store.url}/${TOPIC}/iceberg`

@@ -29,6 +29,7 @@ import {
   currentSnapshot,
   encodeMetadataJson,
   readIcebergTable,
+  readManifest,
   readManifestList,
   storeLocation,
   type IcebergMetadata,
@@ -44,6 +45,11 @@ export interface PublishOptions {
   now?: () => number
   /** Commit attempts before giving up when other publishers keep winning. Default 10. */
   maxAttempts?: number
+  /**
+   * A partition's manifests from earlier snapshots are merged into one when it has more than this many, so frequent
+   * publishes do not grow the manifest list (and every reader's planning) without bound. Default 16.
+   */
+  maxManifestsPerPartition?: number
 }
 
 export interface PublishResult {
@@ -224,14 +230,11 @@ export async function publishIceberg(
         segments.push(e)
       }
       if (segments.length === 0) continue // only gaps were added
-      const bytes = writeAvroContainer(manifestEntrySchema(), manifestEntries(location, partition, segments), {
-        schema: JSON.stringify(icebergSchema()),
-        'schema-id': String(SCHEMA_ID),
-        'partition-spec': JSON.stringify(partitionSpec().fields),
-        'partition-spec-id': String(SPEC_ID),
-        'format-version': '2',
-        content: 'data',
-      })
+      const bytes = writeAvroContainer(
+        manifestEntrySchema(),
+        manifestEntries(location, partition, segments),
+        manifestMetadata(),
+      )
       const key = icebergManifestKey(topic, sha256Hex(bytes), 'manifest')
       await store.put(key, bytes, { contentType: 'application/avro' })
       const records = segments.reduce((n, s) => n + s.records, 0)
@@ -259,6 +262,15 @@ export async function publishIceberg(
       addedBytes += segments.reduce((n, s) => n + s.bytes, 0)
     }
 
+    if (addedFiles > 0) {
+      const merged = await mergeManifests(store, topic, location, manifests, {
+        keep: new Set(manifests.filter((m) => m.added_snapshot_id === snapshotId)),
+        max: options.maxManifestsPerPartition ?? 16,
+        snapshotId,
+        sequenceNumber,
+      })
+      manifests.splice(0, manifests.length, ...merged)
+    }
     const totalFiles = manifests.reduce((n, m) => n + m.added_files_count + m.existing_files_count, 0)
     const totalRecords = manifests.reduce((n, m) => n + Number(m.added_rows_count + m.existing_rows_count), 0)
     if (table && previous && addedFiles === 0) {
@@ -368,4 +380,79 @@ export async function commitMetadata(
   // The hint only speeds readers up (they probe newer versions), so a failed or late hint write loses nothing.
   await store.put(icebergVersionHintKey(topic), Buffer.from(String(version), 'utf8'), { contentType: 'text/plain' })
   return true
+}
+
+const partitionOf = (m: ManifestFileRecord): number | undefined => m.partitions?.[0]?.lower_bound?.readInt32LE(0)
+
+/**
+ * Replaces a partition's manifests from earlier snapshots by one when there are more than `max`: its entries keep
+ * their snapshot ids and sequence numbers, written out explicitly with status EXISTING, as Iceberg's own manifest
+ * merging does. The manifests this snapshot adds (`keep`) stay as they are.
+ */
+async function mergeManifests(
+  store: ObjectStore,
+  topic: string,
+  location: string,
+  manifests: readonly ManifestFileRecord[],
+  options: { keep: Set<ManifestFileRecord>; max: number; snapshotId: bigint; sequenceNumber: number },
+): Promise<ManifestFileRecord[]> {
+  const byPartition = new Map<number, ManifestFileRecord[]>()
+  const out: ManifestFileRecord[] = []
+  for (const m of manifests) {
+    const p = partitionOf(m)
+    if (options.keep.has(m) || p === undefined) continue
+    let list = byPartition.get(p)
+    if (!list) byPartition.set(p, (list = []))
+    list.push(m)
+  }
+  for (const [partition, old] of [...byPartition].sort((a, b) => a[0] - b[0])) {
+    if (old.length <= Math.max(1, options.max)) {
+      out.push(...old)
+      continue
+    }
+    const entries = []
+    for (const m of old) {
+      for (const e of await readManifest(store, m)) entries.push({ ...e, status: 0 })
+    }
+    entries.sort((a, b) =>
+      a.data_file.file_path < b.data_file.file_path ? -1 : a.data_file.file_path > b.data_file.file_path ? 1 : 0,
+    )
+    const bytes = writeAvroContainer(manifestEntrySchema(), entries, manifestMetadata())
+    const key = icebergManifestKey(topic, sha256Hex(bytes), 'manifest')
+    await store.put(key, bytes, { contentType: 'application/avro' })
+    const sequences = entries.map((e) => e.sequence_number ?? BigInt(options.sequenceNumber))
+    out.push({
+      manifest_path: `${location}/${key}`,
+      manifest_length: BigInt(bytes.length),
+      partition_spec_id: SPEC_ID,
+      content: 0,
+      sequence_number: BigInt(options.sequenceNumber),
+      min_sequence_number: sequences.reduce((a, b) => (b < a ? b : a), BigInt(options.sequenceNumber)),
+      added_snapshot_id: options.snapshotId,
+      added_files_count: 0,
+      existing_files_count: entries.length,
+      deleted_files_count: 0,
+      added_rows_count: 0n,
+      existing_rows_count: entries.reduce((n, e) => n + e.data_file.record_count, 0n),
+      deleted_rows_count: 0n,
+      partitions: [
+        { contains_null: false, contains_nan: false, lower_bound: le32(partition), upper_bound: le32(partition) },
+      ],
+      key_metadata: null,
+    })
+  }
+  // Manifests without a partition summary (not written by Everlog) are kept as they are.
+  for (const m of manifests) if (!options.keep.has(m) && partitionOf(m) === undefined) out.push(m)
+  return [...out, ...manifests.filter((m) => options.keep.has(m))]
+}
+
+function manifestMetadata(): Record<string, string> {
+  return {
+    schema: JSON.stringify(icebergSchema()),
+    'schema-id': String(SCHEMA_ID),
+    'partition-spec': JSON.stringify(partitionSpec().fields),
+    'partition-spec-id': String(SPEC_ID),
+    'format-version': '2',
+    content: 'data',
+  }
 }
