@@ -65,4 +65,18 @@ if ! command -v java >/dev/null; then
   apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 fi
 
+# --- Apache Iceberg's Spark runtime (Maven Central) --------------------------------------------------------------
+# One shaded jar that lets the pinned pyspark read Iceberg tables; @everlog/testkit's icebergSparkJar() finds it.
+iceberg_artifact="org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.1"
+iceberg_jar="$cache/jars/iceberg-spark-runtime-4.0_2.13-1.10.1.jar"
+if [ ! -s "$iceberg_jar" ]; then
+  say "maven: $iceberg_artifact"
+  if ! command -v mvn >/dev/null; then
+    [ "$(id -u)" = 0 ] || { echo "test-deps: maven is missing (run this script as root, or install it)" >&2; exit 1; }
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends maven >/dev/null
+  fi
+  mkdir -p "$cache/jars"
+  mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$iceberg_artifact" -DoutputDirectory="$cache/jars" >/dev/null
+fi
+
 say "ready (cache: $cache)"

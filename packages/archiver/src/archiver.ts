@@ -34,6 +34,7 @@ import { Fetcher } from './fetch/fetcher.js'
 import type { FetchPosition, FetchSource } from './fetch/fetcher.js'
 import type { FetchedPartition } from './fetch/fetch-response.js'
 import { ArchiverMetrics } from './metrics.js'
+import { IcebergPublisher } from './iceberg-publisher.js'
 import type { ErrorKind } from './metrics.js'
 import { PartitionPipeline } from './partition-pipeline.js'
 import type { Committed } from './partition-pipeline.js'
@@ -116,6 +117,7 @@ export class Archiver {
   private lastProgress = { at: Date.now(), records: 0, bytes: 0 }
   private totals = { records: 0, bytes: 0, segments: 0, gaps: 0 }
   private consumerRestart: Promise<void> | undefined
+  private iceberg: IcebergPublisher | undefined
   /**
    * Settles when the archiver has stopped: after stop(), after --once finished, or with the error that stopped it.
    * Always handled, so an embedding that only calls stop() sees no unhandled rejection.
@@ -202,6 +204,10 @@ export class Archiver {
       const topics = await this.discoverTopics()
       if (c.once) await this.snapshotOnceTargets(topics)
       await this.subscribe(topics)
+      if (c.iceberg.publish) {
+        this.iceberg = new IcebergPublisher(store, c.iceberg, this.logger, this.metrics)
+        this.iceberg.start()
+      }
       this._status = 'running'
       this.startTimers()
       this.logger.info({ topics, httpPort: this.ops.port }, 'archiver started')
@@ -237,6 +243,8 @@ export class Archiver {
     }
     this.abort.abort()
     this.budget.wake()
+    // After the last commits: the table then lists every segment this archiver wrote.
+    await this.iceberg?.stop()
     // The groups' offsets as of this stop, so a --once run or a planned shutdown leaves a current snapshot.
     if (this.config.groupOffsets.groups.length > 0) await this.snapshotGroups()
     await this.admin?.disconnect().catch(() => {})
@@ -737,6 +745,7 @@ export class Archiver {
       this.totals.records += c.records
       this.totals.bytes += c.rawBytes
       this.totals.segments++
+      this.iceberg?.segmentCommitted(topic)
       if (state.committedMaxTimestamp === undefined || c.maxTimestamp > state.committedMaxTimestamp) {
         state.committedMaxTimestamp = c.maxTimestamp
       }

@@ -188,6 +188,22 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Publishing each archived topic's Iceberg table from the HEADs (docs/iceberg.md), beside archiving and never
+     * in its commit path: every intervalMs, and also after everySegments new segments of a topic (0 = by time only).
+     */
+    iceberg: z
+      .object({
+        publish: bool.default(false),
+        intervalMs: millis(1000).default(60_000),
+        everySegments: int(0).default(0),
+        /** Snapshots older than this expire from the metadata (segments are never deleted); 0 keeps them all. */
+        expireAfterMs: millis(0).default(7 * 24 * 3_600_000),
+        /** The newest snapshots kept whatever their age. */
+        retainSnapshots: int(1).default(10),
+      })
+      .strict()
+      .prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     progressIntervalMs: millis(0).default(60_000),
     /** How often the topic list is re-read so new topics matching the selector are picked up. */

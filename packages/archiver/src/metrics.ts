@@ -22,6 +22,7 @@ export class ArchiverMetrics {
   readonly assignedPartitions: Gauge
   readonly groupSnapshots: Counter
   readonly conditionalWrites: Gauge<'mode'>
+  readonly icebergPublishes: Counter<'topic' | 'result'>
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -125,6 +126,12 @@ export class ArchiverMetrics {
         'The HEAD fencing mode in force, 1 for it: fenced (the store refused the probe writes) or ' +
         'unsafe_single_writer (it did not, and conditionalWrites=unsafe-single-writer let the archiver start).',
       labelNames: ['mode'],
+      registers,
+    })
+    this.icebergPublishes = new Counter({
+      name: `${p}iceberg_publishes_total`,
+      help: 'Iceberg table publishes by result (published, unchanged, error).',
+      labelNames: ['topic', 'result'],
       registers,
     })
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: p })

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   CONDITIONAL_WRITES_UNSUPPORTED: 'CONDITIONAL_WRITES_UNSUPPORTED',
   /** The store answered a ranged read with other bytes than asked for. */
   STORE_RANGE_MISMATCH: 'STORE_RANGE_MISMATCH',
+  ICEBERG_TABLE_NOT_FOUND: 'ICEBERG_TABLE_NOT_FOUND',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -185,5 +186,18 @@ export class DataLossError extends EverlogError {
     this.firstOffset = firstOffset
     this.lastOffset = lastOffset
     this.reason = reason
+  }
+}
+
+/** A topic has no published Iceberg table (yet): `everlog iceberg publish` makes one. */
+export class IcebergTableNotFoundError extends EverlogError {
+  readonly topic: string
+  constructor(topic: string, where: string, options?: EverlogErrorOptions) {
+    super(
+      ErrorCodes.ICEBERG_TABLE_NOT_FOUND,
+      `topic "${topic}" has no Iceberg table in ${where}; publish one with: everlog iceberg publish --topic ${topic}`,
+      options,
+    )
+    this.topic = topic
   }
 }

@@ -80,3 +80,25 @@ export function nodeKey(topic: string, partition: number, sha256: string): strin
 export function headKey(topic: string, partition: number): string {
   return `${indexPrefix(topic, partition)}HEAD`
 }
+
+/** Where a topic's Iceberg table lives (its `location`): metadata JSON, manifest lists and manifests. */
+export function icebergTablePrefix(topic: string): string {
+  return `${validateTopicName(topic)}/iceberg/`
+}
+
+export function icebergMetadataKey(topic: string, version: number): string {
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new InvalidArgumentError(`invalid Iceberg metadata version ${version}: expected an integer >= 1`)
+  }
+  return `${icebergTablePrefix(topic)}metadata/v${version}.metadata.json`
+}
+
+/** Iceberg's Hadoop-catalog pointer to the newest metadata version (a hint: readers also probe newer versions). */
+export function icebergVersionHintKey(topic: string): string {
+  return `${icebergTablePrefix(topic)}metadata/version-hint.text`
+}
+
+/** A manifest or manifest list, named by the hash of its bytes like every other immutable object. */
+export function icebergManifestKey(topic: string, sha256: string, kind: 'manifest' | 'list'): string {
+  return `${icebergTablePrefix(topic)}metadata/${kind === 'list' ? 'snap-' : ''}${sha256}${kind === 'list' ? '' : '-m0'}.avro`
+}

@@ -10,3 +10,4 @@ export {
 export type { S3ServerProcess, ThirdPartyS3Server } from './s3-servers.js'
 export { missingSpark, startSpark } from './spark.js'
 export type { SparkOptions, SparkResult, SparkSession } from './spark.js'
+export { ICEBERG_SPARK_RUNTIME, icebergSparkJar, runIcebergSpark } from './iceberg-spark.js'

@@ -29,6 +29,7 @@ interface ArchiveOptions {
   saslUsername?: string
   backupGroups?: string
   unsafeSingleWriter?: boolean
+  iceberg?: boolean
 }
 
 const HELP = `
@@ -78,6 +79,7 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
   set(['kafka', 'sasl', 'username'], o.saslUsername)
   set(['groupOffsets', 'groups'], o.backupGroups)
   if (o.unsafeSingleWriter) set(['conditionalWrites'], 'unsafe-single-writer')
+  set(['iceberg', 'publish'], o.iceberg)
   return out
 }
 
@@ -115,6 +117,7 @@ export const archiveCommand: CommandModule = {
         '--unsafe-single-writer',
         'start even on a store that does not honour conditional writes (no fencing: run exactly one archiver)',
       )
+      .option('--iceberg', "also publish each topic's Iceberg table every minute (EVERLOG_ICEBERG__* for more)")
       .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: ArchiveOptions) => {

@@ -6,6 +6,7 @@ import { verifyCommand } from './verify.js'
 import { gcCommand } from './gc.js'
 import { queryCommand } from './query.js'
 import { athenaCommand } from './athena.js'
+import { icebergCommand } from './iceberg.js'
 import { archiveCommand } from './archive.js'
 import { devBrokerCommand } from './dev-broker.js'
 import { demoCommand } from './demo.js'
@@ -21,6 +22,7 @@ export const builtinCommands: readonly CommandModule[] = [
   gcCommand,
   queryCommand,
   athenaCommand,
+  icebergCommand,
   archiveCommand,
   devBrokerCommand,
   restoreCommand,

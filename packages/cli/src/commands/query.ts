@@ -19,6 +19,8 @@ interface QueryOptions {
   partition?: string
   fromTime?: string
   toTime?: string
+  iceberg?: boolean
+  asOf?: string
 }
 
 const HELP = `
@@ -34,6 +36,10 @@ value, headers, "partition" (quote the reserved words), and a <table>_decoded vi
 headers map. A file store is read in place. Other stores are read through a local cache of segments (verified by
 sha256, reused next time); only the tables named in the SQL (or --topic), --partition and the --from-time/--to-time
 range are downloaded — rows outside that range are then absent from the tables.
+
+--iceberg reads exactly the segments of each topic's published Iceberg snapshot (what Athena, Spark and Trino see
+through the Iceberg table) instead of the newest HEADs; --as-of <iso> reads the snapshot that was current at that
+time (time travel; see 'everlog iceberg publish').
 `
 
 function parseTime(flag: string, value: string | undefined): bigint | undefined {
@@ -82,6 +88,8 @@ export const queryCommand: CommandModule = {
       .option('--partition <list>', 'only these partitions, e.g. 0,3')
       .option('--from-time <iso>', 'only segments with records at or after this time')
       .option('--to-time <iso>', 'only segments with records at or before this time')
+      .option('--iceberg', "read the published Iceberg snapshot's segments instead of the newest HEADs")
+      .option('--as-of <iso>', 'read the Iceberg snapshot that was current at this time')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (sql: string, options: QueryOptions) => {
         const format = options.format as OutputFormat
@@ -90,6 +98,7 @@ export const queryCommand: CommandModule = {
         const fromTime = parseTime('--from-time', options.fromTime)
         const toTime = parseTime('--to-time', options.toTime)
         const partitions = parsePartitions(options.partition)
+        const asOf = parseTime('--as-of', options.asOf)
         const store = context.openStore(options.store)
         let q: ArchiveQuery
         try {
@@ -102,6 +111,8 @@ export const queryCommand: CommandModule = {
             partitions,
             fromTime,
             toTime,
+            source: options.iceberg ? 'iceberg' : 'heads',
+            asOf: asOf === undefined ? undefined : Number(asOf),
             cacheDir: options.cacheDir,
             onProgress: (p) => {
               const now = Date.now()
