@@ -19,6 +19,8 @@ interface QueryOptions {
   partition?: string
   fromTime?: string
   toTime?: string
+  fromOffset?: string
+  toOffset?: string
 }
 
 const HELP = `
@@ -32,8 +34,10 @@ Examples:
 Tables: one per archived topic (name lowercased, other characters as _), columns "offset", "timestamp", key,
 value, headers, "partition" (quote the reserved words), and a <table>_decoded view with UTF-8 key/value and a
 headers map. A file store is read in place. Other stores are read through a local cache of segments (verified by
-sha256, reused next time); only the tables named in the SQL (or --topic), --partition and the --from-time/--to-time
-range are downloaded — rows outside that range are then absent from the tables.
+sha256, reused next time). --partition, --from-time/--to-time and --from-offset/--to-offset narrow the tables to
+those records (the other rows are absent from them) and narrow what is read: only the tables named in the SQL (or
+--topic), only the segments in range, and of a segment only the row groups (a few MiB of records each) whose
+offset and time statistics meet the range, each fetched with one ranged GET.
 `
 
 function parseTime(flag: string, value: string | undefined): bigint | undefined {
@@ -42,6 +46,13 @@ function parseTime(flag: string, value: string | undefined): bigint | undefined 
   if (Number.isNaN(ms))
     throw new UsageError(`${flag} ${JSON.stringify(value)} is not an ISO date, e.g. 2026-01-31T12:00:00Z`)
   return BigInt(ms)
+}
+
+function parseOffset(flag: string, value: string | undefined): bigint | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,19}$/.test(value.trim()))
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected an offset >= 0`)
+  return BigInt(value.trim())
 }
 
 function parsePartitions(value: string | undefined): number[] | undefined {
@@ -80,8 +91,10 @@ export const queryCommand: CommandModule = {
       .option('--cache-dir <dir>', 'where segments of non-file stores are cached (default: <tmp>/everlog-cache)')
       .option('--topic <topic>', 'expose this topic (repeatable; default: the tables named in the SQL)', collect)
       .option('--partition <list>', 'only these partitions, e.g. 0,3')
-      .option('--from-time <iso>', 'only segments with records at or after this time')
-      .option('--to-time <iso>', 'only segments with records at or before this time')
+      .option('--from-time <iso>', 'only records at or after this time')
+      .option('--to-time <iso>', 'only records at or before this time')
+      .option('--from-offset <offset>', 'only records at or after this offset')
+      .option('--to-offset <offset>', 'only records at or before this offset')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (sql: string, options: QueryOptions) => {
         const format = options.format as OutputFormat
@@ -90,6 +103,12 @@ export const queryCommand: CommandModule = {
         const fromTime = parseTime('--from-time', options.fromTime)
         const toTime = parseTime('--to-time', options.toTime)
         const partitions = parsePartitions(options.partition)
+        const fromOffset = parseOffset('--from-offset', options.fromOffset)
+        const toOffset = parseOffset('--to-offset', options.toOffset)
+        if (fromTime !== undefined && toTime !== undefined && toTime < fromTime)
+          throw new UsageError('--to-time is before --from-time')
+        if (fromOffset !== undefined && toOffset !== undefined && toOffset < fromOffset)
+          throw new UsageError('--to-offset is below --from-offset')
         const store = context.openStore(options.store)
         let q: ArchiveQuery
         try {
@@ -102,6 +121,8 @@ export const queryCommand: CommandModule = {
             partitions,
             fromTime,
             toTime,
+            fromOffset,
+            toOffset,
             cacheDir: options.cacheDir,
             onProgress: (p) => {
               const now = Date.now()
