@@ -1,1 +1,22 @@
 export { toolCacheDir, testPython, missingTool } from './tools.js'
+export {
+  KAFKA_VERSION,
+  KAFKA_3_VERSION,
+  KAFKA_VERSIONS,
+  KAFKA_TEST_JVM_ARGS,
+  fetchKafka,
+  javaCommand,
+  kafkaClasspath,
+  kafkaLibDir,
+  kafkaMissing,
+  startKafka,
+  startKafkaCluster,
+} from './kafka.js'
+export type {
+  KafkaBroker,
+  KafkaCluster,
+  KafkaListenerSpec,
+  KafkaNode,
+  KafkaSecurityProtocol,
+  StartKafkaOptions,
+} from './kafka.js'
