@@ -1,6 +1,6 @@
 // `everlog query`: SQL over the archive with DuckDB. Each topic is a table with the Athena table's columns (plus a
 // `<table>_decoded` view), so the same SQL runs here and in Athena.
-import { openQuery, tableNameForTopic } from '@everlog/query'
+import { intersectRanges, openQuery, rangeFromSql, tableNameForTopic } from '@everlog/query'
 import type { ArchiveQuery } from '@everlog/query'
 import { listTopics } from '@everlog/core'
 import type { CliContext } from '../context.js'
@@ -37,7 +37,9 @@ headers map. A file store is read in place. Other stores are read through a loca
 sha256, reused next time). --partition, --from-time/--to-time and --from-offset/--to-offset narrow the tables to
 those records (the other rows are absent from them) and narrow what is read: only the tables named in the SQL (or
 --topic), only the segments in range, and of a segment only the row groups (a few MiB of records each) whose
-offset and time statistics meet the range, each fetched with one ranged GET.
+offset and time statistics meet the range, each fetched with one ranged GET. A SELECT over one table whose WHERE
+clause bounds "partition", "offset" or "timestamp" (AND-ed comparisons with constants, BETWEEN, IN) narrows the
+read the same way by itself.
 `
 
 function parseTime(flag: string, value: string | undefined): bigint | undefined {
@@ -114,15 +116,14 @@ export const queryCommand: CommandModule = {
         try {
           const all = await listTopics(store)
           const named = options.topic ?? topicsNamedIn(sql, all)
+          // A single SELECT over one topic whose WHERE bounds partition, offset or time reads only those records.
+          const fromSql = named.length === 1 ? await rangeFromSql(sql, named) : undefined
+          const range = intersectRanges({ partitions, fromTime, toTime, fromOffset, toOffset }, fromSql?.range ?? {})
           const tty = (context.stderr as { isTTY?: boolean }).isTTY === true
           let lastLine = 0
           q = await openQuery(store, {
             topics: named.length > 0 ? named : all,
-            partitions,
-            fromTime,
-            toTime,
-            fromOffset,
-            toOffset,
+            ...range,
             cacheDir: options.cacheDir,
             onProgress: (p) => {
               const now = Date.now()
