@@ -1,6 +1,6 @@
 // Query benchmark: `SELECT count(*) ... WHERE timestamp BETWEEN` touching 1% of an archive's time range, served
 // from S3 over HTTP, against a full scan — bytes downloaded (as a fraction of the archive) and time, same run.
-// Run: node --conditions=everlog-source --import tsx bench/query.ts [--records N] [--partitions P]
+// Run: node --conditions=everlog-source --import tsx bench/query.ts [--records N] [--partitions P] [--segment-records S]
 import { PartitionWriter, S3Store, writeTopicMeta } from '../packages/core/src/index.js'
 import { startS3Server } from '../packages/core/src/testing/index.js'
 import { benchRecord, intFlag, prng } from './lib/data.js'
@@ -10,7 +10,8 @@ const args = process.argv.slice(2)
 const records = intFlag(args, 'records', 1_000_000)
 const partitions = intFlag(args, 'partitions', 8)
 const perPartition = Math.ceil(records / partitions)
-const SEGMENT_RECORDS = Math.max(1000, Math.floor(perPartition / 50))
+// Default: 50 segments per partition; --segment-records N cuts them as the archiver does (up to 1M records / 32 MiB).
+const SEGMENT_RECORDS = intFlag(args, 'segment-records', Math.max(1000, Math.floor(perPartition / 50)))
 const T0 = 1_700_000_000_000n
 const SPACING = 10n // ms between records of a partition
 
