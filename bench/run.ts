@@ -9,16 +9,21 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startS3Server } from '../packages/core/src/testing/index.js'
 import { startDevBroker } from '../packages/dev-broker/src/index.js'
-import type { BenchContext, BenchOptions, Row, ScenarioResult } from './lib/context.js'
+import { kafkaMissing, startKafka } from '../packages/testkit/src/index.js'
+import type { KafkaBroker } from '../packages/testkit/src/index.js'
+import type { BenchContext, BenchOptions, KafkaBackend, Row, ScenarioResult } from './lib/context.js'
 import { notMeasured } from './lib/context.js'
 import { kafkaClient, produceDataset, FETCH } from './lib/kafka.js'
+import type { Dataset } from './lib/kafka.js'
 import { machineInfo } from './lib/machine.js'
-import { MiB } from './lib/stats.js'
-import { scaleSvg } from './lib/svg.js'
+import { figure, MiB } from './lib/stats.js'
+import type { Figure } from './lib/stats.js'
+import { flatnessSvg, scaleSvg } from './lib/svg.js'
 import { archiveScenario } from './scenarios/archive.js'
 import { queryScenario } from './scenarios/query.js'
 import { replayScenario } from './scenarios/replay.js'
-import { scaleScenario } from './scenarios/scale.js'
+import { FLAT, scaleScenario } from './scenarios/scale.js'
+import type { ScalePoint } from './scenarios/scale.js'
 import { seekScenario } from './scenarios/seek.js'
 import { segmentScenario } from './scenarios/segment.js'
 
@@ -112,30 +117,81 @@ const tmp = await mkdtemp(join(tmpdir(), 'everlog-bench-'))
 const broker = await startDevBroker({ retentionCheckIntervalMs: 0 })
 const s3 = await startS3Server()
 const kafka = kafkaClient(broker.brokers)
+const dev: KafkaBackend = {
+  label: 'dev broker',
+  brokers: broker.brokers,
+  kafka,
+  createTopic: async (topic, partitions) => {
+    broker.createTopic(topic, { partitions })
+  },
+}
+// Apache Kafka is the baseline every Kafka target is held against; the dev broker stays as a second row.
+const realMissing = kafkaMissing()
+let realBroker: KafkaBroker | undefined
+let real: KafkaBackend | undefined
+if (realMissing === undefined) {
+  realBroker = await startKafka({ jvmArgs: ['-Xmx1g'] })
+  const realKafka = kafkaClient(realBroker.brokers)
+  real = {
+    label: `Apache Kafka ${realBroker.version}`,
+    brokers: realBroker.brokers,
+    kafka: realKafka,
+    createTopic: async (topic, partitions) => {
+      const admin = realKafka.admin()
+      await admin.connect()
+      try {
+        // The data's timestamps are in the past: without this, time retention would delete it at once.
+        await admin.createTopics({
+          topics: [{ topic, numPartitions: partitions, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
+          waitForLeaders: true,
+        })
+        // Leaders are elected before the broker serves the partitions: wait until every one answers ListOffsets.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            if ((await admin.fetchTopicOffsets(topic)).length === partitions) break
+          } catch (err) {
+            if (attempt >= 100) throw err
+          }
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      } finally {
+        await admin.disconnect()
+      }
+    },
+  }
+} else {
+  log(`Apache Kafka is not measured: ${realMissing}`)
+}
 const results: Record<string, ScenarioResult> = {}
 let ctx: BenchContext | undefined
 try {
   const t = performance.now()
-  broker.createTopic('bench', { partitions: options.partitions })
-  broker.createTopic('bench-warm', { partitions: options.partitions })
   const warmRecords = Math.max(2000, Math.floor(options.records / 20))
-  const main = await produceDataset(kafka, {
-    topic: 'bench',
-    partitions: options.partitions,
-    records: options.records,
-    valueBytes: options.valueBytes,
-  })
-  const warm = await produceDataset(kafka, {
-    topic: 'bench-warm',
-    partitions: options.partitions,
-    records: warmRecords,
-    valueBytes: options.valueBytes,
-  })
+  let main: Dataset | undefined
+  let warm: Dataset | undefined
+  // The same records into every backend (the generator is deterministic), so offsets and archives are equal.
+  for (const backend of [dev, ...(real ? [real] : [])]) {
+    await backend.createTopic('bench', options.partitions)
+    await backend.createTopic('bench-warm', options.partitions)
+    main = await produceDataset(backend.kafka, {
+      topic: 'bench',
+      partitions: options.partitions,
+      records: options.records,
+      valueBytes: options.valueBytes,
+    })
+    warm = await produceDataset(backend.kafka, {
+      topic: 'bench-warm',
+      partitions: options.partitions,
+      records: warmRecords,
+      valueBytes: options.valueBytes,
+    })
+  }
   log(
-    `setup: produced ${main.records} + ${warm.records} warm-up records (${(main.rawBytes / MiB).toFixed(1)} MiB raw) ` +
-      `in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    `setup: produced ${main!.records} + ${warm!.records} warm-up records (${(main!.rawBytes / MiB).toFixed(1)} MiB raw) ` +
+      `into ${[dev, ...(real ? [real] : [])].map((b) => b.label).join(' and ')} in ` +
+      `${((performance.now() - t) / 1000).toFixed(1)} s`,
   )
-  ctx = { options, broker, s3, kafka, main, warm, tmp, log }
+  ctx = { options, broker, dev, real, realMissing, s3, kafka, main: main!, warm: warm!, tmp, log }
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
     if (options.only && !options.only.has(name)) continue
     const t0 = performance.now()
@@ -151,6 +207,7 @@ try {
 } finally {
   await s3.close()
   await broker.close()
+  await realBroker?.stop()
   await rm(tmp, { recursive: true, force: true })
 }
 
@@ -185,5 +242,47 @@ writeFileSync(
 const scale = results.scale
 if (scale?.measured && Array.isArray(scale.data.archive)) {
   writeFileSync(join(options.out, '..', 'scale.svg'), scaleSvg(scale.data.archive as never))
+  writeFileSync(join(options.out, '..', 'flatness.svg'), flatness(scale.data))
+}
+
+/** Archive and replay rates relative to 8 partitions, and to the 1x archive (scale scenario data). */
+function flatness(data: Record<string, unknown>): string {
+  const points = data.archive as ScalePoint[]
+  const base = points.find((p) => p.partitions === 8) ?? points[0]!
+  const rel = (f: Figure, b: Figure): Figure =>
+    figure(f.runs.map((x, i) => x / b.runs[Math.min(i, b.runs.length - 1)]!))
+  const growth = data.replayGrowth as Record<string, unknown> | string
+  const g = typeof growth === 'object' ? growth : undefined
+  const fig = (v: unknown) => (typeof v === 'object' && v !== null && 'median' in v ? (v as Figure) : undefined)
+  const one: Figure = figure([1])
+  return flatnessSvg(
+    [
+      {
+        title: `by partitions (relative to ${base.partitions})`,
+        categories: points.map((p) => String(p.partitions)),
+        series: [
+          {
+            name: 'archive MiB/s',
+            color: '#1f6feb',
+            values: points.map((p) => rel(p.MiBPerSecond, base.MiBPerSecond)),
+          },
+          {
+            name: 'replay records/s',
+            color: '#d1242f',
+            values: points.map((p) => rel(p.replayRecordsPerSecond, base.replayRecordsPerSecond)),
+          },
+        ],
+      },
+      {
+        title: 'by archive size (relative to 1x)',
+        categories: ['1x', '10x'],
+        series: [
+          { name: 'archive MiB/s', color: '#1f6feb', values: [one, fig(g?.archiveBigOverSmall)] },
+          { name: 'replay records/s', color: '#d1242f', values: [one, fig(g?.bigOverSmall)] },
+        ],
+      },
+    ],
+    FLAT,
+  )
 }
 console.log(`\nwrote ${options.out} (${report.seconds} s)`)

@@ -25,9 +25,24 @@ export interface BenchOptions {
   profileDir: string | undefined
 }
 
+/** A Kafka the bench produces the data into and measures against. */
+export interface KafkaBackend {
+  /** How rows name it: 'Apache Kafka 4.4.0' or 'dev broker'. */
+  label: string
+  brokers: string[]
+  kafka: Kafka
+  createTopic(topic: string, partitions: number): Promise<void>
+}
+
 export interface BenchContext {
   options: BenchOptions
   broker: DevBroker
+  /** The dev broker as a backend (always there). */
+  dev: KafkaBackend
+  /** Apache Kafka, when its jars are cached (scripts/test-deps.sh); the baseline every target is held against. */
+  real?: KafkaBackend
+  /** Why Apache Kafka is not measured, when it is not. */
+  realMissing?: string
   s3: S3TestServer
   kafka: Kafka
   /** The main topic and the small warm-up topic every worker reads first. */
@@ -36,6 +51,8 @@ export interface BenchContext {
   tmp: string
   /** A file store directory holding `main` and `warm` archived by the archiver (set by the archive scenario). */
   archiveDir?: string
+  /** MiB/s of each archive scenario run of the main topic from the primary backend (for the size-growth ratio). */
+  archiveRates?: number[]
   log: (line: string) => void
 }
 

@@ -56,7 +56,9 @@ export async function produceDataset(
         })
       }
       // A few sends in flight keep the broker busy while the next batch is generated (one connection: in order).
-      inflight.push(producer.send({ topic: spec.topic, acks: 1, messages }))
+      const sent = producer.send({ topic: spec.topic, acks: 1, messages })
+      sent.catch(() => {}) // awaited below, in order; a later send failing first must not crash the process
+      inflight.push(sent)
       if (inflight.length >= 4) await inflight.shift()
     }
     await Promise.all(inflight)

@@ -86,6 +86,20 @@ test('an S3 archive is queried through the cache and gives the same answer', asy
   const fromFile = await everlog(['query', '--store', url, '--format', 'jsonl', sql])
   assert.equal(fromS3.stdout, fromFile.stdout)
   assert.match(fromS3.stderr, /orders\.v1: 6\/6 segments ready/)
+
+  // The WHERE clause bounds the offsets: only the segments holding them are read (one per partition here).
+  const narrowCache = await mkdtemp(join(tmpdir(), 'everlog-cli-cache-'))
+  t.after(() => rm(narrowCache, { recursive: true, force: true }))
+  const narrow =
+    'SELECT "partition", count(*) AS n FROM orders_v1 WHERE "offset" BETWEEN 60 AND 70 GROUP BY 1 ORDER BY 1'
+  const narrowS3 = await everlog(
+    ['query', '--store', 's3://archive/p', '--cache-dir', narrowCache, '--format', 'jsonl', narrow],
+    env,
+  )
+  assert.equal(narrowS3.code, 0, narrowS3.stderr)
+  assert.equal(narrowS3.stdout, (await everlog(['query', '--store', url, '--format', 'jsonl', narrow])).stdout)
+  assert.equal(narrowS3.stdout, '{"partition":"0","n":"11"}\n{"partition":"1","n":"11"}\n')
+  assert.match(narrowS3.stderr, /orders\.v1: 2\/2 segments ready/)
 })
 
 test("SQL errors show DuckDB's message with the position; bad flags say what is allowed", async () => {

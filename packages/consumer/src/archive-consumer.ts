@@ -58,6 +58,11 @@ export interface ArchiveConsumerConfig extends ConsumerConfig {
   onMissingOffsets?: 'error' | 'skip'
   /** Archive chunks (segments or row groups) read ahead per partition; default 2. */
   prefetchSegments?: number
+  /**
+   * Bytes that archive chunks being read (fetched segments and decoded row groups) may take, shared by every
+   * partition of this consumer; default 64 MiB (ArchiveReader's readBufferBytes).
+   */
+  readBufferBytes?: number
   /** Decoded index nodes cached per partition; default 256. */
   cacheNodes?: number
 }
@@ -169,6 +174,10 @@ function validate(config: ArchiveConsumerConfig): void {
     const v = config[field]
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) fail(field, `expected an integer >= 0, got ${v}`)
   }
+  const buffer = config.readBufferBytes
+  if (buffer !== undefined && (!Number.isSafeInteger(buffer) || buffer < 1)) {
+    fail('readBufferBytes', `expected an integer >= 1, got ${buffer}`)
+  }
 }
 
 /**
@@ -225,7 +234,17 @@ export class ArchiveConsumer {
 
   constructor(config: ArchiveConsumerConfig) {
     validate(config)
-    const { kafka, archive, store, mode, onMissingOffsets, prefetchSegments, cacheNodes, ...consumerConfig } = config
+    const {
+      kafka,
+      archive,
+      store,
+      mode,
+      onMissingOffsets,
+      prefetchSegments,
+      cacheNodes,
+      readBufferBytes,
+      ...consumerConfig
+    } = config
     this.groupId = config.groupId
     this.mode = mode ?? 'archive-first'
     this.onMissing = onMissingOffsets ?? 'error'
@@ -241,7 +260,11 @@ export class ArchiveConsumer {
     this.admin = kafka.admin({ retry: config.retry })
     this.ownsStore = typeof archive === 'string'
     this.store = typeof archive === 'string' ? openStore(archive, store) : archive
-    this.reader = new ArchiveReader(this.store, { prefetchSegments: prefetchSegments ?? 2, cacheNodes })
+    this.reader = new ArchiveReader(this.store, {
+      prefetchSegments: prefetchSegments ?? 2,
+      cacheNodes,
+      readBufferBytes,
+    })
     this.log = kafka.logger().namespace('ArchiveConsumer')
     this.events = { ...this.inner.events, ...ArchiveEvents }
 
@@ -761,6 +784,8 @@ export class ArchiveConsumer {
     ps.fromArchive = true
     const chunks = this.reader.readBatches({ topic: ps.topic, partition: ps.partition, fromOffset: from, toOffset })
     for await (const chunk of chunks) {
+      // A paused partition gives its share of the read buffer back (the route re-reads from the position).
+      if (this.isPaused(ps.topic, ps.partition)) return
       await this.waitUntilDeliverable(ps, epoch)
       if (!this.isCurrent(ps, epoch)) return
       const delivered = await this.deliverArchiveChunk(ps, epoch, chunk.columns)

@@ -12,18 +12,21 @@ import { emptyHead, readHead } from './head.js'
 import { iterateEntries, seekTimestamp, StoreNodeSource } from './index/index.js'
 import type { GapEntry, Head, SegmentEntry } from './index/types.js'
 import { validatePartition, validateTopicName } from './layout.js'
+import { ReadBudget } from './read-budget.js'
+import type { BudgetRequest } from './read-budget.js'
 import type { ArchiveRecord } from './record.js'
 import {
   columnsToRecords,
   decodeRowGroupColumnsAsync,
   fetchRowGroup,
+  DEFAULT_ROW_GROUP_BYTES,
   fetchSegment,
   lowerBound,
   readRowGroup,
   readSegmentLayout,
   sliceColumns,
 } from './segment/index.js'
-import type { RecordColumns } from './segment/index.js'
+import type { RecordColumns, RowGroupInfo } from './segment/index.js'
 import type { ObjectStore } from './store/types.js'
 
 export interface ArchiveReaderOptions {
@@ -31,7 +34,16 @@ export interface ArchiveReaderOptions {
   cacheNodes?: number
   /** Chunks (segments or row groups) fetched ahead of the one being consumed. Default 1; 0 disables read-ahead. */
   prefetchSegments?: number
+  /**
+   * Bytes that fetched segments and their decoded row groups may take, shared by every partition this reader
+   * reads at once (default 64 MiB). A partition's next chunk waits for room, read-ahead after the first chunk of
+   * every partition; one chunk larger than the budget is read alone. Iterators left open keep what they hold:
+   * close (return) one that is abandoned.
+   */
+  readBufferBytes?: number
 }
+
+export const DEFAULT_READ_BUFFER_BYTES = 64 * 1024 * 1024
 
 export interface ReadOptions {
   topic: string
@@ -76,7 +88,26 @@ interface Loaded {
   decode(group: number): Promise<RecordColumns>
 }
 
-type Step = { kind: 'load'; segment: SegmentEntry; load: () => Promise<Loaded> } | { kind: 'gap'; gap: GapEntry }
+type Step =
+  | {
+      kind: 'load'
+      segment: SegmentEntry
+      /** What the load takes in memory, as far as is known before it runs (it may resize its reservation). */
+      bytes: number
+      load: (reservation: BudgetRequest) => Promise<Loaded>
+    }
+  | { kind: 'gap'; gap: GapEntry }
+
+/** Decoded row groups a load holds at once: the one handed out and the next one decoding. */
+function decodeReserve(groups: readonly RowGroupInfo[]): number {
+  let first = 0
+  let second = 0
+  for (const rg of groups) {
+    if (rg.uncompressedBytes > first) [first, second] = [rg.uncompressedBytes, first]
+    else if (rg.uncompressedBytes > second) second = rg.uncompressedBytes
+  }
+  return first + second
+}
 
 /** Row groups decoded on demand, each at most once; the first starts at once, so read-ahead covers it too. */
 function decodingAhead(groups: number, decode: (group: number) => Promise<RecordColumns>): Loaded {
@@ -102,6 +133,10 @@ export class ArchiveReader {
   private readonly sources = new Map<string, StoreNodeSource>()
   private readonly cacheNodes: number
   private readonly prefetch: number
+  /** The bytes shared by every read of this reader (readable for accounting: heldBytes, peakBytes). */
+  readonly budget: ReadBudget
+  /** Decoded row-group bytes a segment load holds per fetched byte, as last seen (a first guess until then). */
+  private decodeRatio = 8
 
   constructor(
     readonly store: ObjectStore,
@@ -112,6 +147,11 @@ export class ArchiveReader {
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
       throw new InvalidArgumentError(`invalid prefetchSegments ${options.prefetchSegments}: expected an integer >= 0`)
     }
+    const bytes = options.readBufferBytes ?? DEFAULT_READ_BUFFER_BYTES
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new InvalidArgumentError(`invalid readBufferBytes ${options.readBufferBytes}: expected an integer >= 1`)
+    }
+    this.budget = new ReadBudget(bytes)
   }
 
   /** The partition's HEAD, or undefined when nothing of it is archived yet. */
@@ -172,13 +212,15 @@ export class ArchiveReader {
     if (to < from) return
 
     const steps = this.steps(topic, partition, head.root, from, to)
-    // Up to `prefetch` loads run ahead of the consumer; memory is bounded by those plus the chunk in use. Gaps
-    // and errors travel through the same queue so they surface in offset order, after the records before them.
+    // Up to `prefetch` loads run ahead of the consumer, each once the budget has room for it; memory is bounded by
+    // those plus the chunk in use. Gaps and errors travel through the same queue so they surface in offset order,
+    // after the records before them.
     type Pending =
-      | { kind: 'chunk'; segment: SegmentEntry; loaded: Promise<Loaded> }
+      | { kind: 'chunk'; segment: SegmentEntry; loaded: Promise<Loaded>; reservation: BudgetRequest }
       | { kind: 'gap'; gap: GapEntry }
       | { kind: 'error'; error: unknown }
     const ahead: Pending[] = []
+    const reserved = new Set<BudgetRequest>()
     let loads = 0
     let exhausted = false
     const fill = async () => {
@@ -202,9 +244,12 @@ export class ArchiveReader {
           if (onGap === 'error') exhausted = true
           continue
         }
-        const loaded = step.load()
+        // The first chunk of a read that holds nothing goes ahead of other reads' read-ahead.
+        const reservation = this.budget.request(step.bytes, { first: reserved.size === 0 })
+        reserved.add(reservation)
+        const loaded = reservation.granted.then(() => step.load(reservation))
         loaded.catch(() => {}) // awaited in order below; a consumer that stops early must not leave it unhandled
-        ahead.push({ kind: 'chunk', segment: step.segment, loaded })
+        ahead.push({ kind: 'chunk', segment: step.segment, loaded, reservation })
         loads++
       }
     }
@@ -229,8 +274,12 @@ export class ArchiveReader {
           if (g + 1 < loaded.groups) loaded.decode(g + 1).catch(() => {})
           if (columns.length > 0) yield new ColumnBatch(columns, item.segment)
         }
+        // The caller asked for more, so it is done with this chunk's records.
+        item.reservation.release()
+        reserved.delete(item.reservation)
       }
     } finally {
+      for (const r of reserved) r.release()
       await steps.return(undefined)
     }
   }
@@ -245,7 +294,13 @@ export class ArchiveReader {
       }
       if (entry.firstOffset >= from && entry.lastOffset <= to) {
         // The whole segment is wanted: one GET, checked against the sha256 in its key.
-        yield { kind: 'load', segment: entry, load: () => this.loadSegment(topic, partition, entry) }
+        // Its row groups' decoded size is known once its footer is: until then, a guess from the segments before.
+        yield {
+          kind: 'load',
+          segment: entry,
+          bytes: entry.bytes + Math.min(2 * DEFAULT_ROW_GROUP_BYTES, Math.ceil(entry.bytes * this.decodeRatio)),
+          load: (reservation) => this.loadSegment(topic, partition, entry, reservation),
+        }
         continue
       }
       // Part of a segment: its footer, then only the row groups overlapping the range (ranged GETs).
@@ -261,6 +316,7 @@ export class ArchiveReader {
         yield {
           kind: 'load',
           segment: entry,
+          bytes: rg.byteEnd - rg.byteStart + rg.uncompressedBytes,
           load: async () => {
             const bytes = await fetchRowGroup(this.store, entry.key, layout, rg.index)
             return decodingAhead(1, async () => {
@@ -273,9 +329,17 @@ export class ArchiveReader {
     }
   }
 
-  private async loadSegment(topic: string, partition: number, entry: SegmentEntry): Promise<Loaded> {
+  private async loadSegment(
+    topic: string,
+    partition: number,
+    entry: SegmentEntry,
+    reservation: BudgetRequest,
+  ): Promise<Loaded> {
     const { bytes, layout } = await fetchSegment(this.store, entry.key)
     const groups = layout.rowGroups
+    const reserve = decodeReserve(groups)
+    this.decodeRatio = reserve / bytes.length
+    reservation.resize(bytes.length + reserve)
     const records = groups.reduce((n, rg) => n + rg.records, 0)
     const first = groups[0]!.firstOffset
     const last = groups[groups.length - 1]!.lastOffset

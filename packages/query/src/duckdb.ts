@@ -4,11 +4,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { FileStore, listTopics, openStore, UnknownTopicError, type ObjectStore } from '@everlog/core'
-import { SegmentCache, type CacheProgress } from './cache.js'
+import { SegmentCache, type CacheProgress, type CacheResult } from './cache.js'
 import { PARTITION_COLUMN, SEGMENT_COLUMNS, decodedViewName, tableNameForTopic } from './columns.js'
+import { fetchRowGroups, narrowsRows, overlaps, rangeCondition, validateRange, type RecordRange } from './prune.js'
 import { selectSegments, type SegmentSelection } from './segments.js'
 
-export interface OpenQueryOptions extends SegmentSelection {
+/**
+ * The range narrows what is read (segments, then row groups by their statistics) and what the tables hold: rows
+ * outside it are not in them.
+ */
+export interface OpenQueryOptions extends RecordRange, Pick<SegmentSelection, 'source' | 'asOf'> {
   /** Topics to expose; every archived topic by default. */
   topics?: readonly string[]
   /** Where segments of non-file stores are cached; default <tmp>/everlog-cache. */
@@ -29,6 +34,8 @@ export interface ArchiveQuery {
   tables: QueryTable[]
   /** Bytes fetched from the store into the cache while opening (0 for a file store). */
   downloadedBytes: number
+  /** Row groups fetched (or reused) on their own, without the rest of their segment. */
+  rowGroups: number
   downloadedFiles: number
   reusedFiles: number
   corruptFiles: string[]
@@ -62,6 +69,7 @@ function emptyTable(table: string): string {
 }
 
 export async function openQuery(store: ObjectStore | string, options: OpenQueryOptions = {}): Promise<ArchiveQuery> {
+  validateRange(options)
   const s = typeof store === 'string' ? openStore(store) : store
   const available = await listTopics(s)
   const topics = options.topics ?? available
@@ -76,6 +84,7 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
     connection,
     tables: [],
     downloadedBytes: 0,
+    rowGroups: 0,
     downloadedFiles: 0,
     reusedFiles: 0,
     corruptFiles: [],
@@ -87,15 +96,19 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
   try {
     for (const topic of topics) {
       const table = tableNameForTopic(topic)
-      const segments = await selectSegments(s, topic, options)
+      const segments = (await selectSegments(s, topic, options)).filter((g) => overlaps(g, options))
       let paths: string[]
       if (cache) {
-        const fetched = await cache.fetch(
-          s,
-          segments.map((g) => g.key),
-          { onProgress: (p) => options.onProgress?.({ topic, ...p }) },
-        )
+        const onProgress = (p: CacheProgress) => options.onProgress?.({ topic, ...p })
+        const fetched: CacheResult & { rowGroups?: number } = narrowsRows(options)
+          ? await fetchRowGroups(s, cache, segments, options, { onProgress })
+          : await cache.fetch(
+              s,
+              segments.map((g) => g.key),
+              { onProgress },
+            )
         paths = fetched.paths
+        result.rowGroups += fetched.rowGroups ?? 0
         result.downloadedBytes += fetched.downloadedBytes
         result.downloadedFiles += fetched.downloadedFiles
         result.reusedFiles += fetched.reusedFiles
@@ -108,8 +121,10 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
         await connection.run(emptyTable(table))
       } else {
         const files = `[${paths.map(sqlString).join(', ')}]`
+        const where = rangeCondition(options)
         await connection.run(
-          `CREATE OR REPLACE VIEW ${ident(table)} AS SELECT * FROM read_parquet(${files}, hive_partitioning = true)`,
+          `CREATE OR REPLACE VIEW ${ident(table)} AS SELECT * FROM read_parquet(${files}, hive_partitioning = true)` +
+            (where ? ` WHERE ${where}` : ''),
         )
       }
       await connection.run(duckdbDecodedView(table))

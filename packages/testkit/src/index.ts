@@ -11,3 +11,24 @@ export type { S3ServerProcess, ThirdPartyS3Server } from './s3-servers.js'
 export { missingSpark, startSpark } from './spark.js'
 export type { SparkOptions, SparkResult, SparkSession } from './spark.js'
 export { ICEBERG_SPARK_RUNTIME, icebergSparkJar, runIcebergSpark } from './iceberg-spark.js'
+export {
+  KAFKA_VERSION,
+  KAFKA_3_VERSION,
+  KAFKA_VERSIONS,
+  KAFKA_TEST_JVM_ARGS,
+  fetchKafka,
+  javaCommand,
+  kafkaClasspath,
+  kafkaLibDir,
+  kafkaMissing,
+  startKafka,
+  startKafkaCluster,
+} from './kafka.js'
+export type {
+  KafkaBroker,
+  KafkaCluster,
+  KafkaListenerSpec,
+  KafkaNode,
+  KafkaSecurityProtocol,
+  StartKafkaOptions,
+} from './kafka.js'

@@ -1,6 +1,6 @@
 // `everlog query`: SQL over the archive with DuckDB. Each topic is a table with the Athena table's columns (plus a
 // `<table>_decoded` view), so the same SQL runs here and in Athena.
-import { openQuery, tableNameForTopic } from '@everlog/query'
+import { intersectRanges, openQuery, rangeFromSql, tableNameForTopic } from '@everlog/query'
 import type { ArchiveQuery } from '@everlog/query'
 import { listTopics } from '@everlog/core'
 import type { CliContext } from '../context.js'
@@ -21,6 +21,8 @@ interface QueryOptions {
   toTime?: string
   iceberg?: boolean
   asOf?: string
+  fromOffset?: string
+  toOffset?: string
 }
 
 const HELP = `
@@ -34,8 +36,12 @@ Examples:
 Tables: one per archived topic (name lowercased, other characters as _), columns "offset", "timestamp", key,
 value, headers, "partition" (quote the reserved words), and a <table>_decoded view with UTF-8 key/value and a
 headers map. A file store is read in place. Other stores are read through a local cache of segments (verified by
-sha256, reused next time); only the tables named in the SQL (or --topic), --partition and the --from-time/--to-time
-range are downloaded — rows outside that range are then absent from the tables.
+sha256, reused next time). --partition, --from-time/--to-time and --from-offset/--to-offset narrow the tables to
+those records (the other rows are absent from them) and narrow what is read: only the tables named in the SQL (or
+--topic), only the segments in range, and of a segment only the row groups (a few MiB of records each) whose
+offset and time statistics meet the range, each fetched with one ranged GET. A SELECT over one table whose WHERE
+clause bounds "partition", "offset" or "timestamp" (AND-ed comparisons with constants, BETWEEN, IN) narrows the
+read the same way by itself.
 
 --iceberg reads exactly the segments of each topic's published Iceberg snapshot (what Athena, Spark and Trino see
 through the Iceberg table) instead of the newest HEADs; --as-of <iso> reads the snapshot that was current at that
@@ -48,6 +54,13 @@ function parseTime(flag: string, value: string | undefined): bigint | undefined 
   if (Number.isNaN(ms))
     throw new UsageError(`${flag} ${JSON.stringify(value)} is not an ISO date, e.g. 2026-01-31T12:00:00Z`)
   return BigInt(ms)
+}
+
+function parseOffset(flag: string, value: string | undefined): bigint | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,19}$/.test(value.trim()))
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected an offset >= 0`)
+  return BigInt(value.trim())
 }
 
 function parsePartitions(value: string | undefined): number[] | undefined {
@@ -86,8 +99,10 @@ export const queryCommand: CommandModule = {
       .option('--cache-dir <dir>', 'where segments of non-file stores are cached (default: <tmp>/everlog-cache)')
       .option('--topic <topic>', 'expose this topic (repeatable; default: the tables named in the SQL)', collect)
       .option('--partition <list>', 'only these partitions, e.g. 0,3')
-      .option('--from-time <iso>', 'only segments with records at or after this time')
-      .option('--to-time <iso>', 'only segments with records at or before this time')
+      .option('--from-time <iso>', 'only records at or after this time')
+      .option('--to-time <iso>', 'only records at or before this time')
+      .option('--from-offset <offset>', 'only records at or after this offset')
+      .option('--to-offset <offset>', 'only records at or before this offset')
       .option('--iceberg', "read the published Iceberg snapshot's segments instead of the newest HEADs")
       .option('--as-of <iso>', 'read the Iceberg snapshot that was current at this time')
       .on('--help', () => context.stdout.write(HELP))
@@ -99,18 +114,25 @@ export const queryCommand: CommandModule = {
         const toTime = parseTime('--to-time', options.toTime)
         const partitions = parsePartitions(options.partition)
         const asOf = parseTime('--as-of', options.asOf)
+        const fromOffset = parseOffset('--from-offset', options.fromOffset)
+        const toOffset = parseOffset('--to-offset', options.toOffset)
+        if (fromTime !== undefined && toTime !== undefined && toTime < fromTime)
+          throw new UsageError('--to-time is before --from-time')
+        if (fromOffset !== undefined && toOffset !== undefined && toOffset < fromOffset)
+          throw new UsageError('--to-offset is below --from-offset')
         const store = context.openStore(options.store)
         let q: ArchiveQuery
         try {
           const all = await listTopics(store)
           const named = options.topic ?? topicsNamedIn(sql, all)
+          // A single SELECT over one topic whose WHERE bounds partition, offset or time reads only those records.
+          const fromSql = named.length === 1 ? await rangeFromSql(sql, named) : undefined
+          const range = intersectRanges({ partitions, fromTime, toTime, fromOffset, toOffset }, fromSql?.range ?? {})
           const tty = (context.stderr as { isTTY?: boolean }).isTTY === true
           let lastLine = 0
           q = await openQuery(store, {
             topics: named.length > 0 ? named : all,
-            partitions,
-            fromTime,
-            toTime,
+            ...range,
             source: options.iceberg ? 'iceberg' : 'heads',
             asOf: asOf === undefined ? undefined : Number(asOf),
             cacheDir: options.cacheDir,

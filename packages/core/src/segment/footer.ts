@@ -66,6 +66,7 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
     if (records === undefined || records < 1n) bad(`row group ${index} has no rows`)
     let byteStart = Infinity
     let byteEnd = -Infinity
+    let uncompressedBytes = 0
     let offsets: [bigint, bigint] | undefined
     let timestamps: [bigint, bigint] | undefined
     for (const cc of listItems(getField(rg, 1))) {
@@ -76,6 +77,7 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
       if (compressed === undefined || dataPage === undefined) bad(`row group ${index} lacks column chunk offsets`)
       const start = Number(dictPage !== undefined && dictPage > 0n && dictPage < dataPage ? dictPage : dataPage)
       const end = start + Number(compressed)
+      uncompressedBytes += Number(int(getField(cmd, 6)) ?? compressed)
       if (!(start >= 4 && end > start && end <= dataEnd)) bad(`row group ${index} points outside the file`)
       byteStart = Math.min(byteStart, start)
       byteEnd = Math.max(byteEnd, end)
@@ -100,6 +102,7 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
       maxTimestamp: timestamps[1],
       byteStart,
       byteEnd,
+      uncompressedBytes,
     })
   }
   if (rowGroups.length === 0) bad('no row groups')

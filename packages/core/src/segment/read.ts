@@ -12,8 +12,20 @@ import type { SegmentLayout } from './types.js'
 /** One suffix GET of this size holds the whole footer of any ordinary segment. */
 const FOOTER_GUESS_BYTES = 64 * 1024
 
-export async function readSegmentLayout(store: ObjectStore, key: string): Promise<SegmentLayout> {
-  const first = await store.get(key, { suffix: FOOTER_GUESS_BYTES })
+export interface ReadLayoutOptions {
+  /** The first suffix GET's size (default 64 KiB); a larger footer takes a second GET. */
+  guessBytes?: number
+  /** Counts the bytes the GETs returned. */
+  fetched?: { bytes: number }
+}
+
+export async function readSegmentLayout(
+  store: ObjectStore,
+  key: string,
+  options: ReadLayoutOptions = {},
+): Promise<SegmentLayout> {
+  const first = await store.get(key, { suffix: Math.max(options.guessBytes ?? FOOTER_GUESS_BYTES, TAIL_BYTES) })
+  if (options.fetched) options.fetched.bytes += first.body.length
   const size = first.size
   const need = footerLength(first.body, size, key) + TAIL_BYTES
   let footer: Uint8Array
@@ -21,11 +33,16 @@ export async function readSegmentLayout(store: ObjectStore, key: string): Promis
     // Copied so the layout pins neither the GET buffer nor a pooled slab.
     footer = Uint8Array.prototype.slice.call(first.body, first.body.length - need)
   } else {
-    const second = await store.get(key, { suffix: need })
-    if (second.size !== size || second.body.length !== need) {
+    // Only the part of the footer the first GET did not return.
+    const missing = need - first.body.length
+    const second = await store.get(key, { start: size - need, end: size - first.body.length - 1 })
+    if (options.fetched) options.fetched.bytes += second.body.length
+    if (second.size !== size || second.body.length !== missing) {
       throw new IntegrityError(key, `segment ${key} changed between two reads of its footer; segments are immutable`)
     }
-    footer = second.body
+    footer = new Uint8Array(need)
+    footer.set(second.body, 0)
+    footer.set(first.body, missing)
   }
   return parseFooter(footer, size, key)
 }

@@ -65,6 +65,8 @@ export interface RowGroupInfo {
   byteStart: number
   /** Exclusive end. */
   byteEnd: number
+  /** The column chunks' bytes once decompressed: about what the row group takes in memory decoded. */
+  uncompressedBytes: number
 }
 
 export interface SegmentLayout {
