@@ -71,9 +71,9 @@ iceberg_artifact="org.apache.iceberg:iceberg-spark-runtime-4.0_2.13:1.10.1"
 iceberg_jar="$cache/jars/iceberg-spark-runtime-4.0_2.13-1.10.1.jar"
 if [ ! -s "$iceberg_jar" ]; then
   say "maven: $iceberg_artifact"
-  if ! command -v mvn >/dev/null; then
-    [ "$(id -u)" = 0 ] || { echo "test-deps: maven is missing (run this script as root, or install it)" >&2; exit 1; }
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends maven >/dev/null
+  if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+    [ "$(id -u)" = 0 ] || { echo "test-deps: maven or java is missing (run this script as root, or install them)" >&2; exit 1; }
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends maven default-jre-headless >/dev/null
   fi
   mkdir -p "$cache/jars"
   mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$iceberg_artifact" -DoutputDirectory="$cache/jars" >/dev/null

@@ -10,8 +10,10 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { missingTool, testPython } from '@everlog/testkit'
+import { startS3Server } from '../src/testing/index.js'
 import {
   FileStore,
+  S3Store,
   PreconditionFailedError,
   currentSnapshot,
   publishIceberg,
@@ -27,6 +29,7 @@ import {
   committedRecords,
   expectedRow,
   leaveUnreferencedSegments,
+  makeRecord,
 } from './iceberg-archive.js'
 
 const run = promisify(execFile)
@@ -45,9 +48,14 @@ interface PyResult {
   filtered_rows?: number
 }
 
-async function pyiceberg(location: string, dir: string, extra: string[] = []): Promise<PyResult> {
+async function pyiceberg(
+  location: string,
+  dir: string,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<PyResult> {
   const out = join(dir, `py-${Date.now()}-${Math.random()}.json`)
-  await run(python, [SCRIPT, location, out, ...extra], { maxBuffer: 16 << 20 })
+  await run(python, [SCRIPT, location, out, ...extra], { maxBuffer: 16 << 20, env: { ...process.env, ...env } })
   return JSON.parse(await readFile(out, 'utf8')) as PyResult
 }
 
@@ -193,5 +201,35 @@ describe('pyiceberg reads the published Iceberg table', { skip }, () => {
     // An older snapshot still reads as it was published.
     const third = await pyiceberg(location, dir, ['0', '0', py.snapshots[2]!])
     assert.equal(third.rows.length, snapshots[2])
+  })
+
+  it('reads a table published to an S3 store, over S3', async () => {
+    const s3 = await startS3Server({ bucket: 'lake' })
+    try {
+      const remote = new S3Store({ bucket: 'lake', prefix: 'archive/' }, s3.clientConfig())
+      await archive(remote, 2, 0, 60, 20)
+      await leaveUnreferencedSegments(remote, 0, 60)
+      await publishIceberg(remote, TOPIC)
+      await remote.close()
+      const py = await pyiceberg(`s3://lake/archive/${TOPIC}/iceberg`, dir, [], {
+        EVERLOG_TEST_S3_ENDPOINT: s3.endpoint,
+        EVERLOG_TEST_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        EVERLOG_TEST_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        EVERLOG_TEST_S3_REGION: s3.region,
+      })
+      assert.match(py.metadata, /^s3:\/\/lake\/archive\/orders\/iceberg\/metadata\/v1\.metadata\.json$/)
+      assert.equal(py.files.length, 6)
+      const rows = sortRows(py.rows)
+      assert.deepEqual(
+        rows.map((r) => [r[0], r[1]]),
+        [0, 1].flatMap((p) => Array.from({ length: 60 }, (_, i) => [p, i])),
+      )
+      assert.deepEqual(
+        rows,
+        [0, 1].flatMap((p) => Array.from({ length: 60 }, (_, i) => expectedRow(p, makeRecord(p, BigInt(i))))),
+      )
+    } finally {
+      await s3.close()
+    }
   })
 })

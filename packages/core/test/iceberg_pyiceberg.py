@@ -2,6 +2,7 @@
 # every row, the data files a scan plans, and the files a timestamp-filtered scan plans.
 # usage: python iceberg_pyiceberg.py <table location or metadata json> <out.json> [<from ms> <to ms>] [<as-of snapshot id>]
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -9,7 +10,18 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
 from pyiceberg.table import StaticTable
 
 location, out = sys.argv[1], sys.argv[2]
-table = StaticTable.from_metadata(location)
+# An S3 endpoint (a local S3 server) comes from the environment, as pyiceberg's FileIO properties.
+properties = {
+    key: os.environ[env]
+    for key, env in [
+        ("s3.endpoint", "EVERLOG_TEST_S3_ENDPOINT"),
+        ("s3.access-key-id", "EVERLOG_TEST_S3_ACCESS_KEY_ID"),
+        ("s3.secret-access-key", "EVERLOG_TEST_S3_SECRET_ACCESS_KEY"),
+        ("s3.region", "EVERLOG_TEST_S3_REGION"),
+    ]
+    if env in os.environ
+}
+table = StaticTable.from_metadata(location, properties)
 snapshot_id = int(sys.argv[5]) if len(sys.argv) > 5 else None
 scan = table.scan(snapshot_id=snapshot_id)
 files = [t.file.file_path for t in scan.plan_files()]

@@ -138,7 +138,7 @@ test("mocked Glue over HTTP: the SDK's serializer carries every field of the Cre
     credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
     requestHandler: {
       handle: async (request: { headers: Record<string, string>; body?: string | Uint8Array }) => {
-        const body = typeof request.body === 'string' ? request.body : Buffer.from(request.body ?? '{}').toString()
+        const body = typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body)
         requests.push({ target: request.headers['x-amz-target']!, body: JSON.parse(body) })
         return {
           response: {

@@ -10,7 +10,13 @@ import { sha256Hex } from '../hash.js'
 import { iterateEntries } from '../index/read.js'
 import { StoreNodeSource } from '../index/source.js'
 import type { SegmentEntry } from '../index/types.js'
-import { icebergManifestKey, icebergMetadataKey, icebergTablePrefix, icebergVersionHintKey } from '../layout.js'
+import {
+  icebergManifestKey,
+  icebergMetadataKey,
+  icebergTablePrefix,
+  icebergVersionHintKey,
+  validatePartition,
+} from '../layout.js'
 import type { ObjectStore } from '../store/types.js'
 import { writeAvroContainer } from './avro.js'
 import {
@@ -98,8 +104,12 @@ function parseNextOffsets(snapshot: IcebergSnapshot | undefined, key: string): M
       `${key}: the current snapshot has no ${NEXT_OFFSETS_SUMMARY_KEY}; it was not published by Everlog`,
     )
   }
-  const o = JSON.parse(text) as Record<string, string>
-  for (const [p, v] of Object.entries(o)) out.set(Number(p), BigInt(v))
+  try {
+    const o = JSON.parse(text) as Record<string, string>
+    for (const [p, v] of Object.entries(o)) out.set(validatePartition(Number(p)), BigInt(v))
+  } catch (err) {
+    throw new FormatError(`${key}: ${NEXT_OFFSETS_SUMMARY_KEY} is not a map of partitions to offsets`, { cause: err })
+  }
   return out
 }
 
