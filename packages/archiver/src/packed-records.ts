@@ -1,6 +1,7 @@
 // Records packed into a few ArrayBuffers (offsets and timestamps, lengths, and chunks of key/value/header bytes) so a
 // segment moves to a worker thread by transfer. A partition's open buffer is a PackedRecordsBuilder: fetched records
 // are copied once, straight from the Fetch response into its chunks, with no object made per record.
+import { isUtf8 } from 'node:buffer'
 import { rawRecordBytes } from '@everlog/core'
 import type { ArchiveRecord, PackedRecords } from '@everlog/core'
 import type { BatchRecords, WireReader } from './fetch/record-batches.js'
@@ -95,9 +96,10 @@ export class PackedRecordsBuilder {
     // it is written; then the bytes are copied.
     checkWireRecord(r)
     const headerCount = checked.headers
+    const repair = checked.repairedBytes > 0
     r.pos = at
     beforeAdd?.(checked.rawBytes)
-    this.begin(3 + headerCount * 2, r.end - at)
+    this.begin(3 + headerCount * 2, r.end - at + checked.repairedBytes)
     this.putNumber(records.offset)
     this.putNumber(records.timestamp)
     const start = this.used
@@ -109,7 +111,11 @@ export class PackedRecordsBuilder {
     for (let h = 0; h < headerCount; h++) {
       // A header name is a non-null string on the wire; a null one is kept as empty, as kafkajs reads it.
       const nameLength = r.varint()
-      this.lengths[this.l++] = Math.max(0, this.copy(src, r.take(Math.max(0, nameLength)), nameLength))
+      const nameAt = r.take(Math.max(0, nameLength))
+      this.lengths[this.l++] =
+        repair && !isUtf8Name(src, nameAt, nameLength)
+          ? this.putString(src.toString('utf8', nameAt, nameAt + nameLength))
+          : Math.max(0, this.copy(src, nameAt, nameLength))
       const headerLength = r.varint()
       this.lengths[this.l++] = this.copy(src, r.take(Math.max(0, headerLength)), headerLength)
     }
@@ -211,7 +217,17 @@ export class PackedRecordsBuilder {
 const EMPTY = Buffer.alloc(0)
 
 /** What checkWireRecord found (one object reused: this runs for every archived record). */
-const checked = { headers: 0, rawBytes: 0 }
+const checked = { headers: 0, rawBytes: 0, repairedBytes: 0 }
+
+/**
+ * Whether header name bytes are UTF-8. Segments store header keys in a STRING column, which DuckDB, polars and
+ * pyarrow refuse to read when a value is not UTF-8, and every Everlog reader returns them as strings anyway: a name
+ * that is not UTF-8 (a client may send any bytes) is archived as its decoding, invalid sequences as U+FFFD.
+ */
+function isUtf8Name(src: Buffer, at: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (src[at + i]! >= 0x80) return isUtf8(src.subarray(at, at + length))
+  return true
+}
 
 /** Reads a wire record's key, value and headers without copying them: its header count and raw bytes. */
 function checkWireRecord(r: WireReader): void {
@@ -225,16 +241,23 @@ function checkWireRecord(r: WireReader): void {
   const headerCount = r.varint()
   // Each header takes at least two bytes: a larger count is a corrupt record, not a reason to allocate.
   if (headerCount < 0 || headerCount * 2 > r.end - r.pos) throw r.malformed(`header count ${headerCount}`)
+  let repaired = 0
   for (let h = 0; h < headerCount; h++) {
     n = Math.max(0, r.varint())
-    r.take(n)
-    raw += n
+    const name = r.take(n)
+    if (isUtf8Name(r.buf, name, n)) raw += n
+    else {
+      const utf8 = Buffer.byteLength(r.buf.toString('utf8', name, name + n))
+      raw += utf8
+      repaired += utf8
+    }
     n = Math.max(0, r.varint())
     r.take(n)
     raw += n
   }
   checked.headers = headerCount
   checked.rawBytes = raw
+  checked.repairedBytes = repaired
 }
 
 function grow64(a: BigInt64Array<ArrayBuffer>, need: number): BigInt64Array<ArrayBuffer> {

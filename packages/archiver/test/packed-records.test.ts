@@ -5,12 +5,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { ArchiveReader, openStore, rawRecordBytes, unpackRecords } from '@everlog/core'
+import {
+  ArchiveReader,
+  assembleSegment,
+  decodeSegment,
+  encodePackedRowGroup,
+  encodeSegment,
+  openStore,
+  rawRecordBytes,
+  unpackRecords,
+} from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { startDevBroker } from '@everlog/dev-broker'
 import type { DevBroker } from '@everlog/dev-broker'
 import { Archiver } from '../src/archiver.js'
 import { PackedRecordsBuilder, packRecords } from '../src/packed-records.js'
+import { BatchRecords, forEachArchivableBatch } from '../src/fetch/record-batches.js'
 import { decodeInto, encodeBatch } from './record-batches.js'
 
 const rec = (offset: number, key: string | null, value: string | null, headers: [string, string | null][]) => ({
@@ -22,6 +32,43 @@ const rec = (offset: number, key: string | null, value: string | null, headers: 
 })
 
 describe('PackedRecordsBuilder', () => {
+  test('a header name that is not UTF-8 is archived as its decoding (U+FFFD), so every engine can read the segment', async () => {
+    // kafkajs writes header names as UTF-8: 'hé' then 'ok'; the é (c3 a9) is patched into bytes no UTF-8 has.
+    const batch = await encodeBatch({
+      baseOffset: 0,
+      baseTimestamp: 1_700_000_000_000,
+      records: [
+        rec(0, 'k', 'v', [
+          ['hé', 'x'],
+          ['ok', 'y'],
+        ]),
+        rec(1, 'k', 'w', [['plain', 'z']]),
+      ],
+    })
+    const at = batch.indexOf(Buffer.from('hé'))
+    batch[at + 1] = 0xff
+    batch[at + 2] = 0xfe
+    const b = new PackedRecordsBuilder()
+    const sizes: number[] = []
+    const cursor = new BatchRecords()
+    forEachArchivableBatch(batch, null, (bt) => {
+      cursor.start(bt)
+      while (cursor.next()) b.addWireRecord(cursor, (raw) => sizes.push(raw))
+    })
+    const packed = b.finish()
+    const records = unpackRecords(packed)
+    assert.deepEqual(
+      records.map((r) => r.headers.map(([k]) => k)),
+      [['h\ufffd\ufffd', 'ok'], ['plain']],
+    )
+    // What the row-group cut was told is what was written, and what encodeSegment counts for the same records.
+    assert.deepEqual(sizes, records.map(rawRecordBytes))
+    const group = encodePackedRowGroup(packed)
+    const segment = assembleSegment([group], { topic: 't', partition: 0 })
+    assert.ok(Buffer.from(segment.bytes).equals(encodeSegment(records, { topic: 't', partition: 0 }).bytes))
+    assert.deepEqual(decodeSegment(segment.bytes, { strict: true }), records)
+  })
+
   test('offsets and timestamps of every safe-integer size are packed as numbers; minTimestamp finds the smallest', async () => {
     const offsets = [0, 1, 4294967295, 4294967296, 2 ** 52 + 7, 999_999_999_999_999, 2 ** 53 - 1]
     const timestamps = [1_700_000_000_000, -1, 4294967296, -4294967297, 2 ** 53 - 1, -(2 ** 53 - 1), 0]

@@ -1,8 +1,10 @@
 // Kafka's lz4 is the LZ4 frame format; Parquet's LZ4_RAW is one raw LZ4 block. Both are compressed by lz4-napi
 // (lz4_flex, native): lz4js, used before, could start the last match 10 or 11 bytes before the end of a block, which
-// the block format forbids (the last 12 bytes hold no match start) and which liblz4, and so DuckDB, pyarrow and
-// Java's Kafka clients, reject. Frames are parsed here and their blocks decoded by lz4js, whose frame decoder
-// misplaces block checksums and cannot bound output size; raw blocks are decoded here (lz4DecompressBlock).
+// the block format forbids (the last 12 bytes hold no match start). liblz4 rejects such a block when it decodes into
+// exactly the block's size, as Parquet readers do (DuckDB, pyarrow, polars); frame readers (Kafka clients, the lz4
+// tool) decode into a max-block-sized buffer and never noticed. Frames are parsed here and their blocks decoded by
+// lz4js, whose frame decoder misplaces block checksums and cannot bound output size; raw blocks are decoded here
+// (lz4DecompressBlock).
 import { compressFrameSync, compressSync } from 'lz4-napi'
 import * as lz4 from 'lz4js'
 import { FormatError } from '../errors.js'
