@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { DataLossError, openStore, PartitionWriter, rawRecordBytes, writeTopicMeta } from '@everlog/core'
+import {
+  ConditionalWritesUnsupportedError,
+  DataLossError,
+  openStore,
+  PartitionWriter,
+  rawRecordBytes,
+  writeTopicMeta,
+} from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
@@ -633,5 +640,50 @@ describe('restore', () => {
     const m = await new OffsetMapReader(store).manifest('halt-2', 'halt', 1)
     assert.equal(m.targetNext, BigInt(hw))
     assert.equal(m.records, hw)
+  })
+})
+
+describe('restore on a store that ignores conditional writes', () => {
+  /** Delegates to the archive's store, but its conditional writes are plain writes. */
+  const unconditional = (inner: ObjectStore): ObjectStore => ({
+    url: inner.url,
+    get: (k, r) => inner.get(k, r),
+    head: (k) => inner.head(k),
+    put: (k, b, o) => inner.put(k, b, o),
+    putIfAbsent: (k, b, o) => inner.put(k, b, o),
+    putIfMatch: (k, b, _e, o) => inner.put(k, b, o),
+    list: (p, o) => inner.list(p, o),
+    listPrefixes: (p) => inner.listPrefixes(p),
+    delete: (k) => inner.delete(k),
+    close: async () => {},
+  })
+
+  it('refuses before touching Kafka or the offset map, and runs as the single writer only when told', async () => {
+    await archive('fence-src', 1, () => range(30))
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      await assert.rejects(
+        restoreTopic({ store: unconditional(store), kafka, topic: 'fence-src', toTopic: 'fence-dst' }),
+        (err) => err instanceof ConditionalWritesUnsupportedError && /If-None-Match was not refused/.test(err.message),
+      )
+      assert.ok(!(await admin.listTopics()).includes('fence-dst'), 'no target topic was created')
+      const notices: string[] = []
+      const result = await restoreTopic({
+        store: unconditional(store),
+        kafka,
+        topic: 'fence-src',
+        toTopic: 'fence-dst',
+        conditionalWrites: 'unsafe-single-writer',
+        onNotice: (m) => notices.push(m),
+      })
+      assert.equal(result.records, 30)
+      assert.ok(
+        notices.some((m) => /^warning: the store .* does not honour If-None-Match and If-Match/.test(m)),
+        notices.join('\n'),
+      )
+    } finally {
+      await admin.disconnect()
+    }
   })
 })

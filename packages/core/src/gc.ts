@@ -2,7 +2,9 @@
 // segments, index nodes superseded by later commits) and that are older than a grace period. Athena reads data/
 // directly, so an unreferenced segment is a duplicate row in every query until it is gone.
 import { IntegrityError } from './errors.js'
-import type { ObjectStore } from './store/types.js'
+import { offsetMapPrefix, parseOffsetMapChunkName } from './offset-map/layout.js'
+import { readOffsetMapManifest } from './offset-map/manifest.js'
+import type { ObjectInfo, ObjectStore } from './store/types.js'
 import { listUnreferenced, reachableObjects } from './verify.js'
 
 /** One hour: far longer than any commit takes between its first PUT and its HEAD write. */
@@ -23,7 +25,8 @@ export interface GcOptions {
 
 export interface GcObject {
   key: string
-  kind: 'segment' | 'node'
+  /** A segment or index node no HEAD reaches, or a restore's offset-map chunk its partition's manifest does not list. */
+  kind: 'segment' | 'node' | 'offset-map-chunk'
   size: number
   lastModified: Date
 }
@@ -42,9 +45,10 @@ export interface GcResult {
 
 /**
  * Walks every HEAD to the objects it reaches (the walk `verify` does, without reading segments), then lists the
- * topics' data/ and index nodes and deletes what is neither reached nor younger than the grace period. Refuses to
+ * topics' data/ and index nodes and deletes what is neither reached nor younger than the grace period; likewise
+ * offset-map chunks that their manifest does not list. Refuses to
  * delete anything when the walk met a broken or unreadable object, since what lies below it would look unreferenced.
- * HEADs, topic.json, everlog.json, offset maps and anything outside data/ and index nodes are never touched.
+ * HEADs, topic.json, everlog.json, offset-map manifests and anything else are never touched.
  */
 export async function collectGarbage(store: ObjectStore, options: GcOptions = {}): Promise<GcResult> {
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS
@@ -68,7 +72,11 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
     deleted: { objects: 0, bytes: 0 },
     objects: [],
   }
-  for await (const info of listUnreferenced(store, reachable.topics, reachable.keys)) {
+  const unreferenced = async function* () {
+    yield* listUnreferenced(store, reachable.topics, reachable.keys)
+    yield* unreferencedOffsetMapChunks(store, reachable.topics)
+  }
+  for await (const info of unreferenced()) {
     // A store that cannot say when an object was written gives gc no way to spare commits in flight.
     if (info.lastModified === undefined || info.lastModified.getTime() > cutoff) {
       result.young.objects++
@@ -90,4 +98,31 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
     }
   }
   return result
+}
+
+const OFFSET_MAP_OBJECT = /^(.+\/offset-map\/source=([a-zA-Z0-9._-]{1,249})\/partition=(\d{1,10})\/)([^/]+)$/
+
+/**
+ * Offset-map chunks (Parquet, read by SQL engines as the map's table) that their partition's manifest does not list:
+ * left by a restore that crashed between a chunk and its manifest, or by one that was fenced. A later run of the same
+ * restore removes them too; gc covers restores that are never run again.
+ */
+async function* unreferencedOffsetMapChunks(
+  store: ObjectStore,
+  targets: readonly string[],
+): AsyncIterable<ObjectInfo & { kind: 'offset-map-chunk' }> {
+  for (const target of targets) {
+    const listed = new Map<string, Set<string>>()
+    for await (const info of store.list(offsetMapPrefix(target))) {
+      const m = OFFSET_MAP_OBJECT.exec(info.key)
+      if (!m || parseOffsetMapChunkName(m[4]!) === undefined) continue
+      let chunks = listed.get(m[1]!)
+      if (!chunks) {
+        const read = await readOffsetMapManifest(store, target, m[2]!, Number(m[3]))
+        chunks = new Set(read?.manifest.chunks.map((c) => c.key) ?? [])
+        listed.set(m[1]!, chunks)
+      }
+      if (!chunks.has(info.key)) yield { ...info, kind: 'offset-map-chunk' }
+    }
+  }
 }

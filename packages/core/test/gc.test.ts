@@ -1,6 +1,6 @@
 // gc after crashes: segments uploaded by commits that never reached HEAD are duplicate rows for anything reading
-// data/ directly (Athena, DuckDB). After the grace period gc removes them and nothing else, and the Athena table
-// layout then counts every offset once.
+// data/ directly (Athena, DuckDB). After the grace period gc removes them (and offset-map chunks a crashed restore
+// left) and nothing else, and the Athena table layout then counts every offset once.
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { IntegrityError } from '../src/errors.js'
 import { collectGarbage, DEFAULT_GC_GRACE_MS } from '../src/gc.js'
 import { readHead } from '../src/head.js'
 import { headKey, nodeKey } from '../src/layout.js'
+import { OffsetMapWriter } from '../src/offset-map/writer.js'
 import { PartitionWriter } from '../src/partition-writer.js'
 import type { CommitHooks } from '../src/partition-writer.js'
 import type { ArchiveRecord } from '../src/record.js'
@@ -46,6 +47,9 @@ describe('everlog gc', () => {
     'orders/offset-map/source=orders/partition=0/manifest.json',
     'orders/metadata/v1.metadata.json',
   ]
+
+  const mapChunks: string[] = []
+  const strayChunk = `orders-restored/offset-map/source=orders/partition=0/${'0'.repeat(18)}10-${'ab'.repeat(32)}.parquet`
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'everlog-gc-'))
@@ -84,6 +88,19 @@ describe('everlog gc', () => {
       hooks: { afterSegmentPut: () => Promise.reject(new Crash('first')) },
     })
     await assert.rejects(w1.appendSegment(records(0, 5)), Crash)
+    // A restore's offset map: one committed chunk, and one a crashed run wrote without reaching its manifest.
+    const map = await OffsetMapWriter.open(store, {
+      sourceTopic: 'orders',
+      targetTopic: 'orders-restored',
+      partition: 0,
+      writer: 'restore',
+      sourceStart: 0n,
+      targetNext: 0n,
+    })
+    for (let i = 0n; i < 10n; i++) map.append(i, i)
+    const manifest = await map.flush()
+    mapChunks.push(...manifest.chunks.map((c) => c.key))
+    await store.put(strayChunk, Buffer.from('a chunk whose manifest was never written'))
     db = await DuckDBInstance.create(':memory:')
     conn = await db.connect()
   })
@@ -131,6 +148,11 @@ describe('everlog gc', () => {
       result.objects.some((o) => o.kind === 'node'),
       'superseded and crashed index nodes',
     )
+    assert.deepEqual(
+      result.objects.filter((o) => o.kind === 'offset-map-chunk').map((o) => o.key),
+      [strayChunk],
+      'the offset-map chunk no manifest lists, not the committed one',
+    )
     for (const o of result.objects) assert.ok(await store.head(o.key), `${o.key} is still there`)
     assert.equal(
       result.collectable.bytes,
@@ -166,7 +188,8 @@ describe('everlog gc', () => {
     assert.deepEqual(v.problems, [])
     assert.equal(v.checked.records, TOTAL)
     assert.deepEqual(v.unreferenced, { objects: 0, bytes: 0 })
-    for (const key of [...keep, headKey('orders', 0)]) assert.ok(await store.head(key), `${key} is kept`)
+    for (const key of [...keep, ...mapChunks, headKey('orders', 0)]) assert.ok(await store.head(key), `${key} is kept`)
+    assert.equal(await store.head(strayChunk), undefined)
     // Nothing left to collect.
     assert.equal((await collectGarbage(store, { now: LATER })).collectable.objects, 0)
   })

@@ -135,6 +135,11 @@ export async function startSeaweedfs(): Promise<S3ServerProcess> {
       500,
     )
     const endpoint = `http://127.0.0.1:${s3}`
+    // weed puts gRPC unix sockets in the system temp folder, named by port, and leaves them when killed.
+    const sockets = async () => {
+      const names = [`master-grpc-${masterGrpc}`, `volume-grpc-${volumeGrpc}`, `s3-grpc-${s3Grpc}`, `s3-${s3}`]
+      await Promise.all(names.map((n) => rm(join(tmpdir(), `seaweedfs-${n}.sock`), { force: true })))
+    }
     try {
       // Anonymous access is open when no identities are configured: any credentials sign acceptably.
       await waitUntil(async () => (await fetch(`${endpoint}/${BUCKET}`, { method: 'PUT' })).ok, 60_000, proc)
@@ -146,10 +151,11 @@ export async function startSeaweedfs(): Promise<S3ServerProcess> {
       )
       await fetch(`${endpoint}/${BUCKET}/everlog-ready`, { method: 'DELETE' })
       const version = /S3 API Server \S+ ([\d.]+)/.exec(proc.output())?.[1] ?? ''
-      return handle(`SeaweedFS ${version}`.trim(), endpoint, 'everlog', 'everlog-secret', true, proc, dir)
+      return handle(`SeaweedFS ${version}`.trim(), endpoint, 'everlog', 'everlog-secret', true, proc, dir, sockets)
     } catch (err) {
       await proc.stop()
       await rm(dir, { recursive: true, force: true })
+      await sockets()
       if (attempt >= 3) throw err
     }
   }
@@ -163,6 +169,7 @@ function handle(
   conditionalWrites: boolean,
   proc: RunningProcess,
   dir: string,
+  cleanup: () => Promise<void> = async () => {},
 ): S3ServerProcess {
   return {
     name,
@@ -188,6 +195,7 @@ function handle(
     close: async () => {
       await proc.stop()
       await rm(dir, { recursive: true, force: true })
+      await cleanup()
     },
   }
 }

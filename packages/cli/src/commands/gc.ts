@@ -18,7 +18,8 @@ const HELP = `
 What is collected: segments under <topic>/data/ and index nodes under <topic>/index/partition=<p>/nodes/ that no
 HEAD reaches: leftovers of a crash between a segment's upload and its commit, a fenced writer's segments, index
 nodes replaced by later commits. Athena reads data/ directly, so such segments are duplicate rows until removed.
-HEAD, everlog.json, topic.json, offset maps and anything else are never touched. gc stops without deleting when
+Also offset-map chunks of a restore (<to-topic>/offset-map/) that their partition's manifest does not list.
+HEAD, everlog.json, topic.json, offset-map manifests and anything else are never touched. gc stops without deleting when
 the archive has a broken or unreadable object (see everlog verify).
 
 Objects written less than --grace ago are kept: a commit may be in flight. A reader that read HEAD longer ago than
