@@ -1,14 +1,96 @@
-// Kafka's lz4 is the LZ4 frame format. lz4js compresses frames correctly, but its frame decoder misplaces
-// block checksums and cannot bound output size, so frames are parsed here and only blocks are delegated.
+// Kafka's lz4 is the LZ4 frame format. lz4js' frame encoder chains blocks and its frame decoder misplaces block
+// checksums and cannot bound output size, so frames are written and parsed here and only blocks are delegated.
 import * as lz4 from 'lz4js'
+import * as xxh32 from 'lz4js/xxh32.js'
 import { FormatError } from '../errors.js'
 
 const MAGIC = 0x184d2204
 const BLOCK_MAX_SIZES: Record<number, number> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 }
 
+// The frame Kafka's own producer writes: version 01, independent blocks, no checksums, 64 KiB blocks. lz4js'
+// compressFrame marks its blocks dependent (and chains matches across them), which Apache Kafka rejects ("Dependent
+// block stream is unsupported"); its block compressor also lets a block's last match start fewer than 12 bytes
+// before the end, which the reference decoder rejects in a full block. So frames and their blocks are written here.
+const FLG_INDEPENDENT = 0x60
+const BD_64K = 0x40
+const BLOCK_SIZE = 64 << 10
+const HEADER_CHECKSUM = (xxh32.hash(0, Uint8Array.of(FLG_INDEPENDENT, BD_64K), 0, 2) >>> 8) & 0xff
+// LZ4's end-of-block rules: the last 5 bytes are literals, and the last match starts at least 12 bytes before the end.
+const LAST_LITERALS = 5
+const MF_LIMIT = 12
+const MIN_MATCH = 4
+
 export function lz4Compress(input: Uint8Array): Buffer {
-  const out = lz4.compress(input)
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+  const header = Buffer.alloc(7)
+  header.writeUInt32LE(MAGIC, 0)
+  header[4] = FLG_INDEPENDENT
+  header[5] = BD_64K
+  header[6] = HEADER_CHECKSUM
+  const parts: Buffer[] = [header]
+  const table = new Int32Array(1 << 16)
+  const scratch = Buffer.allocUnsafe(BLOCK_SIZE + (BLOCK_SIZE >> 8) + 16)
+  for (let pos = 0; pos < input.length; pos += BLOCK_SIZE) {
+    const raw = input.subarray(pos, Math.min(pos + BLOCK_SIZE, input.length))
+    const n = compressBlock(raw, scratch, table)
+    const size = Buffer.alloc(4)
+    // A block that does not shrink is stored as is, flagged by the size's high bit.
+    if (n < raw.length) {
+      size.writeUInt32LE(n, 0)
+      parts.push(size, Buffer.from(scratch.subarray(0, n)))
+    } else {
+      size.writeUInt32LE((raw.length | 0x80000000) >>> 0, 0)
+      parts.push(size, Buffer.from(raw))
+    }
+  }
+  parts.push(Buffer.alloc(4)) // end mark
+  return Buffer.concat(parts)
+}
+
+/** Greedy LZ4 block compression of `src` into `dst` (sized for the worst case); returns the bytes written. */
+function compressBlock(src: Uint8Array, dst: Uint8Array, table: Int32Array): number {
+  const len = src.length
+  table.fill(-1)
+  let op = 0
+  let anchor = 0
+  const writeLength = (n: number): void => {
+    for (; n >= 255; n -= 255) dst[op++] = 255
+    dst[op++] = n
+  }
+  const read32 = (i: number): number => (src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24)) >>> 0
+  if (len > MF_LIMIT) {
+    const matchStartLimit = len - MF_LIMIT
+    const matchEndLimit = len - LAST_LITERALS
+    let ip = 0
+    while (ip < matchStartLimit) {
+      const seq = read32(ip)
+      const h = Math.imul(seq, 2654435761) >>> 16
+      const ref = table[h]!
+      table[h] = ip
+      if (ref < 0 || ip - ref > 0xffff || read32(ref) !== seq) {
+        // Skip faster through data that does not compress.
+        ip += 1 + ((ip - anchor) >> 6)
+        continue
+      }
+      let end = ip + MIN_MATCH
+      while (end < matchEndLimit && src[end] === src[ref + end - ip]) end++
+      const literals = ip - anchor
+      const matchExtra = end - ip - MIN_MATCH
+      dst[op++] = (Math.min(literals, 15) << 4) | Math.min(matchExtra, 15)
+      if (literals >= 15) writeLength(literals - 15)
+      for (let i = 0; i < literals; i++) dst[op++] = src[anchor + i]!
+      const offset = ip - ref
+      dst[op++] = offset & 0xff
+      dst[op++] = offset >> 8
+      if (matchExtra >= 15) writeLength(matchExtra - 15)
+      ip = end
+      anchor = end
+    }
+  }
+  const literals = len - anchor
+  dst[op++] = Math.min(literals, 15) << 4
+  if (literals >= 15) writeLength(literals - 15)
+  for (let i = 0; i < literals; i++) dst[op++] = src[anchor + i]!
+  return op
 }
 
 /**
@@ -74,7 +156,6 @@ export function lz4Decompress(input: Buffer): Buffer {
 
 // LZ4_RAW: a match token and one 0xff length byte regenerate 255 bytes: no block expands further.
 const MAX_EXPANSION = 255
-const MIN_MATCH = 4
 
 /**
  * One raw LZ4 block of known size (Parquet's LZ4_RAW), every length checked: lz4js' block decoder reads and
