@@ -14,7 +14,7 @@ const LIVE = 300
 
 test('produce -> archive to S3 -> retention -> live -> ArchiveConsumer from 0 -> SQL, every byte checked', async (t) => {
   const stack = await startStack(t, 'story-archive')
-  stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
+  await stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
   const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   t.after(() => producer.disconnect())

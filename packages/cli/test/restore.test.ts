@@ -11,21 +11,21 @@ import { DataLossError, openStore, PartitionWriter, rawRecordBytes, writeTopicMe
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import { OffsetMapReader } from '@everlog/core'
 import { RestoreConflictError, TargetNotEmptyError, UnproducibleRecordError } from '../src/restore/errors.js'
 import { restoreTopic } from '../src/restore/restore.js'
 
 const T0 = 1_700_000_000_000n
 
-let broker: DevBroker
+let broker: TestBroker
 let kafka: Kafka
 let dir: string
 let store: ObjectStore
 
 before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0, autoCreateTopics: false })
+  broker = await startTestBroker({ autoCreateTopics: false })
   kafka = new Kafka({
     brokers: broker.brokers,
     logLevel: logLevel.NOTHING,
@@ -215,7 +215,7 @@ describe('restore', () => {
     // Running the same restore again finds nothing left to do and writes nothing.
     const again = await restoreTopic({ store, kafka, topic: 'orders', toTopic: 'orders-restored' })
     assert.equal(again.records, 0)
-    assert.equal(broker.highWatermark('orders-restored', 0), 250)
+    assert.equal(await broker.highWatermark('orders-restored', 0), 250)
   })
 
   it('restores a compacted source (offset holes): the map is exact and holes translate to the next record', async () => {
@@ -282,7 +282,7 @@ describe('restore', () => {
     const reader = new OffsetMapReader(store)
     const before = await reader.manifest('crashy-2', 'crashy', 0)
     assert.equal(before.sourceNext, 1500n, 'the map was last committed at 1500 records')
-    assert.equal(broker.highWatermark('crashy-2', 0), 1700, '200 records were produced after it')
+    assert.equal(await broker.highWatermark('crashy-2', 0), 1700, '200 records were produced after it')
 
     // An abort (Ctrl-C) of the resumed run, then a third run to the end.
     const controller = new AbortController()
@@ -304,10 +304,10 @@ describe('restore', () => {
     )
     assert.match(notices.join('\n'), /reconciling 200 record\(s\) of partition 0/)
     const mid = await reader.manifest('crashy-2', 'crashy', 0)
-    assert.equal(mid.targetNext, BigInt(broker.highWatermark('crashy-2', 0)), 'an abort commits the map first')
+    assert.equal(mid.targetNext, BigInt(await broker.highWatermark('crashy-2', 0)), 'an abort commits the map first')
     const last = await restoreTopic({ store, kafka, topic: 'crashy', toTopic: 'crashy-2', batchRecords: 250 })
     assert.equal(last.partitions[0]!.reconciled, 0)
-    assert.equal(broker.highWatermark('crashy-2', 0), 3000)
+    assert.equal(await broker.highWatermark('crashy-2', 0), 3000)
     const got = await consume('crashy-2', new Map([[0, 3000]]))
     assertSameRecords(got.get(0)!, records, 'crashy')
     await assertMapExplains('crashy-2', 'crashy', 0, got.get(0)!, records)
@@ -315,7 +315,7 @@ describe('restore', () => {
 
   it('refuses a non-empty target naming its high watermarks, unless told', async () => {
     const records = (await archive('busy', 1, () => range(50))).get(0)!
-    broker.createTopic('busy-2', { partitions: 1 })
+    await broker.createTopic('busy-2', { partitions: 1 })
     const producer = kafka.producer()
     await producer.connect()
     await producer.send({ topic: 'busy-2', messages: [{ value: 'already here' }, { value: 'me too' }] })
@@ -400,18 +400,18 @@ describe('restore', () => {
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr += d))
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-    const hw = () => {
+    const hw = async () => {
       try {
-        return broker.highWatermark('killed', 0)
+        return await broker.highWatermark('killed', 0)
       } catch {
         return 0
       }
     }
     const deadline = Date.now() + 30_000
-    while (hw() < 1200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    while ((await hw()) < 1200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     child.kill('SIGKILL')
     await exited
-    const killedAt = hw()
+    const killedAt = await hw()
     assert.ok(killedAt >= 1200 && killedAt < 3000, `killed at high watermark ${killedAt}; child said: ${stderr}`)
 
     const result = await restoreTopic({ store, kafka, topic: 'killed' })
@@ -419,7 +419,7 @@ describe('restore', () => {
     // The child died between map commits (every 5 s): what it produced since was read back, not produced again.
     assert.ok(p.reconciled > 0, `reconciled ${p.reconciled}`)
     assert.equal(p.reconciled + p.produced + Number(p.manifest!.targetNext), 3000)
-    assert.equal(broker.highWatermark('killed', 0), 3000)
+    assert.equal(await broker.highWatermark('killed', 0), 3000)
     const got = await consume('killed', new Map([[0, 3000]]))
     assertSameRecords(got.get(0)!, records, 'killed')
     await assertMapExplains('killed', 'killed', 0, got.get(0)!, records)
@@ -461,7 +461,7 @@ describe('restore', () => {
       return true
     })
     // Records are converted before their produce request is sent: nothing of that request reached Kafka.
-    assert.equal(broker.highWatermark('nullh-2', 0), 0)
+    assert.equal(await broker.highWatermark('nullh-2', 0), 0)
     await restoreTopic({ store, kafka, topic: 'nullh', toTopic: 'nullh-2', nullHeaders: 'empty' })
     const got = (await consume('nullh-2', new Map([[0, 3]]))).get(0)!
     assert.deepEqual(
@@ -475,7 +475,7 @@ describe('restore', () => {
   })
 
   it('produce -> archive from Kafka -> delete the topic -> restore under the same name', async () => {
-    broker.createTopic('live', { partitions: 2, configs: { 'cleanup.policy': 'delete' } })
+    await broker.createTopic('live', { partitions: 2, configs: { 'cleanup.policy': 'delete' } })
     const producer = kafka.producer()
     await producer.connect()
     for (let i = 0; i < 120; i += 30) {
@@ -583,7 +583,7 @@ describe('restore', () => {
       )
       return true
     })
-    assert.equal(broker.highWatermark('foreign-2', 0), 201, 'nothing more was produced')
+    assert.equal(await broker.highWatermark('foreign-2', 0), 201, 'nothing more was produced')
     assert.equal((await new OffsetMapReader(store).manifest('foreign-2', 'foreign', 0)).sourceNext, 100n)
   })
 
@@ -628,7 +628,7 @@ describe('restore', () => {
       restoreTopic({ store, kafka, topic: 'halt', toTopic: 'halt-2', rateBytesPerSecond: 400_000 }),
       UnproducibleRecordError,
     )
-    const hw = broker.highWatermark('halt-2', 1)
+    const hw = await broker.highWatermark('halt-2', 1)
     assert.ok(hw < 400, `partition 1 stopped early (at ${hw})`)
     const m = await new OffsetMapReader(store).manifest('halt-2', 'halt', 1)
     assert.equal(m.targetNext, BigInt(hw))
