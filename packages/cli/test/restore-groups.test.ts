@@ -111,7 +111,7 @@ async function firstMessages(kafka: Kafka, group: string, topic: string): Promis
 describe('restore commands', () => {
   it('moves a consumer group across a restore so it resumes at the record it had reached', async () => {
     const source = kafkaOf(sourceBroker)
-    sourceBroker.createTopic('events', { partitions: 2 })
+    await sourceBroker.createTopic('events', { partitions: 2 })
     const admin = source.admin()
     await admin.connect()
     // p0: 100 was compacted away (100 % 3 === 1): the group resumes at 102, the next surviving record.
@@ -147,7 +147,7 @@ describe('restore commands', () => {
     assert.equal(restored.code, 0, restored.stderr)
     const total = offsetsOf(0).length + offsetsOf(1).length
     assert.match(restored.stdout, new RegExp(`restored ${total} records .* of "events" into "events"`))
-    assert.equal(targetBroker.highWatermark('events', 0), offsetsOf(0).length)
+    assert.equal(await targetBroker.highWatermark('events', 0), offsetsOf(0).length)
 
     const exact = offsetsOf(0).indexOf(99)
     const t = await cli([
