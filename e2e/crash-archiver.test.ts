@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { FileStore, verifyArchive } from '@everlog/core'
-import { startDevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
 import kafkajs from 'kafkajs'
 import { prng } from './support/records.js'
 import { archivedUpTo, readArchive, spawnCli } from './support/stack.js'
@@ -28,9 +28,9 @@ test(
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'everlog-crash-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
-    const broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+    const broker = await startTestBroker()
     t.after(() => broker.close())
-    broker.createTopic(TOPIC, { partitions: PARTITIONS })
+    await broker.createTopic(TOPIC, { partitions: PARTITIONS })
     const storeUrl = pathToFileURL(join(dir, 'archive')).href
     const env = { PATH: process.env.PATH ?? '', HOME: dir, EVERLOG_HTTP__HOST: '127.0.0.1' }
     const random = prng(SEED)
@@ -134,7 +134,7 @@ test(
     assert.equal(v.checked.records, expectedTotal)
     const archive = await readArchive(store, TOPIC, PARTITIONS)
     for (let p = 0; p < PARTITIONS; p++) {
-      assert.equal(broker.highWatermark(TOPIC, p), produced[p])
+      assert.equal(await broker.highWatermark(TOPIC, p), produced[p])
       const got = archive.get(p)!.map((r) => `${r.offset}=${r.value}`)
       assert.equal(got.length, produced[p], `partition ${p}`)
       assert.deepEqual(

@@ -21,7 +21,7 @@ test(
   async (t) => {
     const stack = await startStack(t, 'zombie')
     const { broker, store } = stack
-    broker.createTopic(TOPIC, { partitions: PARTITIONS })
+    await broker.createTopic(TOPIC, { partitions: PARTITIONS })
     const env = {
       ...stack.env,
       EVERLOG_KAFKA__SESSION_TIMEOUT: '3000',

@@ -30,7 +30,7 @@ function latestAssignment(proc: CliProcess): { partitions: number[] } | undefine
 
 test('SIGKILL mid-archive, restart, a second archiver in the group: verify is sound, each offset archived once, replay holds', async (t) => {
   const stack = await startStack(t, 'story-crash')
-  stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
+  await stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
   const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   t.after(() => producer.disconnect())

@@ -36,7 +36,7 @@ describe('the S3 story on s3rver', { skip: s3rverServer.missing() }, () => {
   test('the archiver refuses a store that ignores conditional writes, and writes nothing', async (t) => {
     const server = await started(t, s3rverServer)
     const stack = await startStackOn(t, 'story-s3rver-refused', server)
-    stack.broker.createTopic('refused', { partitions: 1 })
+    await stack.broker.createTopic('refused', { partitions: 1 })
     const archiver = spawnCli(t, archiveArgs(stack, 'refused', 'refused-archiver'), stack.env)
     const exit = await archiver.exit
     assert.equal(exit.code, 1, `${archiver.stdout}\n${archiver.stderr}`)

@@ -90,7 +90,7 @@ export async function forgetHistoryAndReplay(
   live: number,
 ): Promise<void> {
   const topic = log.topic
-  boundary.forEach((b, p) => stack.broker.deleteRecords(topic, p, Number(b)))
+  for (const [p, b] of boundary.entries()) await stack.broker.deleteRecords(topic, p, b)
   const admin = stack.kafka.admin()
   await admin.connect()
   t.after(() => admin.disconnect())

@@ -29,7 +29,7 @@ export interface S3StoryOptions {
 }
 
 export async function s3Story(t: TestContext, stack: Stack<S3Endpoint>, options: S3StoryOptions = {}): Promise<void> {
-  stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
+  await stack.broker.createTopic(TOPIC, { partitions: PARTITIONS })
   const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   t.after(() => producer.disconnect())

@@ -1,5 +1,6 @@
-// The whole system for a story: an S3 endpoint over HTTP, the dev broker over TCP, and `everlog` commands as child
-// processes (from the repo root, through tsx) that reach S3 only through the AWS SDK's usual environment.
+// The whole system for a story: an S3 endpoint over HTTP, the test broker over TCP (the dev broker, or Apache Kafka
+// with EVERLOG_TEST_KAFKA=kafka), and `everlog` commands as child processes (from the repo root, through tsx) that
+// reach S3 only through the AWS SDK's usual environment.
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,8 +11,8 @@ import { ArchiveReader, openStore, registerKafkaCodecs } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import kafkajs from 'kafkajs'
 import type { Kafka } from 'kafkajs'
 
@@ -37,7 +38,7 @@ export interface S3Endpoint {
 
 export interface Stack<S extends S3Endpoint = S3TestServer> {
   s3: S
-  broker: DevBroker
+  broker: TestBroker
   kafka: Kafka
   /** s3://bucket/prefix/ of the archive. */
   storeUrl: string
@@ -60,7 +61,7 @@ export async function startStack(t: TestContext, prefix: string): Promise<Stack>
 export async function startStackOn<S extends S3Endpoint>(t: TestContext, prefix: string, s3: S): Promise<Stack<S>> {
   const dir = await mkdtemp(join(tmpdir(), 'everlog-story-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
-  const broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  const broker = await startTestBroker()
   t.after(() => broker.close())
   const storeUrl = `s3://${s3.bucket}/${prefix}/`
   const env: Record<string, string> = {

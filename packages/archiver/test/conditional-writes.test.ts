@@ -7,9 +7,9 @@ import { ConditionalWritesUnsupportedError, MemoryStore } from '@everlog/core'
 import type { ObjectStore, PutOptions } from '@everlog/core'
 import { Archiver } from '../src/archiver.js'
 import { loadConfig } from '../src/config.js'
-import { LogSink, broker, producer, useDevBroker } from './support.js'
+import { LogSink, broker, producer, useBroker } from './support.js'
 
-useDevBroker()
+useBroker()
 
 /** A store whose conditional writes are plain writes, like servers that ignore If-None-Match and If-Match. */
 class UnconditionalStore extends MemoryStore implements ObjectStore {

@@ -3,12 +3,12 @@ import { spawn } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ArchiveReader, openStore } from '@everlog/core'
-import { broker, fileStoreUrl, producer, useDevBroker } from './support.js'
+import { broker, fileStoreUrl, producer, useBroker } from './support.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
-useDevBroker()
+useBroker()
 
 interface Child {
   stdout: string

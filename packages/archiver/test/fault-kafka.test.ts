@@ -10,13 +10,14 @@ import { FaultyStore } from '@everlog/core/testing'
 import { ArchiveConsumer } from '@everlog/consumer'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
-import { admin, broker, fileStore, kafka, LogSink, producer, useDevBroker } from './support.js'
+import { admin, broker, fileStore, kafka, LogSink, producer, useBroker } from './support.js'
+import { devBrokerOnly } from '@everlog/testkit'
 
 const FETCH = 1
 const NOT_LEADER_OR_FOLLOWER = 6
 const REQUEST_TIMED_OUT = 7
 
-useDevBroker({
+useBroker({
   clientId: 'kafka-fault-test',
   kafka: { retry: { retries: 20, initialRetryTime: 50, maxRetryTime: 500 } },
 })
@@ -81,50 +82,54 @@ async function assertExactlyOnce(store: ObjectStore, topic: string, partitions: 
 }
 
 describe('Kafka faults while archiving', () => {
-  test('Fetch errors (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT), dropped and delayed fetches, a broker restart', async () => {
-    const topic = 'kafka-faults'
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
-    const store = fileStore()
-    const logs = new LogSink()
-    const a = archiver(store, topic, {}, logs)
-    await a.start()
-    let injected = 0
-    const faults = [
-      { errorCode: NOT_LEADER_OR_FOLLOWER },
-      { errorCode: REQUEST_TIMED_OUT },
-      { drop: true },
-      { delayMs: 400 },
-    ]
-    let produced = 0
-    for (let round = 0; round < 8; round++) {
-      const fault = faults[round % faults.length]!
-      let left = 3
-      const unhook = broker.control(FETCH, () => {
-        if (left <= 0) return undefined
-        left--
-        injected++
-        return { ...fault, keep: true }
-      })
-      await produce(topic, 2, produced, 40)
-      produced += 40
-      if (round === 4) await broker.restart()
-      // Every round's faults must really hit fetches, however slow the machine: the hook stays until they did.
-      await waitFor(`round ${round}'s faults`, () => left === 0, 20_000)
-      unhook()
-    }
-    try {
-      await waitFor('everything archived', () => archivedUpTo(store, topic, 2, produced))
-    } catch (e) {
-      for (const l of logs.lines.slice(-60)) console.error(JSON.stringify(l).slice(0, 400))
-      for (let p = 0; p < 2; p++)
-        console.error('HEAD', p, (await readHead(store, topic, p))?.head.nextOffset, 'produced', produced)
-      throw e
-    }
-    await a.stop()
-    await a.done
-    assert.ok(injected >= 12, `only ${injected} faults hit a Fetch`)
-    await assertExactlyOnce(store, topic, 2, produced)
-  })
+  test(
+    'Fetch errors (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT), dropped and delayed fetches, a broker restart',
+    { skip: devBrokerOnly('injected Fetch errors, dropped connections') },
+    async () => {
+      const topic = 'kafka-faults'
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
+      const store = fileStore()
+      const logs = new LogSink()
+      const a = archiver(store, topic, {}, logs)
+      await a.start()
+      let injected = 0
+      const faults = [
+        { errorCode: NOT_LEADER_OR_FOLLOWER },
+        { errorCode: REQUEST_TIMED_OUT },
+        { drop: true },
+        { delayMs: 400 },
+      ]
+      let produced = 0
+      for (let round = 0; round < 8; round++) {
+        const fault = faults[round % faults.length]!
+        let left = 3
+        const unhook = broker.dev!.control(FETCH, () => {
+          if (left <= 0) return undefined
+          left--
+          injected++
+          return { ...fault, keep: true }
+        })
+        await produce(topic, 2, produced, 40)
+        produced += 40
+        if (round === 4) await broker.dev!.restart()
+        // Every round's faults must really hit fetches, however slow the machine: the hook stays until they did.
+        await waitFor(`round ${round}'s faults`, () => left === 0, 20_000)
+        unhook()
+      }
+      try {
+        await waitFor('everything archived', () => archivedUpTo(store, topic, 2, produced))
+      } catch (e) {
+        for (const l of logs.lines.slice(-60)) console.error(JSON.stringify(l).slice(0, 400))
+        for (let p = 0; p < 2; p++)
+          console.error('HEAD', p, (await readHead(store, topic, p))?.head.nextOffset, 'produced', produced)
+        throw e
+      }
+      await a.stop()
+      await a.done
+      assert.ok(injected >= 12, `only ${injected} faults hit a Fetch`)
+      await assertExactlyOnce(store, topic, 2, produced)
+    },
+  )
 
   test('rebalances while segments are uploading: members join and leave, every offset once, no partition stuck', async () => {
     const topic = 'rebalance-uploads'
@@ -192,7 +197,7 @@ describe('retention overrun while the archiver is stopped', () => {
     await first.done
     // While no archiver runs, Kafka deletes 100..149 before they were archived.
     await produce(topic, 1, 100, 100)
-    broker.deleteRecords(topic, 0, 150)
+    await broker.deleteRecords(topic, 0, 150)
     const logs = new LogSink()
     const second = archiver(store, topic, { once: true }, logs)
     await second.start()
@@ -205,7 +210,7 @@ describe('retention overrun while the archiver is stopped', () => {
     assert.match(metrics, /everlog_archiver_data_loss_offsets_total\{topic="overrun-consumer",partition="0"\} 50/)
     assert.equal((await verifyArchive(store)).checked.gaps, 1)
     // Kafka keeps nothing of it any more: only the archive can serve the partition.
-    broker.deleteRecords(topic, 0, 200)
+    await broker.deleteRecords(topic, 0, 200)
 
     const run = async (onMissingOffsets: 'error' | 'skip') => {
       const consumer = new ArchiveConsumer({

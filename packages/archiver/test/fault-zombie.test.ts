@@ -5,15 +5,15 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ArchiveReader, readHead, verifyArchive } from '@everlog/core'
 import { Archiver } from '../src/archiver.js'
-import { broker, fileStore, LogSink, producer, useDevBroker } from './support.js'
+import { broker, fileStore, LogSink, producer, useBroker } from './support.js'
 
 const TOPIC = 'two-groups'
 const PARTITIONS = 2
 
-useDevBroker()
+useBroker()
 
 test('two groups archiving one topic into one archive: one lineage, the fenced side says so, every offset once', async () => {
-  broker.createTopic(TOPIC, { partitions: PARTITIONS })
+  await broker.createTopic(TOPIC, { partitions: PARTITIONS })
   const store = fileStore('everlog-zombie-')
   const members = ['a', 'b'].map((name) => {
     const logs = new LogSink()

@@ -7,20 +7,20 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { test } from 'node:test'
 import { openStore, readGroupSnapshot } from '@everlog/core'
-import { startDevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
 import kafkajs from 'kafkajs'
 import { Archiver } from '../src/index.js'
 
 const { Kafka, logLevel } = kafkajs
 
 test('committed offsets of the configured groups are archived, stamped with when they were taken', async (t) => {
-  const broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  const broker = await startTestBroker()
   t.after(() => broker.close())
   const dir = mkdtempSync(join(tmpdir(), 'everlog-group-offsets-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
 
-  broker.createTopic('payments', { partitions: 2 })
+  await broker.createTopic('payments', { partitions: 2 })
   const producer = kafka.producer()
   await producer.connect()
   await producer.send({

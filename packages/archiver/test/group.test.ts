@@ -3,9 +3,9 @@ import { describe, test } from 'node:test'
 import { ArchiveReader, openStore, verifyArchive } from '@everlog/core'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
-import { admin, broker, fileStoreUrl, producer, useDevBroker } from './support.js'
+import { admin, broker, fileStoreUrl, producer, useBroker } from './support.js'
 
-useDevBroker()
+useBroker()
 
 function archiver(store: string, topic: string, group: string, extra: Partial<ArchiverConfigInput> = {}) {
   return new Archiver(

@@ -16,9 +16,9 @@ import { Archiver } from '../src/archiver.js'
 import { createLogger } from '../src/logger.js'
 import { ArchiverMetrics } from '../src/metrics.js'
 import { IcebergPublisher } from '../src/iceberg-publisher.js'
-import { admin, broker, fileStore, fileStoreUrl, producer, useDevBroker } from './support.js'
+import { admin, broker, fileStore, fileStoreUrl, producer, useBroker } from './support.js'
 
-useDevBroker()
+useBroker()
 
 async function publishedRecords(store: ObjectStore, topic: string): Promise<{ records: number; segments: number }> {
   const table = await readIcebergTable(store, topic)

@@ -16,8 +16,8 @@ import {
   unpackRecords,
 } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import { Archiver } from '../src/archiver.js'
 import { PackedRecordsBuilder, packRecords } from '../src/packed-records.js'
 import { BatchRecords, forEachArchivableBatch } from '../src/fetch/record-batches.js'
@@ -139,10 +139,10 @@ describe('PackedRecordsBuilder', () => {
 const probe = spawnSync('kcat', ['-V'], { encoding: 'utf8' })
 
 describe('header order through Kafka and the archiver', { skip: probe.error ? 'kcat is not installed' : false }, () => {
-  let broker: DevBroker
+  let broker: TestBroker
   const dirs: string[] = []
   before(async () => {
-    broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+    broker = await startTestBroker()
   })
   after(async () => {
     await broker?.close()
@@ -164,7 +164,7 @@ describe('header order through Kafka and the archiver', { skip: probe.error ? 'k
   for (const codec of ['none', 'lz4']) {
     test(`headers a, b, a, ..., 9 produced by kcat are archived in that order (compression ${codec})`, async () => {
       const topic = `headers-${codec}`
-      broker.createTopic(topic, { partitions: 1 })
+      await broker.createTopic(topic, { partitions: 1 })
       const headers = ['-H', 'a=1', '-H', 'b=2', '-H', 'a=3', '-H', 'c=', '-H', 'b=5', '-H', '9=n']
       await kcat(['-P', '-t', topic, '-p', '0', '-z', codec, ...headers], 'first\nsecond\n')
       const dir = mkdtempSync(join(tmpdir(), 'everlog-archiver-headers-'))

@@ -5,11 +5,11 @@ import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
 import { Archiver } from '../src/archiver.js'
 import { loadConfig } from '../src/config.js'
-import { admin, broker, producer, useDevBroker } from './support.js'
+import { admin, broker, producer, useBroker } from './support.js'
 
 let s3: S3TestServer
 
-useDevBroker()
+useBroker()
 
 before(async () => {
   s3 = await startS3Server()

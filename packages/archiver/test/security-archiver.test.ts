@@ -8,13 +8,13 @@ import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
-import { admin, broker, LogSink, producer, useDevBroker } from './support.js'
+import { admin, broker, LogSink, producer, useBroker } from './support.js'
 
 const SASL_PASSWORD = 'sasl-Pa55word-do-not-leak-7f3a'
 
 let s3: S3TestServer
 
-useDevBroker()
+useBroker()
 
 before(async () => {
   s3 = await startS3Server()

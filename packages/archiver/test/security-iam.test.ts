@@ -100,7 +100,7 @@ test('docs/iam.md: the archiver and reader policies allow exactly the S3 actions
   const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
   const producer = kafka.producer()
   await producer.connect()
-  broker.createTopic(TOPIC, { partitions: 2 })
+  await broker.createTopic(TOPIC, { partitions: 2 })
   for (let p = 0; p < 2; p++) {
     await producer.send({
       topic: TOPIC,
@@ -109,7 +109,7 @@ test('docs/iam.md: the archiver and reader policies allow exactly the S3 actions
   }
   // One segment bigger than a multipart part (5 MiB), incompressible, so the multipart path is exercised too.
   const big = 'big'
-  broker.createTopic(big, { partitions: 1 })
+  await broker.createTopic(big, { partitions: 1 })
   for (let i = 0; i < 12; i++) {
     await producer.send({
       topic: big,

@@ -1,5 +1,6 @@
-// Set-up shared by the archiver's tests: a dev broker with a connected kafkajs admin and producer (exported as live
-// bindings, set once the file's `before` hook ran), temporary stores removed after the file, and a log sink.
+// Set-up shared by the archiver's tests: the test broker (the dev broker, or Apache Kafka with
+// EVERLOG_TEST_KAFKA=kafka) with a connected kafkajs admin and producer (exported as live bindings, set once the
+// file's `before` hook ran), temporary stores removed after the file, and a log sink.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,22 +10,22 @@ import { after, before } from 'node:test'
 import { FileStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, KafkaConfig, Producer, ProducerConfig } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 
 const { Kafka, logLevel } = kafkajs
 
-export let broker: DevBroker
+export let broker: TestBroker
 export let kafka: InstanceType<typeof Kafka>
 export let admin: Admin
 export let producer: Producer
 
-/** Starts a dev broker before the file's tests (admin and producer connected) and closes everything after them. */
-export function useDevBroker(
+/** Starts the test broker before the file's tests (admin and producer connected) and closes everything after them. */
+export function useBroker(
   options: { clientId?: string; kafka?: Partial<KafkaConfig>; producer?: ProducerConfig } = {},
 ): void {
   before(async () => {
-    broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+    broker = await startTestBroker()
     kafka = new Kafka({
       brokers: broker.brokers,
       logLevel: logLevel.NOTHING,

@@ -11,8 +11,8 @@ import { openStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import { offsetsCommand } from '../src/commands/offsets.js'
 import { restoreCommand } from '../src/commands/restore.js'
 import { backupGroupsCommand, restoreGroupsCommand } from '../src/commands/restore-groups.js'
@@ -21,8 +21,8 @@ import { run } from '../src/run.js'
 
 const commands = [restoreCommand, offsetsCommand, backupGroupsCommand, restoreGroupsCommand]
 
-let sourceBroker: DevBroker
-let targetBroker: DevBroker
+let sourceBroker: TestBroker
+let targetBroker: TestBroker
 let dir: string
 let url: string
 let store: ObjectStore
@@ -62,8 +62,8 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 before(async () => {
-  sourceBroker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0, autoCreateTopics: false })
-  targetBroker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0, autoCreateTopics: false })
+  sourceBroker = await startTestBroker({ autoCreateTopics: false })
+  targetBroker = await startTestBroker({ autoCreateTopics: false })
   dir = await mkdtemp(join(tmpdir(), 'everlog-restore-groups-'))
   url = pathToFileURL(dir).href
   store = openStore(url)
@@ -83,7 +83,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const kafkaOf = (b: DevBroker) =>
+const kafkaOf = (b: TestBroker) =>
   new Kafka({ brokers: b.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 50 } })
 
 /** The first message a consumer of `group` gets on each partition of `topic`. */
@@ -111,7 +111,7 @@ async function firstMessages(kafka: Kafka, group: string, topic: string): Promis
 describe('restore commands', () => {
   it('moves a consumer group across a restore so it resumes at the record it had reached', async () => {
     const source = kafkaOf(sourceBroker)
-    sourceBroker.createTopic('events', { partitions: 2 })
+    await sourceBroker.createTopic('events', { partitions: 2 })
     const admin = source.admin()
     await admin.connect()
     // p0: 100 was compacted away (100 % 3 === 1): the group resumes at 102, the next surviving record.
@@ -147,7 +147,7 @@ describe('restore commands', () => {
     assert.equal(restored.code, 0, restored.stderr)
     const total = offsetsOf(0).length + offsetsOf(1).length
     assert.match(restored.stdout, new RegExp(`restored ${total} records .* of "events" into "events"`))
-    assert.equal(targetBroker.highWatermark('events', 0), offsetsOf(0).length)
+    assert.equal(await targetBroker.highWatermark('events', 0), offsetsOf(0).length)
 
     const exact = offsetsOf(0).indexOf(99)
     const t = await cli([

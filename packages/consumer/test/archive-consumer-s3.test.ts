@@ -8,20 +8,20 @@ import type { InstrumentationEvent, KafkaMessage } from 'kafkajs'
 // Neither entry point wires these yet; their modules are imported directly until they do.
 import { startS3Server } from '@everlog/core/testing'
 import type { S3TestServer } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
 import type { ArchiveSwitchPayload } from '../src/archive-consumer.js'
 import { kafkajsHeaders } from './expect.js'
 
-let broker: DevBroker
+let broker: TestBroker
 let s3: S3TestServer
 let kafka: Kafka
 let store: ObjectStore
 const url = 's3://everlog-test/archive'
 
 before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  broker = await startTestBroker()
   s3 = await startS3Server()
   kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING })
   store = openStore(url, { s3: s3.clientConfig() })
@@ -43,7 +43,7 @@ const record = (offset: number): ArchiveRecord => ({
 
 test('archive in S3 over HTTP, then Kafka: every offset once, same bytes', async (t) => {
   const topic = 's3-topic'
-  broker.createTopic(topic, { partitions: 1 })
+  await broker.createTopic(topic, { partitions: 1 })
   const producer = kafka.producer()
   await producer.connect()
   for (let o = 0; o < 400; o += 25) {
@@ -58,7 +58,7 @@ test('archive in S3 over HTTP, then Kafka: every offset once, same bytes', async
   await producer.disconnect()
   const w = await PartitionWriter.open(store, { topic, partition: 0, writer: 'test', rowGroupBytes: 4096 })
   for (let s = 0; s < 300; s += 100) await w.appendSegment(Array.from({ length: 100 }, (_, i) => record(s + i)))
-  broker.deleteRecords(topic, 0, 250)
+  await broker.deleteRecords(topic, 0, 250)
 
   // The archive is named by its URL, as an application would.
   const consumer = new ArchiveConsumer({
@@ -103,7 +103,7 @@ test('archive in S3 over HTTP, then Kafka: every offset once, same bytes', async
 
 test('S3 errors while reading the archive are retried from the last resolved offset, nothing lost or repeated', async (t) => {
   const topic = 's3-flaky'
-  broker.createTopic(topic, { partitions: 1 })
+  await broker.createTopic(topic, { partitions: 1 })
   const producer = kafka.producer()
   await producer.connect()
   for (let o = 0; o < 200; o += 25) {
@@ -117,7 +117,7 @@ test('S3 errors while reading the archive are retried from the last resolved off
   await producer.disconnect()
   const w = await PartitionWriter.open(store, { topic, partition: 0, writer: 'test', rowGroupBytes: 4096 })
   for (let s = 0; s < 150; s += 50) await w.appendSegment(Array.from({ length: 50 }, (_, i) => record(s + i)))
-  broker.deleteRecords(topic, 0, 150)
+  await broker.deleteRecords(topic, 0, 150)
 
   const consumer = new ArchiveConsumer({
     kafka,

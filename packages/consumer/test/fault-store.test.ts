@@ -10,18 +10,18 @@ import { FileStore, PartitionWriter, StoreUnavailableError } from '@everlog/core
 import type { ArchiveRecord } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import { FaultyStore } from '@everlog/core/testing'
-import { startDevBroker } from '@everlog/dev-broker'
-import type { DevBroker } from '@everlog/dev-broker'
+import { startTestBroker } from '@everlog/testkit'
+import type { TestBroker } from '@everlog/testkit'
 import { ArchiveConsumer } from '../src/archive-consumer.js'
 
-let broker: DevBroker
+let broker: TestBroker
 let kafka: Kafka
 let dir: string
 let inner: FileStore
 let seq = 0
 
 before(async () => {
-  broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0 })
+  broker = await startTestBroker()
   kafka = new Kafka({
     brokers: broker.brokers,
     logLevel: logLevel.NOTHING,
@@ -42,7 +42,7 @@ const value = (o: number) => `v${o}`
 /** 300 records in Kafka; 0..199 archived in segments of 20 (small row groups); Kafka then forgets 0..149. */
 async function topicWithHistory(): Promise<string> {
   const topic = `fault-${++seq}`
-  broker.createTopic(topic, { partitions: 1 })
+  await broker.createTopic(topic, { partitions: 1 })
   const producer = kafka.producer()
   await producer.connect()
   for (let o = 0; o < 300; o += 50) {
@@ -60,7 +60,7 @@ async function topicWithHistory(): Promise<string> {
     }))
     await w.appendSegment(records)
   }
-  broker.deleteRecords(topic, 0, 150)
+  await broker.deleteRecords(topic, 0, 150)
   return topic
 }
 

@@ -32,3 +32,7 @@ export type {
   KafkaSecurityProtocol,
   StartKafkaOptions,
 } from './kafka.js'
+export { devBrokerOnly, onlyWithRealKafka, startTestBroker, testBrokerKind, testKafkaVersion } from './test-broker.js'
+export type { StartTestBrokerOptions, TestBroker, TestBrokerKind } from './test-broker.js'
+export { javaConsume, javaProduce } from './java-clients.js'
+export type { JavaCompression, JavaProducerOp, JavaRecord } from './java-clients.js'

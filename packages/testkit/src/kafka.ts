@@ -132,7 +132,7 @@ export interface StartKafkaOptions {
   env?: Record<string, string>
   /** Fetch the jars with mvn if they are not cached (default false: fail with what to run). */
   fetch?: boolean
-  /** How long to wait for ApiVersions and Metadata to answer (default 30 s per attempt to start). */
+  /** How long to wait for ApiVersions and Metadata to answer (default 120 s: a few seconds on an idle machine, far more on a busy one). */
   readyTimeoutMs?: number
   /** Keep the data folder and log after stop (default: only when EVERLOG_KEEP_KAFKA=1). */
   keep?: boolean
@@ -279,9 +279,14 @@ function serverProperties(
     'share.coordinator.state.topic.replication.factor': n,
     'share.coordinator.state.topic.min.isr': n > 1 ? 2 : 1,
     'group.initial.rebalance.delay.ms': 0,
+    // Tests shorten session timeouts to see a dead member leave quickly.
+    'group.min.session.timeout.ms': 1000,
     'auto.create.topics.enable': true,
     'delete.topic.enable': true,
-    // Retention and the log cleaner act within seconds, for the tests that wait for them.
+    // Nothing expires unless a topic asks (retention.ms on the topic): tests produce records stamped years ago,
+    // which Kafka's default 7 days would delete at the next check. Retention and the log cleaner then act within
+    // seconds, for the tests that wait for them.
+    'log.retention.ms': -1,
     'log.retention.check.interval.ms': 1000,
     'log.cleaner.backoff.ms': 1000,
     'log.initial.task.delay.ms': 1000,
@@ -467,7 +472,7 @@ class Node implements KafkaNode {
     await this.stop()
     this.launch()
     // Ready once it serves Metadata listing itself (caught up and unfenced); its peers may be down on purpose.
-    await this.ready(this.options.readyTimeoutMs ?? 30_000, [this.nodeId])
+    await this.ready(this.options.readyTimeoutMs ?? 120_000, [this.nodeId])
   }
 }
 
@@ -518,7 +523,7 @@ async function startNodes(count: number, options: StartKafkaOptions): Promise<{ 
     }
     await Promise.all(nodes.map((node) => format(version, join(node.dir, 'server.properties'), cluster, options)))
     for (const node of nodes) node.launch()
-    await Promise.all(nodes.map((node) => node.ready(options.readyTimeoutMs ?? 30_000)))
+    await Promise.all(nodes.map((node) => node.ready(options.readyTimeoutMs ?? 120_000)))
     return { dir, nodes }
   } catch (e) {
     await Promise.all(nodes.map((node) => node.kill()))

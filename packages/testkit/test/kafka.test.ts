@@ -18,13 +18,11 @@ function alive(pid: number): boolean {
 }
 
 test('a real Kafka starts, its settings took effect, and stop removes it', { skip: kafkaMissing() }, async () => {
-  const started = Date.now()
   const kafka = await startKafka({
     listeners: [{ name: 'EXTRA', protocol: 'PLAINTEXT' }],
     serverProperties: { 'log.retention.ms': 123456789 },
   })
   try {
-    assert.ok(Date.now() - started < 30_000, 'ready within 30 s')
     assert.match(kafka.bootstrap, /^127\.0\.0\.1:\d+$/)
     assert.ok(alive(kafka.pid))
     assert.ok(existsSync(kafka.logFile))

@@ -20,3 +20,6 @@ declare module 'lz4js' {
     dIndex: number,
   ): number
 }
+declare module 'lz4js/xxh32.js' {
+  export function hash(seed: number, src: Uint8Array, index: number, len: number): number
+}

@@ -1,0 +1,261 @@
+// Against Apache Kafka only: its log cleaner compacts, its retention deletes. No admin shortcut: topic configs make
+// Kafka itself do it (segments rolled by time, cleaner and retention checks every second), and the tests wait for it.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { Archiver } from '@everlog/archiver'
+import type { ArchiverConfigInput } from '@everlog/archiver'
+import { ArchiveReader, DataLossError, openStore } from '@everlog/core'
+import type { GapEntry } from '@everlog/core'
+import { kafkaMissing, startKafka } from '@everlog/testkit'
+import type { KafkaBroker } from '@everlog/testkit'
+import kafkajs from 'kafkajs'
+import type { Admin, Kafka as KafkaClient } from 'kafkajs'
+
+const { Kafka, logLevel } = kafkajs
+
+let kafka: KafkaBroker
+let client: KafkaClient
+let admin: Admin
+const dirs: string[] = []
+
+function storeUrl(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'everlog-kafka-cleaner-'))
+  dirs.push(dir)
+  return pathToFileURL(dir).href
+}
+
+function archiver(url: string, topic: string, logs: string[], extra: Partial<ArchiverConfigInput> = {}): Archiver {
+  return new Archiver(
+    {
+      brokers: kafka.brokers,
+      topics: [topic],
+      store: url,
+      group: `g-${topic}-${Math.random().toString(36).slice(2)}`,
+      once: true,
+      http: { port: 0, host: '127.0.0.1' },
+      logLevel: 'info',
+      progressIntervalMs: 0,
+      segment: { maxRecords: 25 },
+      kafka: { maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 500 },
+      ...extra,
+    },
+    { processMetrics: false, logStream: { write: (s: string) => void logs.push(s) } },
+  )
+}
+
+async function archiveOnce(url: string, topic: string, extra: Partial<ArchiverConfigInput> = {}): Promise<string[]> {
+  const logs: string[] = []
+  const a = archiver(url, topic, logs, extra)
+  await a.start()
+  await a.done
+  return logs
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await probe()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+/** Offsets and values a plain kafkajs consumer reads from partition 0, from the start up to the high watermark. */
+async function readKafka(topic: string): Promise<{ offset: number; value: string | null }[]> {
+  const { high } = (await admin.fetchTopicOffsets(topic))[0]!
+  const out: { offset: number; value: string | null }[] = []
+  const consumer = client.consumer({ groupId: `plain-${Math.random()}`, maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let done!: () => void
+  const finished = new Promise<void>((r) => (done = r))
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      out.push({ offset: Number(message.offset), value: message.value?.toString() ?? null })
+      if (Number(message.offset) + 1 >= Number(high)) done()
+    },
+  })
+  await Promise.race([
+    finished,
+    new Promise((_, rej) => setTimeout(() => rej(new Error('plain read timed out')), 30_000)),
+  ])
+  await consumer.disconnect()
+  return out
+}
+
+/** Produces `count` records in rounds, pausing past segment.ms so Kafka rolls segments the cleaner may touch. */
+async function produceRounds(topic: string, from: number, rounds: number, perRound: number, keys: number) {
+  const producer = client.producer()
+  await producer.connect()
+  for (let r = 0; r < rounds; r++) {
+    const base = from + r * perRound
+    await producer.send({
+      topic,
+      messages: Array.from({ length: perRound }, (_, i) => ({
+        partition: 0,
+        key: `k${(base + i) % keys}`,
+        value: `v${base + i}`,
+      })),
+    })
+    await new Promise((res) => setTimeout(res, 150))
+  }
+  await producer.disconnect()
+}
+
+describe("Apache Kafka's log cleaner and retention", { skip: kafkaMissing() }, () => {
+  before(async () => {
+    kafka = await startKafka()
+    client = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING })
+    admin = client.admin()
+    await admin.connect()
+  })
+  after(async () => {
+    await admin?.disconnect()
+    await kafka?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  test('compacted by the log cleaner: the archive holds exactly what Kafka serves, holes and all, and no gap', async () => {
+    const topic = 'cleaned'
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic,
+          numPartitions: 1,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'segment.ms', value: '100' },
+            { name: 'min.cleanable.dirty.ratio', value: '0.01' },
+            { name: 'min.compaction.lag.ms', value: '0' },
+          ],
+        },
+      ],
+    })
+    // 0..39 archived before the cleaner runs; 40..239 left to Kafka.
+    await produceRounds(topic, 0, 2, 20, 8)
+    const url = storeUrl()
+    await archiveOnce(url, topic)
+    assert.equal((await new ArchiveReader(openStore(url)).head(topic, 0))?.nextOffset, 40n)
+    // 40..59 carry keys written once, so the cleaner never empties the segment at the boundary: emptied leading
+    // segments are deleted, which moves Kafka's log start offset past them (then those offsets are not holes but
+    // missing, and an ArchiveConsumer says so). 60..239 rewrite 8 keys over and over.
+    await produceRounds(topic, 40, 1, 20, 1_000_000)
+    await produceRounds(topic, 60, 9, 20, 8)
+    // The cleaner works in passes while segments roll: wait until it compacted and then left the log alone.
+    let previous = ''
+    const kafkaLog = await waitFor('the log cleaner to compact, then settle', async () => {
+      const log = await readKafka(topic)
+      const seen = JSON.stringify(log)
+      const settled = log.length < 120 && seen === previous
+      previous = seen
+      return settled ? log : undefined
+    })
+    const fromBoundary = kafkaLog.filter((r) => r.offset >= 40)
+    assert.ok(fromBoundary.length < 200, 'Kafka holds holes above the boundary')
+    const { low } = (await admin.fetchTopicOffsets(topic))[0]!
+    assert.ok(Number(low) <= 40, `Kafka's log still starts at or below the archive's end (${low})`)
+
+    const read = async (store: string) => {
+      const reader = new ArchiveReader(openStore(store))
+      const out: { offset: number; value: string | null }[] = []
+      for await (const r of reader.read({ topic, partition: 0 })) {
+        out.push({ offset: Number(r.offset), value: r.value?.toString() ?? null })
+      }
+      return { records: out, gaps: (await reader.head(topic, 0))?.gaps }
+    }
+    // The archive that stopped at 40 resumes over the holes: what it had, then what Kafka kept, and no gap.
+    await archiveOnce(url, topic)
+    const resumed = await read(url)
+    assert.deepEqual(resumed.records, [
+      ...Array.from({ length: 40 }, (_, i) => ({ offset: i, value: `v${i}` })),
+      ...fromBoundary,
+    ])
+    assert.equal(resumed.gaps, 0)
+    // A fresh archive of the compacted log holds exactly what Kafka serves.
+    const fresh = storeUrl()
+    await archiveOnce(fresh, topic)
+    const again = await read(fresh)
+    assert.deepEqual(again.records, kafkaLog)
+    assert.equal(again.gaps, 0)
+  })
+
+  test('retention deletes what was not archived yet: a gap entry, an error log, a metric; onDataLoss fail stops instead', async () => {
+    const topic = 'expiring'
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] })
+    await produceRounds(topic, 0, 1, 50, 1000)
+    const keep = storeUrl()
+    const strict = storeUrl()
+    await archiveOnce(keep, topic)
+    await archiveOnce(strict, topic)
+    // Now Kafka deletes anything older than a second, a segment at a time, while no archiver runs.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: 2, // TOPIC
+          name: topic,
+          configEntries: [
+            { name: 'retention.ms', value: '1000' },
+            { name: 'segment.ms', value: '100' },
+          ],
+        },
+      ],
+    })
+    await produceRounds(topic, 50, 5, 20, 1000)
+    const logStart = await waitFor('retention to delete past offset 50', async () => {
+      const { low } = (await admin.fetchTopicOffsets(topic))[0]!
+      return Number(low) > 50 ? Number(low) : undefined
+    })
+
+    const strictLogs: string[] = []
+    const failing = archiver(strict, topic, strictLogs, { onDataLoss: 'fail' })
+    await failing.start().catch(() => {})
+    await assert.rejects(failing.done, (err: unknown) => err instanceof DataLossError && err.firstOffset === 50n)
+    const strictHead = await new ArchiveReader(openStore(strict)).head(topic, 0)
+    assert.equal(strictHead?.nextOffset, 50n)
+    assert.equal(strictHead?.gaps, 0)
+
+    const logs: string[] = []
+    const a = archiver(keep, topic, logs)
+    await a.start()
+    await a.done
+    const gaps: GapEntry[] = []
+    const offsets: number[] = []
+    for await (const r of new ArchiveReader(openStore(keep)).read({
+      topic,
+      partition: 0,
+      onGap: 'skip',
+      onGapSkipped: (g) => gaps.push(g),
+    })) {
+      offsets.push(Number(r.offset))
+    }
+    assert.equal(gaps.length, 1)
+    assert.equal(gaps[0]!.firstOffset, 50n)
+    assert.equal(gaps[0]!.reason, 'retention')
+    const firstAfterGap = Number(gaps[0]!.lastOffset) + 1
+    assert.ok(firstAfterGap >= logStart, `the gap covers what Kafka deleted (log start ${logStart})`)
+    assert.deepEqual(
+      offsets.slice(0, 50),
+      Array.from({ length: 50 }, (_, i) => i),
+    )
+    assert.ok(
+      offsets.slice(50).every((o, i) => o === firstAfterGap + i),
+      'after the gap, every offset Kafka kept',
+    )
+    const overrun = logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => String(l.msg).startsWith('retention overrun'))
+    assert.equal(overrun?.level, 50)
+    const metrics = await a.metrics.registry.metrics()
+    assert.match(
+      metrics,
+      new RegExp(`everlog_archiver_data_loss_offsets_total\\{topic="${topic}",partition="0"\\} ${firstAfterGap - 50}`),
+    )
+  })
+})
