@@ -24,6 +24,7 @@ import type { ArchiverConfig, ArchiverConfigInput, TopicSelector } from './confi
 import { startOpsServer } from './http.js'
 import type { OpsServer } from './http.js'
 import { kafkaClientConfig } from './kafka.js'
+import { checkKafkaTls, explainKafkaError } from './kafka-errors.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { createFetchCluster } from './fetch/kafka-cluster.js'
@@ -185,7 +186,9 @@ export class Archiver {
       )
       // Workers boot while Kafka connects.
       this.encoders = new EncoderPool(c.encodeWorkers)
-      this.kafka = new Kafka(kafkaClientConfig(c, this.logger))
+      const client = kafkaClientConfig(c, this.logger)
+      await checkKafkaTls(c, client)
+      this.kafka = new Kafka(client)
       this.admin = this.kafka.admin()
       await this.retrying('kafka', () => this.admin!.connect())
       const topics = await this.discoverTopics()
@@ -198,7 +201,7 @@ export class Archiver {
     } catch (err) {
       this.fail(err, 'archiver failed to start')
       await this.stopPromise
-      throw err
+      throw this.failure ?? err
     }
   }
 
@@ -817,8 +820,11 @@ export class Archiver {
       .catch((err: unknown) => this.fail(err, `could not resume archiving ${topic}/${partition} after being fenced`))
   }
 
-  private fail(err: unknown, message: string): void {
+  private fail(cause: unknown, message: string): void {
     if (this._status === 'failed' || this._status === 'stopped') return
+    const topics =
+      this.subscribed.length > 0 || !Array.isArray(this.config.topics) ? this.subscribed : this.config.topics
+    const err = explainKafkaError(cause, this.config, { topics, groups: [this.config.group] })
     if (!(err instanceof DataLossError))
       this.countError(err instanceof EverlogError && err.code === 'CONFIG' ? 'config' : 'internal')
     this.logger.error({ err }, `${message}: ${(err as Error)?.message ?? err}`)

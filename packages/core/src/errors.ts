@@ -19,6 +19,9 @@ export const ErrorCodes = {
   ARCHIVE_UNAVAILABLE: 'ARCHIVE_UNAVAILABLE',
   DATA_LOSS: 'DATA_LOSS',
   CONFIG: 'CONFIG',
+  KAFKA_TLS: 'KAFKA_TLS',
+  KAFKA_AUTHENTICATION: 'KAFKA_AUTHENTICATION',
+  KAFKA_AUTHORIZATION: 'KAFKA_AUTHORIZATION',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -148,6 +151,27 @@ export class OffsetOrderError extends EverlogError {
 export class ConfigError extends EverlogError {
   constructor(message: string, options?: EverlogErrorOptions) {
     super(ErrorCodes.CONFIG, message, options)
+  }
+}
+
+/** The TLS handshake with a Kafka broker failed: its certificate is untrusted, expired or for another host. */
+export class KafkaTlsError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_TLS, message, options)
+  }
+}
+
+/** A Kafka broker refused who the client says it is: SASL credentials, mechanism or client certificate. */
+export class KafkaAuthenticationError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_AUTHENTICATION, message, options)
+  }
+}
+
+/** Kafka's ACLs deny the client's principal an operation on a topic, a group or the cluster. */
+export class KafkaAuthorizationError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_AUTHORIZATION, message, options)
   }
 }
 
