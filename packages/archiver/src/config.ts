@@ -57,7 +57,7 @@ const bool = z.preprocess((v) => {
 }, z.boolean())
 
 /** Comma-separated strings (env, flags) become lists. */
-const list = <T extends z.ZodType>(item: T) =>
+const list = <T extends z.ZodType>(item: T, missing?: string) =>
   z.preprocess(
     (v) =>
       typeof v === 'string'
@@ -66,7 +66,7 @@ const list = <T extends z.ZodType>(item: T) =>
             .map((s) => s.trim())
             .filter((s) => s !== '')
         : v,
-    z.array(item),
+    z.array(item, missing === undefined ? undefined : { error: (i) => (i.input === undefined ? missing : undefined) }),
   )
 
 const HOST_PORT = /^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
@@ -142,9 +142,10 @@ const sslSchema = z.union([
     .strict(),
 ])
 
-const brokersSchema = list(z.string().regex(HOST_PORT, 'must be host:port')).pipe(
-  z.array(z.string()).min(1, 'needs at least one broker (host:port)'),
-)
+const brokersSchema = list(
+  z.string().regex(HOST_PORT, 'must be host:port'),
+  '--brokers host:port[,host:port] is required (or EVERLOG_BROKERS, or brokers in the settings file)',
+).pipe(z.array(z.string()).min(1, 'needs at least one broker (host:port)'))
 
 /** How to reach Kafka: shared by the archiver and every CLI command that talks to Kafka. */
 const kafkaSchema = z
