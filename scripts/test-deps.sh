@@ -53,4 +53,32 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   ) 9>"$cache/.venv.lock"
 fi
 
+# --- Apache Kafka from Maven Central ------------------------------------------------------------------------------
+# The broker the integration suites run against (and the Java clients the tests drive): kafka_2.13 with its runtime
+# jars, resolved by packages/testkit/kafka/pom.xml into $cache/kafka/<version>/libs. Fetched once per version; a
+# `.complete` marker makes a half-finished copy invisible. Versions: keep in step with packages/testkit/src/kafka.ts.
+kafka_versions=(4.4.0 3.9.2)
+jvm_need=()
+command -v mvn >/dev/null || jvm_need+=(maven)
+command -v javac >/dev/null || jvm_need+=(openjdk-17-jdk-headless)
+if [ ${#jvm_need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: Apache Kafka needs ${jvm_need[*]} (run this script as root, or install them)" >&2
+    exit 1
+  fi
+  say "apt-get install ${jvm_need[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${jvm_need[@]}" >/dev/null
+fi
+for v in "${kafka_versions[@]}"; do
+  [ -f "$cache/kafka/$v/.complete" ] && continue
+  say "Apache Kafka $v (Maven Central)"
+  mkdir -p "$cache/kafka/$v"
+  staging=$(mktemp -d "$cache/kafka/$v/libs.tmp-XXXXXX")
+  mvn -q -B -Dstyle.color=never -f packages/testkit/kafka/pom.xml "-Dkafka.version=$v" dependency:copy-dependencies "-DoutputDirectory=$staging"
+  rm -rf "$cache/kafka/$v/libs"
+  mv "$staging" "$cache/kafka/$v/libs"
+  echo "$v" >"$cache/kafka/$v/.complete"
+done
+
 say "ready (cache: $cache)"
