@@ -48,7 +48,9 @@ export function mskIamTokenProvider(options: MskIamTokenOptions): () => Promise<
         { cause: err },
       )
     }
-    return { value: token.token, refreshAfter: issued + share * Math.max(0, token.expiryTime - issued) }
+    // The token's life as the signer reckons it (real time), counted from when this provider's clock signed it.
+    const life = Math.max(0, token.expiryTime - Date.now())
+    return { value: token.token, refreshAfter: issued + share * life }
   }
   return async () => {
     if (current === undefined || now() >= current.refreshAfter) {
