@@ -194,6 +194,8 @@ export class Archiver {
       const topics = await this.discoverTopics()
       if (c.once) await this.snapshotOnceTargets(topics)
       await this.subscribe(topics)
+      // The consumer may have crashed while joining (an ACL, the coordinator): that failure is the outcome.
+      if (this.failure !== undefined) throw this.failure
       this._status = 'running'
       this.startTimers()
       this.logger.info({ topics, httpPort: this.ops.port }, 'archiver started')

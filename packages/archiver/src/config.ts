@@ -469,6 +469,10 @@ export function parseConfig(input: unknown, where = new Map<string, string>()): 
 function validate<S extends z.ZodType>(schema: S, input: unknown, where: Map<string, string>, what: string) {
   const result = schema.safeParse(input)
   if (result.success) return result.data
-  const lines = result.error.issues.map((i) => describeIssue(i, input, where))
-  throw new ConfigError(`${what}:\n  ${lines.join('\n  ')}`)
+  const lines = result.error.issues
+    .map((i) => describeIssue(i, input, where))
+    .join('\n')
+    .split('\n')
+  // One bad field is one line; more are listed one per line.
+  throw new ConfigError(lines.length === 1 ? `${what}: ${lines[0]}` : `${what}:\n  ${lines.join('\n  ')}`)
 }

@@ -31,9 +31,13 @@ function principal(settings: KafkaSettings | undefined): string {
   const sasl = settings?.kafka.sasl
   if (sasl?.mechanism === 'aws-msk-iam') return 'the IAM identity of the AWS credentials'
   if (sasl !== undefined) return `User:${sasl.username}`
-  const ssl = settings?.kafka.ssl
-  if (typeof ssl === 'object' && ssl.certFile !== undefined) return "the client certificate's subject"
+  if (hasClientCertificate(settings)) return "the client certificate's subject"
   return 'the principal of this connection'
+}
+
+function hasClientCertificate(settings: KafkaSettings | undefined): boolean {
+  const ssl = settings?.kafka.ssl
+  return typeof ssl === 'object' && ssl.certFile !== undefined
 }
 
 /** Errors reachable from err: itself, its causes and kafkajs' wrapped or aggregated errors. */
@@ -52,7 +56,11 @@ function chain(err: unknown): Record<string, unknown>[] {
 }
 
 /** A TLS failure against `broker` as a typed error, or undefined when err is no TLS problem. */
-export function tlsFailure(err: unknown, broker: string): KafkaTlsError | KafkaAuthenticationError | undefined {
+export function tlsFailure(
+  err: unknown,
+  broker: string,
+  clientCertificate: boolean,
+): KafkaTlsError | KafkaAuthenticationError | undefined {
   for (const e of chain(err)) {
     const code = typeof e.code === 'string' ? e.code : ''
     const reason = typeof e.message === 'string' ? e.message.replace(/^Connection error: /, '') : code
@@ -84,23 +92,32 @@ export function tlsFailure(err: unknown, broker: string): KafkaTlsError | KafkaA
         opts,
       )
     }
-    if (/CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE/.test(code) && /ALERT/.test(code)) {
+    // Brokers answer a missing client certificate with certificate_required (TLS 1.3), bad_certificate (Java) or
+    // handshake_failure: which one it was, the settings tell.
+    const alert = /ALERT_(CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN)/
+    if (alert.test(code) && !clientCertificate) {
       return new KafkaAuthenticationError(
         `Kafka broker ${broker} requires a client certificate (mutual TLS): set kafka.ssl.certFile and ` +
           'kafka.ssl.keyFile (--ssl-cert-file, --ssl-key-file)',
         opts,
       )
     }
-    if (/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED)/.test(code)) {
+    if (alert.test(code) || /ALERT_CERTIFICATE_EXPIRED/.test(code)) {
       return new KafkaAuthenticationError(
         `Kafka broker ${broker} refused the client certificate (${code}): kafka.ssl.certFile must be valid and ` +
           "signed by a CA in the broker's truststore",
         opts,
       )
     }
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    // A Kafka PLAINTEXT listener reads the TLS ClientHello as an oversized request and hangs up.
+    if (
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+      code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+      reason.includes('disconnected before secure TLS connection was established')
+    ) {
       return new KafkaTlsError(
-        `Kafka broker ${broker} does not speak TLS on that port: use the port of its SSL/SASL_SSL listener, or ` +
+        `Kafka broker ${broker} does not speak TLS on that port (it hung up on the TLS handshake): use the port ` +
+          'of its SSL/SASL_SSL listener, or ' +
           'drop kafka.ssl (--ssl) for a PLAINTEXT/SASL_PLAINTEXT listener',
         opts,
       )
@@ -133,7 +150,7 @@ export function kafkaSecurityError(
     errors.map((e) => e.broker).find((b): b is string => typeof b === 'string') ??
     settings?.brokers.join(',') ??
     'Kafka'
-  const tls = tlsFailure(err, broker)
+  const tls = tlsFailure(err, broker, hasClientCertificate(settings))
   if (tls) return tls
   const sasl = settings?.kafka.sasl
   const mechanism = sasl?.mechanism ?? 'SASL'
@@ -142,8 +159,12 @@ export function kafkaSecurityError(
     const type = typeof e.type === 'string' ? e.type : ''
     const message = typeof e.message === 'string' ? e.message : ''
     const opts = { cause: err }
-    if (name === 'KafkaJSSASLAuthenticationError' || type === 'SASL_AUTHENTICATION_FAILED') {
-      if (/mechanism is not supported by the server/.test(message)) {
+    if (
+      name === 'KafkaJSSASLAuthenticationError' ||
+      type === 'SASL_AUTHENTICATION_FAILED' ||
+      type === 'UNSUPPORTED_SASL_MECHANISM'
+    ) {
+      if (type === 'UNSUPPORTED_SASL_MECHANISM' || /mechanism is not supported by the server/.test(message)) {
         return new KafkaAuthenticationError(
           `Kafka at ${broker} does not offer SASL mechanism ${mechanism} on this listener: check ` +
             "kafka.sasl.mechanism (--sasl-mechanism) against the listener's sasl.enabled.mechanisms",
@@ -161,7 +182,7 @@ export function kafkaSecurityError(
         opts,
       )
     }
-    if (type === 'UNSUPPORTED_SASL_MECHANISM' || type === 'ILLEGAL_SASL_STATE') {
+    if (type === 'ILLEGAL_SASL_STATE') {
       return new KafkaAuthenticationError(
         `Kafka at ${broker} refused the SASL exchange (${type}): check kafka.sasl.mechanism (--sasl-mechanism) ` +
           'and whether this listener uses SASL at all',
@@ -183,6 +204,18 @@ export function kafkaSecurityError(
         `Kafka denied ${principal(settings)} access to consumer group${groups} (GROUP_AUTHORIZATION_FAILED): an ` +
           'ACL must allow READ and DESCRIBE on the group; check the ACLs, the group setting (--group / group), or ' +
           'the identity in kafka.sasl / kafka.ssl.certFile',
+        opts,
+      )
+    }
+    if (name === 'KafkaJSGroupCoordinatorNotFound') {
+      // kafkajs drops FindCoordinator's error here; once the brokers answered (they had, to get this far), the
+      // usual cause is a principal the group's ACLs leave out.
+      const groups = context.groups?.length ? ` ${context.groups.join(', ')}` : ''
+      return new KafkaAuthorizationError(
+        `Kafka named no coordinator for consumer group${groups} (kafkajs does not pass on the broker's reason): ` +
+          `most likely ${principal(settings)} lacks an ACL allowing DESCRIBE and READ on the group ` +
+          '(GROUP_AUTHORIZATION_FAILED); check the ACLs, the group setting (--group / group), or the identity in ' +
+          'kafka.sasl / kafka.ssl.certFile',
         opts,
       )
     }
@@ -219,7 +252,7 @@ export async function checkKafkaTls(settings: KafkaSettings, client: KafkaConfig
     const port = Number(broker.slice(at + 1))
     const err = await probe(host, port, options, client.connectionTimeout ?? 1000)
     if (err === undefined) return
-    const typed = tlsFailure(err, broker)
+    const typed = tlsFailure(err, broker, hasClientCertificate(settings))
     if (typed === undefined) continue
     failure ??= typed
   }
