@@ -278,7 +278,10 @@ export class Archiver {
     if (this.selector.kind === 'list') {
       const missing = this.selector.topics.filter((t) => !selected.includes(t))
       if (missing.length > 0) {
-        this.logger.warn({ missing }, 'topics not found in Kafka yet; they are picked up once they exist')
+        this.logger.warn(
+          { missing },
+          'topics not found in Kafka yet (or hidden: the principal lacks DESCRIBE on them); they are picked up once listed',
+        )
       }
     }
     for (const topic of selected) if (!this.topics.has(topic)) await this.describeTopic(topic)
