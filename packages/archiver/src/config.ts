@@ -331,7 +331,7 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue
     // A switch turned on (`--ssl`, ssl: true) over settings of the same thing (ssl.caFile) keeps the settings.
-    if (v === true && isPlainObject(out[k])) continue
+    if ((v === true || v === 'true') && isPlainObject(out[k])) continue
     out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v
   }
   return out
