@@ -24,7 +24,7 @@ import type { ArchiverConfig, ArchiverConfigInput, TopicSelector } from './confi
 import { startOpsServer } from './http.js'
 import type { OpsServer } from './http.js'
 import { kafkaClientConfig } from './kafka.js'
-import { checkKafkaTls, explainKafkaError } from './kafka-errors.js'
+import { checkKafkaConnection, explainKafkaError } from './kafka-errors.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { createFetchCluster } from './fetch/kafka-cluster.js'
@@ -187,7 +187,7 @@ export class Archiver {
       // Workers boot while Kafka connects.
       this.encoders = new EncoderPool(c.encodeWorkers)
       const client = kafkaClientConfig(c, this.logger)
-      await checkKafkaTls(c, client)
+      await checkKafkaConnection(c, client)
       this.kafka = new Kafka(client)
       this.admin = this.kafka.admin()
       await this.retrying('kafka', () => this.admin!.connect())

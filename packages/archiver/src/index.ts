@@ -11,7 +11,7 @@ export { kafkaSettingsSchema, loadKafkaSettings, SASL_MECHANISMS } from './confi
 export type { KafkaSettings } from './config.js'
 export { kafkaConnectionConfig } from './kafka.js'
 export type { KafkaConnectionOptions } from './kafka.js'
-export { checkKafkaTls, explainKafkaError, kafkaSecurityError } from './kafka-errors.js'
+export { checkKafkaConnection, explainKafkaError, kafkaSecurityError } from './kafka-errors.js'
 export type { KafkaErrorContext } from './kafka-errors.js'
 export { mskIamTokenProvider } from './msk-iam.js'
 export type { AwsCredentialsProvider, MskIamTokenOptions } from './msk-iam.js'

@@ -1,7 +1,7 @@
 // What Kafka's refusals mean for the user, in one place: kafkajs' SASL errors, node's TLS errors and Kafka's ACL
 // error codes become typed Everlog errors whose one line names the cause and the setting to check. None of them is
 // retriable: the same settings would fail the same way, so nobody loops on them.
-import { isIP } from 'node:net'
+import { connect as netConnect, isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { ConnectionOptions } from 'node:tls'
 import type { EverlogError } from '@everlog/core'
@@ -237,31 +237,46 @@ export function explainKafkaError(err: unknown, settings?: KafkaSettings, contex
 
 const API_VERSIONS_V0 = Buffer.from([0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff])
 
+/** What the connection check saw when a broker hung up on a plaintext ApiVersions request. */
+const PLAINTEXT_UNANSWERED = 'EVERLOG_PLAINTEXT_UNANSWERED'
+
 /**
- * With TLS on, opens one connection to each bootstrap broker in turn and asks it ApiVersions (allowed before SASL),
- * so a certificate problem fails at once with its cause. kafkajs would take it for a network error and retry it
- * until its retries run out. Returns as soon as one broker answers; unreachable brokers are left to kafkajs.
+ * Opens one connection to each bootstrap broker in turn, as the client will (TLS or not), and asks it ApiVersions
+ * (allowed before SASL), so that a certificate problem, or TLS missing on one side, fails at once with its cause:
+ * kafkajs would take either for a network error and retry it until its retries run out. Returns as soon as one
+ * broker answers; unreachable or silent brokers are left to kafkajs.
  */
-export async function checkKafkaTls(settings: KafkaSettings, client: KafkaConfig): Promise<void> {
-  if (!client.ssl) return
-  const options: ConnectionOptions = client.ssl === true ? {} : client.ssl
+export async function checkKafkaConnection(settings: KafkaSettings, client: KafkaConfig): Promise<void> {
+  const tls: ConnectionOptions | undefined = client.ssl ? (client.ssl === true ? {} : client.ssl) : undefined
   let failure: EverlogError | undefined
   for (const broker of settings.brokers) {
     const at = broker.lastIndexOf(':')
     const host = broker.slice(0, at).replace(/^\[|\]$/g, '')
     const port = Number(broker.slice(at + 1))
-    const err = await probe(host, port, options, client.connectionTimeout ?? 1000)
+    const err = await probe(host, port, tls, client.connectionTimeout ?? 1000)
     if (err === undefined) return
-    const typed = tlsFailure(err, broker, hasClientCertificate(settings))
+    const typed =
+      (err as { code?: string }).code === PLAINTEXT_UNANSWERED
+        ? new KafkaTlsError(
+            `Kafka broker ${broker} hung up on a plaintext request: if it is a TLS listener (SSL or SASL_SSL, as on ` +
+              'Confluent Cloud and Amazon MSK), turn TLS on with --ssl (kafka.ssl: true, EVERLOG_KAFKA__SSL=true)',
+          )
+        : tlsFailure(err, broker, hasClientCertificate(settings))
     if (typed === undefined) continue
     failure ??= typed
   }
   if (failure) throw failure
 }
 
-function probe(host: string, port: number, options: ConnectionOptions, timeoutMs: number): Promise<Error | undefined> {
+function probe(
+  host: string,
+  port: number,
+  tls: ConnectionOptions | undefined,
+  timeoutMs: number,
+): Promise<Error | undefined> {
   return new Promise((resolve) => {
     let settled = false
+    let received = Buffer.alloc(0)
     const done = (err: Error | undefined) => {
       if (settled) return
       settled = true
@@ -269,12 +284,22 @@ function probe(host: string, port: number, options: ConnectionOptions, timeoutMs
       socket.destroy()
       resolve(err)
     }
-    const socket = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...options })
-    // A broker that accepts TLS but says nothing in time is kafkajs' to retry, not a certificate problem.
+    const unanswered = () =>
+      Object.assign(new Error('the broker closed the connection without a Kafka answer'), {
+        code: tls ? 'ECONNRESET' : PLAINTEXT_UNANSWERED,
+      })
+    const socket = tls
+      ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls })
+      : netConnect({ host, port })
+    // A broker that accepts the connection but says nothing in time is kafkajs' to retry.
     const timer = setTimeout(() => done(undefined), timeoutMs + 1000)
-    socket.once('secureConnect', () => socket.write(API_VERSIONS_V0))
-    socket.once('data', () => done(undefined))
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write(API_VERSIONS_V0))
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      // A Kafka response: size, then our correlation id (1). Anything else (a TLS alert) is no answer.
+      if (received.length >= 8) done(received.readInt32BE(4) === 1 ? undefined : unanswered())
+    })
     socket.once('error', (err) => done(err))
-    socket.once('close', () => done(new Error('closed')))
+    socket.once('close', () => done(unanswered()))
   })
 }

@@ -2,7 +2,7 @@
 // reach it: the same flags, the same settings file sections (brokers, kafka) and the same EVERLOG_BROKERS /
 // EVERLOG_KAFKA__* variables, all read by the archiver's one loader, and the same typed errors when Kafka refuses.
 import { ConfigError, registerKafkaCodecs } from '@everlog/core'
-import { checkKafkaTls, explainKafkaError, kafkaConnectionConfig, loadKafkaSettings } from '@everlog/archiver'
+import { checkKafkaConnection, explainKafkaError, kafkaConnectionConfig, loadKafkaSettings } from '@everlog/archiver'
 import type { KafkaErrorContext, KafkaSettings } from '@everlog/archiver'
 import kafkajs from 'kafkajs'
 import type { Kafka } from 'kafkajs'
@@ -122,7 +122,7 @@ export async function kafkaClient(flags: KafkaFlags, context: CliContext, client
       throw explainKafkaError(err, settings, about)
     }
   }
-  await run(() => checkKafkaTls(settings, config))
+  await run(() => checkKafkaConnection(settings, config))
   // kafkajs' own logging stays off: its failures surface as errors, explained above.
   const kafka = new kafkajs.Kafka({ ...config, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
   return { kafka, settings, run }

@@ -397,6 +397,12 @@ describe(
         expect: /refused the client certificate .*kafka\.ssl\.certFile/,
       },
       {
+        name: 'no TLS to a TLS listener',
+        listener: 'SASL_SSL',
+        kafka: { sasl: sasl('SCRAM-SHA-512') },
+        expect: /Kafka broker 127\.0\.0\.1:\d+ hung up on a plaintext request: .*turn TLS on with --ssl/,
+      },
+      {
         name: 'TLS to a listener without TLS',
         listener: 'SASL_PLAINTEXT',
         kafka: { ssl: tls() },
