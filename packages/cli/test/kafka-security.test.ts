@@ -75,6 +75,8 @@ before(async () => {
     [`listener.name.${listener}.ssl.keystore.key`]: pemValue(cert.keyFile),
   })
   kafka = await startKafka({
+    // Seven listeners, TLS and an authorizer start slower than a plain broker, more so on a busy machine.
+    readyTimeoutMs: 120_000,
     listeners: [
       { name: 'SSL', protocol: 'SSL' },
       { name: 'MTLS', protocol: 'SSL' },
