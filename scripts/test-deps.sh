@@ -25,6 +25,8 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v g++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
+# openssl makes the throwaway CA and certificates of the TLS/mTLS Kafka tests (packages/testkit/src/pki.ts).
+command -v openssl >/dev/null || need+=(openssl)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]}"

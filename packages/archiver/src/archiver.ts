@@ -26,6 +26,7 @@ import type { ArchiverConfig, ArchiverConfigInput, TopicSelector } from './confi
 import { startOpsServer } from './http.js'
 import type { OpsServer } from './http.js'
 import { kafkaClientConfig } from './kafka.js'
+import { checkKafkaConnection, explainKafkaError } from './kafka-errors.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { createFetchCluster } from './fetch/kafka-cluster.js'
@@ -198,12 +199,16 @@ export class Archiver {
       )
       // Workers boot while Kafka connects.
       this.encoders = new EncoderPool(c.encodeWorkers)
-      this.kafka = new Kafka(kafkaClientConfig(c, this.logger))
+      const client = kafkaClientConfig(c, this.logger)
+      await checkKafkaConnection(c, client)
+      this.kafka = new Kafka(client)
       this.admin = this.kafka.admin()
       await this.retrying('kafka', () => this.admin!.connect())
       const topics = await this.discoverTopics()
       if (c.once) await this.snapshotOnceTargets(topics)
       await this.subscribe(topics)
+      // The consumer may have crashed while joining (an ACL, the coordinator): that failure is the outcome.
+      if (this.failure !== undefined) throw this.failure
       if (c.iceberg.publish) {
         this.iceberg = new IcebergPublisher(store, c.iceberg, this.logger, this.metrics)
         this.iceberg.start()
@@ -215,7 +220,7 @@ export class Archiver {
     } catch (err) {
       this.fail(err, 'archiver failed to start')
       await this.stopPromise
-      throw err
+      throw this.failure ?? err
     }
   }
 
@@ -292,7 +297,10 @@ export class Archiver {
     if (this.selector.kind === 'list') {
       const missing = this.selector.topics.filter((t) => !selected.includes(t))
       if (missing.length > 0) {
-        this.logger.warn({ missing }, 'topics not found in Kafka yet; they are picked up once they exist')
+        this.logger.warn(
+          { missing },
+          'topics not found in Kafka yet (or hidden: the principal lacks DESCRIBE on them); they are picked up once listed',
+        )
       }
     }
     for (const topic of selected) if (!this.topics.has(topic)) await this.describeTopic(topic)
@@ -837,8 +845,11 @@ export class Archiver {
       .catch((err: unknown) => this.fail(err, `could not resume archiving ${topic}/${partition} after being fenced`))
   }
 
-  private fail(err: unknown, message: string): void {
+  private fail(cause: unknown, message: string): void {
     if (this._status === 'failed' || this._status === 'stopped') return
+    const topics =
+      this.subscribed.length > 0 || !Array.isArray(this.config.topics) ? this.subscribed : this.config.topics
+    const err = explainKafkaError(cause, this.config, { topics, groups: [this.config.group] })
     if (!(err instanceof DataLossError))
       this.countError(
         err instanceof EverlogError && (err.code === 'CONFIG' || err.code === 'CONDITIONAL_WRITES_UNSUPPORTED')

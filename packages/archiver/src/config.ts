@@ -57,7 +57,7 @@ const bool = z.preprocess((v) => {
 }, z.boolean())
 
 /** Comma-separated strings (env, flags) become lists. */
-const list = <T extends z.ZodType>(item: T) =>
+const list = <T extends z.ZodType>(item: T, missing?: string) =>
   z.preprocess(
     (v) =>
       typeof v === 'string'
@@ -66,7 +66,7 @@ const list = <T extends z.ZodType>(item: T) =>
             .map((s) => s.trim())
             .filter((s) => s !== '')
         : v,
-    z.array(item),
+    z.array(item, missing === undefined ? undefined : { error: (i) => (i.input === undefined ? missing : undefined) }),
   )
 
 const HOST_PORT = /^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
@@ -96,13 +96,37 @@ const topicsSchema = z.preprocess(
   ]),
 )
 
+/** SASL mechanisms: Kafka's own (a user and password) and AWS MSK's IAM authentication (the AWS credential chain). */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'aws-msk-iam'] as const
+
 const saslSchema = z
   .object({
-    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-    username: z.string().min(1),
-    password: z.string().min(1),
+    mechanism: z.enum(SASL_MECHANISMS),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** A file holding the password (a trailing newline is dropped): a mounted secret, kept out of env and config. */
+    passwordFile: z.string().min(1).optional(),
+    /** aws-msk-iam: the cluster's region; default from the broker host names, else AWS_REGION. */
+    region: z.string().min(1).optional(),
   })
   .strict()
+  .superRefine((s, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message })
+    if (s.mechanism === 'aws-msk-iam') {
+      for (const k of ['username', 'password', 'passwordFile'] as const) {
+        if (s[k] !== undefined) issue(k, 'not used by aws-msk-iam: credentials come from the AWS credential chain')
+      }
+      return
+    }
+    if (s.region !== undefined) issue('region', 'only used by aws-msk-iam')
+    if (s.username === undefined) issue('username', `needed by ${s.mechanism}`)
+    if (s.password === undefined && s.passwordFile === undefined) {
+      issue('password', `needed by ${s.mechanism}: set kafka.sasl.password or kafka.sasl.passwordFile`)
+    }
+    if (s.password !== undefined && s.passwordFile !== undefined) {
+      issue('passwordFile', 'give kafka.sasl.password or kafka.sasl.passwordFile, not both')
+    }
+  })
 
 const sslSchema = z.union([
   bool,
@@ -118,11 +142,34 @@ const sslSchema = z.union([
     .strict(),
 ])
 
+const brokersSchema = list(
+  z.string().regex(HOST_PORT, 'must be host:port'),
+  '--brokers host:port[,host:port] is required (or EVERLOG_BROKERS, or brokers in the settings file)',
+).pipe(z.array(z.string()).min(1, 'needs at least one broker (host:port)'))
+
+/** How to reach Kafka: shared by the archiver and every CLI command that talks to Kafka. */
+const kafkaSchema = z
+  .object({
+    clientId: z.string().min(1).default('everlog-archiver'),
+    ssl: sslSchema.optional(),
+    sasl: saslSchema.optional(),
+    connectionTimeout: millis(1).default(3000),
+    authenticationTimeout: millis(1).default(10_000),
+    requestTimeout: millis(1).default(30_000),
+    sessionTimeout: millis(1).default(30_000),
+    heartbeatInterval: millis(1).default(3000),
+    // Kafka's own consumer defaults to 1 MiB per partition. Up to two Fetch responses per broker are held at once
+    // (one being buffered while the next arrives), outside maxBufferedBytes: keep maxBytes well below it.
+    maxBytesPerPartition: bytes(1).default(1 * MiB),
+    maxBytes: bytes(1).default(8 * MiB),
+    maxWaitTimeInMs: millis(1).default(500),
+  })
+  .strict()
+  .prefault({})
+
 export const configSchema = z
   .object({
-    brokers: list(z.string().regex(HOST_PORT, 'must be host:port')).pipe(
-      z.array(z.string()).min(1, 'needs at least one broker (host:port)'),
-    ),
+    brokers: brokersSchema,
     topics: topicsSchema,
     store: z
       .string()
@@ -208,24 +255,7 @@ export const configSchema = z
     progressIntervalMs: millis(0).default(60_000),
     /** How often the topic list is re-read so new topics matching the selector are picked up. */
     topicRefreshMs: millis(100).default(30_000),
-    kafka: z
-      .object({
-        clientId: z.string().min(1).default('everlog-archiver'),
-        ssl: sslSchema.optional(),
-        sasl: saslSchema.optional(),
-        connectionTimeout: millis(1).default(3000),
-        authenticationTimeout: millis(1).default(10_000),
-        requestTimeout: millis(1).default(30_000),
-        sessionTimeout: millis(1).default(30_000),
-        heartbeatInterval: millis(1).default(3000),
-        // Kafka's own consumer defaults to 1 MiB per partition. Up to two Fetch responses per broker are held at once
-        // (one being buffered while the next arrives), outside maxBufferedBytes: keep maxBytes well below it.
-        maxBytesPerPartition: bytes(1).default(1 * MiB),
-        maxBytes: bytes(1).default(8 * MiB),
-        maxWaitTimeInMs: millis(1).default(500),
-      })
-      .strict()
-      .prefault({}),
+    kafka: kafkaSchema,
     s3: z
       .object({
         endpoint: z.url().optional(),
@@ -249,6 +279,13 @@ export const configSchema = z
 
 export type ArchiverConfigInput = z.input<typeof configSchema>
 export type ArchiverConfig = z.output<typeof configSchema>
+
+/**
+ * The Kafka connection alone (`brokers` and `kafka`), for the commands that talk to Kafka without archiving. Other
+ * top-level settings are ignored, so the archiver's own config file serves them too.
+ */
+export const kafkaSettingsSchema = z.object({ brokers: brokersSchema, kafka: kafkaSchema })
+export type KafkaSettings = z.output<typeof kafkaSettingsSchema>
 
 /** The topic selector in usable form. */
 export type TopicSelector = { kind: 'list'; topics: string[] } | { kind: 'pattern'; pattern: RegExp }
@@ -315,6 +352,8 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   const out: Record<string, unknown> = { ...base }
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue
+    // A switch turned on (`--ssl`, ssl: true) over settings of the same thing (ssl.caFile) keeps the settings.
+    if ((v === true || v === 'true') && isPlainObject(out[k])) continue
     out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v
   }
   return out
@@ -335,38 +374,42 @@ const camel = (s: string) => s.toLowerCase().replace(/_([a-z0-9])/g, (_, c: stri
  * EVERLOG_<PATH>: nesting by double underscore, words by single underscore, e.g. EVERLOG_BROKERS,
  * EVERLOG_SEGMENT__MAX_BYTES=64MiB, EVERLOG_KAFKA__SASL__PASSWORD.
  */
-export function configFromEnv(env: NodeJS.ProcessEnv, where?: Map<string, string>): Record<string, unknown> {
+export function configFromEnv(
+  env: NodeJS.ProcessEnv,
+  where?: Map<string, string>,
+  schema: z.ZodType = configSchema,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('EVERLOG_') || value === undefined) continue
     // The CLI's own switches (store of other commands, tests) share the prefix: only schema fields are taken.
     const path = name.slice('EVERLOG_'.length).split('__').map(camel)
-    if (!knownPath(path)) continue
+    if (!knownPath(schema, path)) continue
     setPath(out, path, value)
     where?.set(path.join('.'), `env ${name}`)
   }
   return out
 }
 
-function knownPath(path: string[]): boolean {
-  let shape: z.ZodType | undefined = configSchema
+function knownPath(schema: z.ZodType, path: string[]): boolean {
+  let shapes: z.ZodType[] = [schema]
   for (const p of path) {
-    const obj = unwrapObject(shape)
-    if (!obj) return false
-    shape = obj.shape[p] as z.ZodType | undefined
-    if (!shape) return false
+    shapes = shapes.flatMap(objectsIn).flatMap((o) => (o.shape[p] ? [o.shape[p] as z.ZodType] : []))
+    if (shapes.length === 0) return false
   }
   return true
 }
 
-function unwrapObject(t: z.ZodType | undefined): z.ZodObject | undefined {
+/** The object schemas a field may hold, through defaults, optionals, pipes and unions (ssl: true | {caFile}). */
+function objectsIn(t: z.ZodType): z.ZodObject[] {
   let cur: unknown = t
   for (let i = 0; i < 6 && cur; i++) {
-    if (cur instanceof z.ZodObject) return cur
-    const def = (cur as { def?: { innerType?: unknown; in?: unknown; type?: string } }).def
+    if (cur instanceof z.ZodObject) return [cur]
+    if (cur instanceof z.ZodUnion) return (cur.options as z.ZodType[]).flatMap(objectsIn)
+    const def = (cur as { def?: { innerType?: unknown; in?: unknown } }).def
     cur = def?.innerType ?? def?.in
   }
-  return undefined
+  return []
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {
@@ -399,23 +442,39 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** Flags or programmatic settings; win over env and file. */
   overrides?: Record<string, unknown>
+  /** Below the file: a caller's own defaults (a command's client id). */
+  defaults?: Record<string, unknown>
 }
 
 /** Merges file < env < overrides and validates; @throws ConfigError listing every bad field by path. */
 export function loadConfig(options: LoadConfigOptions = {}): ArchiverConfig {
   const where = new Map<string, string>()
-  let merged: Record<string, unknown> = {}
+  return parseConfig(mergeSources(options, configSchema, where), where)
+}
+
+/**
+ * The Kafka connection (brokers, TLS, SASL, timeouts) from the same file, EVERLOG_BROKERS / EVERLOG_KAFKA__* and
+ * flags as the archiver's, for every other command that talks to Kafka. @throws ConfigError naming each bad field.
+ */
+export function loadKafkaSettings(options: LoadConfigOptions = {}): KafkaSettings {
+  const where = new Map<string, string>()
+  const input = mergeSources(options, kafkaSettingsSchema, where)
+  return validate(kafkaSettingsSchema, input, where, 'invalid Kafka settings')
+}
+
+function mergeSources(options: LoadConfigOptions, schema: z.ZodType, where: Map<string, string>) {
+  let merged: Record<string, unknown> = { ...options.defaults }
   if (options.file !== undefined) {
     const fromFile = readConfigFile(options.file)
     merged = deepMerge(merged, fromFile)
     for (const p of leafPaths(fromFile)) where.set(p, `file ${options.file}`)
   }
-  merged = deepMerge(merged, configFromEnv(options.env ?? process.env, where))
+  merged = deepMerge(merged, configFromEnv(options.env ?? process.env, where, schema))
   if (options.overrides) {
     merged = deepMerge(merged, options.overrides)
     for (const p of leafPaths(options.overrides)) where.set(p, 'flags')
   }
-  return parseConfig(merged, where)
+  return merged
 }
 
 function leafPaths(o: Record<string, unknown>, prefix = ''): string[] {
@@ -426,8 +485,16 @@ function leafPaths(o: Record<string, unknown>, prefix = ''): string[] {
 
 /** Validates an already merged settings object (library use: `new Archiver(config)`). */
 export function parseConfig(input: unknown, where = new Map<string, string>()): ArchiverConfig {
-  const result = configSchema.safeParse(input)
+  return validate(configSchema, input, where, 'invalid archiver configuration')
+}
+
+function validate<S extends z.ZodType>(schema: S, input: unknown, where: Map<string, string>, what: string) {
+  const result = schema.safeParse(input)
   if (result.success) return result.data
-  const lines = result.error.issues.map((i) => describeIssue(i, input, where))
-  throw new ConfigError(`invalid archiver configuration:\n  ${lines.join('\n  ')}`)
+  const lines = result.error.issues
+    .map((i) => describeIssue(i, input, where))
+    .join('\n')
+    .split('\n')
+  // One bad field is one line; more are listed one per line.
+  throw new ConfigError(lines.length === 1 ? `${what}: ${lines[0]}` : `${what}:\n  ${lines.join('\n  ')}`)
 }

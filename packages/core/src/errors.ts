@@ -24,6 +24,9 @@ export const ErrorCodes = {
   /** The store answered a ranged read with other bytes than asked for. */
   STORE_RANGE_MISMATCH: 'STORE_RANGE_MISMATCH',
   ICEBERG_TABLE_NOT_FOUND: 'ICEBERG_TABLE_NOT_FOUND',
+  KAFKA_TLS: 'KAFKA_TLS',
+  KAFKA_AUTHENTICATION: 'KAFKA_AUTHENTICATION',
+  KAFKA_AUTHORIZATION: 'KAFKA_AUTHORIZATION',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -153,6 +156,27 @@ export class OffsetOrderError extends EverlogError {
 export class ConfigError extends EverlogError {
   constructor(message: string, options?: EverlogErrorOptions) {
     super(ErrorCodes.CONFIG, message, options)
+  }
+}
+
+/** The TLS handshake with a Kafka broker failed: its certificate is untrusted, expired or for another host. */
+export class KafkaTlsError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_TLS, message, options)
+  }
+}
+
+/** A Kafka broker refused who the client says it is: SASL credentials, mechanism or client certificate. */
+export class KafkaAuthenticationError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_AUTHENTICATION, message, options)
+  }
+}
+
+/** Kafka's ACLs deny the client's principal an operation on a topic, a group or the cluster. */
+export class KafkaAuthorizationError extends EverlogError {
+  constructor(message: string, options?: EverlogErrorOptions) {
+    super(ErrorCodes.KAFKA_AUTHORIZATION, message, options)
   }
 }
 

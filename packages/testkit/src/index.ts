@@ -1,4 +1,6 @@
 export { toolCacheDir, testPython, missingTool } from './tools.js'
+export { makeTestPki } from './pki.js'
+export type { TestCert, TestPki } from './pki.js'
 export {
   THIRD_PARTY_S3_SERVERS,
   s3rverServer,

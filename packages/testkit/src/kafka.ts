@@ -126,6 +126,8 @@ export interface StartKafkaOptions {
   serverProperties?: Record<string, string | number | boolean>
   /** Extra listeners (SSL, SASL_...), advertised on loopback on free ports. */
   listeners?: KafkaListenerSpec[]
+  /** SCRAM credentials written into the metadata at format time (`kafka-storage format --add-scram`). */
+  scramUsers?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; name: string; password: string }[]
   /** Extra JVM flags (e.g. -Djava.security.auth.login.config=...), after KAFKA_TEST_JVM_ARGS. */
   jvmArgs?: string[]
   /** Extra environment of the java process. */
@@ -320,7 +322,19 @@ function commonJvmArgs(version: string, options: StartKafkaOptions): string[] {
 
 async function format(version: string, propsFile: string, cluster: string, options: StartKafkaOptions): Promise<void> {
   const child = java(
-    [...commonJvmArgs(version, options), 'kafka.tools.StorageTool', 'format', '-t', cluster, '-c', propsFile],
+    [
+      ...commonJvmArgs(version, options),
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      cluster,
+      '-c',
+      propsFile,
+      ...(options.scramUsers ?? []).flatMap((u) => [
+        '--add-scram',
+        `${u.mechanism}=[name=${u.name},password=${u.password}]`,
+      ]),
+    ],
     options,
     'pipe',
   )

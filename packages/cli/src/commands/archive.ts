@@ -6,9 +6,10 @@ import { loadConfig, runDaemon } from '@everlog/archiver'
 import type { CliContext } from '../context.js'
 import { ExitCode } from '../context.js'
 import type { CommandModule } from '../program.js'
+import { addKafkaOptions, kafkaOverrides } from '../kafka-options.js'
+import type { KafkaFlags } from '../kafka-options.js'
 
-interface ArchiveOptions {
-  brokers?: string
+interface ArchiveOptions extends KafkaFlags {
   topics?: string
   store?: string
   group?: string
@@ -17,16 +18,12 @@ interface ArchiveOptions {
   startFrom?: string
   onDataLoss?: string
   httpPort?: string
-  clientId?: string
   logLevel?: string
   segmentMaxBytes?: string
   segmentMaxRecords?: string
   segmentMaxAge?: string
   compression?: string
   maxBufferedBytes?: string
-  ssl?: boolean
-  saslMechanism?: string
-  saslUsername?: string
   backupGroups?: string
   unsafeSingleWriter?: boolean
   iceberg?: boolean
@@ -35,7 +32,9 @@ interface ArchiveOptions {
 const HELP = `
 Settings come from --config FILE (YAML or JSON), then EVERLOG_* variables, then flags (flags win). Every field of
 the file has an env name: nesting by double underscore, e.g. EVERLOG_BROKERS, EVERLOG_SEGMENT__MAX_BYTES=64MiB,
-EVERLOG_KAFKA__SASL__PASSWORD. Pass secrets by env or file, not by flag (flags show up in process listings).
+EVERLOG_KAFKA__SASL__PASSWORD. Pass secrets by file (--sasl-password-file, kafka.sasl.passwordFile) or env, never by
+flag (flags show up in process listings). restore, backup-groups, restore-groups and produce-sample take the same
+Kafka flags, variables and file sections (--kafka-config FILE).
 
 Before its first write the archiver proves the store refuses a second create-if-absent and a stale replace-if-match
 (HEAD fencing needs both) and stops if it does not; --unsafe-single-writer (EVERLOG_CONDITIONAL_WRITES=
@@ -48,18 +47,21 @@ Examples:
   $ everlog archive --brokers kafka:9092 --topics orders,payments --store s3://bucket/archive
   $ everlog archive --brokers kafka:9092 --topics '/^orders\\..*/' --store file:///var/lib/everlog --once
   $ EVERLOG_KAFKA__SASL__PASSWORD=... everlog archive --config archiver.yaml
+  $ everlog archive --brokers b-1.demo.abc123.c2.kafka.us-east-1.amazonaws.com:9098 --sasl-mechanism aws-msk-iam \\
+      --topics orders --store s3://bucket/archive
+  $ everlog archive --brokers kafka:9093 --ssl-ca-file ca.pem --ssl-cert-file client.pem --ssl-key-file client.key \\
+      --topics orders --store s3://bucket/archive
 `
 
 /** Flags as a partial configuration: only the ones given, so file and env keep their say for the rest. */
 export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+  const out: Record<string, unknown> = kafkaOverrides(o)
   const set = (path: string[], v: unknown) => {
     if (v === undefined) return
     let t = out
     for (const p of path.slice(0, -1)) t = (t[p] ??= {}) as Record<string, unknown>
     t[path[path.length - 1]!] = v
   }
-  set(['brokers'], o.brokers)
   set(['topics'], o.topics)
   set(['store'], o.store)
   set(['group'], o.group)
@@ -73,10 +75,6 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
   set(['segment', 'maxAgeMs'], o.segmentMaxAge)
   set(['segment', 'compression'], o.compression)
   set(['maxBufferedBytes'], o.maxBufferedBytes)
-  set(['kafka', 'clientId'], o.clientId)
-  set(['kafka', 'ssl'], o.ssl)
-  set(['kafka', 'sasl', 'mechanism'], o.saslMechanism)
-  set(['kafka', 'sasl', 'username'], o.saslUsername)
   set(['groupOffsets', 'groups'], o.backupGroups)
   if (o.unsafeSingleWriter) set(['conditionalWrites'], 'unsafe-single-writer')
   set(['iceberg', 'publish'], o.iceberg)
@@ -85,10 +83,10 @@ export function archiveOverrides(o: ArchiveOptions): Record<string, unknown> {
 
 export const archiveCommand: CommandModule = {
   register(program: Command, context: CliContext) {
-    program
+    const command = program
       .command('archive')
       .description('run the archiver: Kafka topics into object storage, exactly once')
-      .option('--brokers <list>', 'Kafka bootstrap brokers, host:port[,host:port]')
+    addKafkaOptions(command, false)
       .option('--topics <list|/regex/>', 'topics to archive: a comma-separated list or one /regular expression/')
       .option('--store <url>', 'the archive: file:///abs/path or s3://bucket/prefix')
       .option('--group <name>', 'Kafka consumer group shared by archiver processes (default everlog-archiver)')
@@ -97,7 +95,6 @@ export const archiveCommand: CommandModule = {
       .option('--start-from <earliest|latest>', 'where a partition with nothing archived yet starts')
       .option('--on-data-loss <continue|fail>', 'after a retention overrun is recorded as a gap: go on or stop')
       .option('--http-port <port>', 'port of /metrics, /healthz and /readyz (default 9464; 0 picks one)')
-      .option('--client-id <id>', 'Kafka client id')
       .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
       .option('--segment-max-bytes <size>', 'roll a segment at this many raw bytes (e.g. 64MiB)')
       .option('--segment-max-records <n>', 'roll a segment at this many records')
@@ -107,8 +104,6 @@ export const archiveCommand: CommandModule = {
         'segment compression: zstd (default), snappy, gzip, lz4 or none; Trino and Athena cannot read lz4 (README: Segment compression)',
       )
       .option('--max-buffered-bytes <size>', 'memory bound for records buffered or uploading (e.g. 256MiB)')
-      .option('--ssl', 'connect to Kafka over TLS')
-      .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512')
       .option(
         '--backup-groups <list>',
         "also archive these consumer groups' committed offsets every minute (for restore-groups)",
@@ -118,7 +113,6 @@ export const archiveCommand: CommandModule = {
         'start even on a store that does not honour conditional writes (no fencing: run exactly one archiver)',
       )
       .option('--iceberg', "also publish each topic's Iceberg table every minute (EVERLOG_ICEBERG__* for more)")
-      .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (options: ArchiveOptions) => {
         let config

@@ -1,15 +1,13 @@
 // `everlog produce-sample`: a steady stream of the demo's sample orders into any Kafka, for trying the archiver
 // (docker-compose's example producer runs it).
-import kafkajs from 'kafkajs'
 import type { CliContext } from '../context.js'
 import { UsageError } from '../context.js'
+import { addKafkaOptions, kafkaClient } from '../kafka-options.js'
+import type { KafkaFlags } from '../kafka-options.js'
 import { sampleOrder, samplePrng } from '../demo/sample.js'
 import type { CliCommand, CommandModule } from '../program.js'
 
-const { Kafka, logLevel } = kafkajs
-
-interface ProduceFlags {
-  brokers?: string
+interface ProduceFlags extends KafkaFlags {
   topic: string
   rate: string
   count?: string
@@ -26,17 +24,15 @@ Runs until --count records are sent, or until SIGINT/SIGTERM.
 
 export const produceSampleCommand: CommandModule = {
   register(program: CliCommand, context: CliContext) {
-    program
+    const command = program
       .command('produce-sample')
       .description('produce sample orders into a Kafka topic at a steady rate')
-      .option('--brokers <list>', 'Kafka bootstrap brokers, host:port[,host:port] (default: $EVERLOG_BROKERS)')
+    addKafkaOptions(command)
       .option('--topic <topic>', 'topic to produce to', 'orders')
       .option('--rate <n>', 'records per second', '50')
       .option('--count <n>', 'stop after this many records (default: run until interrupted)')
       .on('--help', () => context.stdout.write(HELP))
       .action(async (flags: ProduceFlags) => {
-        const brokers = (flags.brokers ?? context.env.EVERLOG_BROKERS ?? '').split(',').filter(Boolean)
-        if (brokers.length === 0) throw new UsageError('--brokers host:port is required (or set EVERLOG_BROKERS)')
         const rate = Number(flags.rate)
         if (!Number.isFinite(rate) || rate <= 0)
           throw new UsageError(`--rate ${flags.rate}: expected records per second > 0`)
@@ -44,9 +40,10 @@ export const produceSampleCommand: CommandModule = {
         if (!(count === Infinity || (Number.isInteger(count) && count > 0))) {
           throw new UsageError(`--count ${flags.count}: expected a positive integer`)
         }
-        const kafka = new Kafka({ clientId: 'everlog-sample-producer', brokers, logLevel: logLevel.ERROR })
-        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-        await producer.connect()
+        const client = await kafkaClient(flags, context, 'everlog-sample-producer')
+        const about = { topics: [flags.topic] }
+        const producer = client.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+        await client.run(() => producer.connect(), about)
         let stopping = false
         const stop = () => (stopping = true)
         process.once('SIGINT', stop)
@@ -61,7 +58,7 @@ export const produceSampleCommand: CommandModule = {
             const n = Math.min(500, due - sent)
             if (n > 0) {
               const messages = Array.from({ length: n }, (_, i) => sampleOrder(sent + i, rand, Date.now()))
-              await producer.send({ topic: flags.topic, messages })
+              await client.run(() => producer.send({ topic: flags.topic, messages }), about)
               sent += n
               if (sent % Math.max(1, Math.round(rate * 10)) < n)
                 context.stderr.write(`everlog: produced ${sent} records to ${flags.topic}\n`)

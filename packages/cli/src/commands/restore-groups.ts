@@ -6,20 +6,20 @@ import { table } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
 import { checkConditionalWrites, snapshotGroupOffsets } from '@everlog/core'
 import { restoreGroupOffsets } from '../restore/group-offsets.js'
-import { conditionalWritesMode, kafkaFromFlags, parseList, parseTimeFlag, unfencedNotice } from '../restore/options.js'
+import { conditionalWritesMode, parseList, parseTimeFlag, unfencedNotice } from '../restore/options.js'
+import { addKafkaOptions, kafkaClient } from '../kafka-options.js'
+import type { KafkaFlags } from '../kafka-options.js'
 
-interface BackupFlags {
+interface BackupFlags extends KafkaFlags {
   store?: string
-  brokers?: string
   groups?: string
   topics?: string
   json?: boolean
   unsafeSingleWriter?: boolean
 }
 
-interface RestoreGroupsFlags {
+interface RestoreGroupsFlags extends KafkaFlags {
   store?: string
-  brokers?: string
   groups?: string
   topic?: string
   toTopic?: string
@@ -51,11 +51,11 @@ Examples:
 
 export const backupGroupsCommand: CommandModule = {
   register(program: CliCommand, context: CliContext) {
-    program
+    const command = program
       .command('backup-groups')
       .description("snapshot consumer groups' committed offsets into the archive")
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
-      .option('--brokers <list>', 'Kafka brokers host:port,... (default: $EVERLOG_BROKERS)')
+    addKafkaOptions(command)
       .option('--groups <list>', 'consumer groups, comma-separated (required)')
       .option('--topics <list>', 'only these topics (default: every topic the group committed offsets for)')
       .option('--json', 'print what was written as JSON')
@@ -64,17 +64,20 @@ export const backupGroupsCommand: CommandModule = {
       .action(async (flags: BackupFlags) => {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('backup-groups needs --groups g1[,g2]')
-        const kafka = kafkaFromFlags(flags.brokers, context, 'everlog-backup-groups')
+        const topics = parseList('--topics', flags.topics)
+        const client = await kafkaClient(flags, context, 'everlog-backup-groups')
         const store = context.openStore(flags.store)
-        const admin = kafka.admin()
+        const admin = client.kafka.admin()
         try {
           const fencing = await checkConditionalWrites(store, conditionalWritesMode(flags.unsafeSingleWriter, context))
           if (!fencing.fenced) context.stderr.write(`everlog: ${unfencedNotice(fencing)}\n`)
-          await admin.connect()
-          const written = await snapshotGroupOffsets(admin, store, {
-            groups,
-            topics: parseList('--topics', flags.topics),
-          })
+          const written = await client.run(
+            async () => {
+              await admin.connect()
+              return await snapshotGroupOffsets(admin, store, { groups, topics })
+            },
+            { groups, ...(topics ? { topics } : {}) },
+          )
           if (flags.json) await write(context.stdout, JSON.stringify(written) + '\n')
           else if (written.length === 0) {
             await write(context.stdout, `no committed offsets for ${groups.join(', ')}: nothing written\n`)
@@ -92,11 +95,11 @@ export const backupGroupsCommand: CommandModule = {
 
 export const restoreGroupsCommand: CommandModule = {
   register(program: CliCommand, context: CliContext) {
-    program
+    const command = program
       .command('restore-groups')
       .description('set consumer group offsets on a restored topic, translated through the offset map')
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
-      .option('--brokers <list>', 'target Kafka brokers host:port,... (default: $EVERLOG_BROKERS)')
+    addKafkaOptions(command)
       .option('--groups <list>', 'consumer groups, comma-separated (required)')
       .option('--topic <topic>', 'source topic of the snapshots (default: every topic restored under its own name)')
       .option('--to-topic <topic>', 'the restored topic (default: --topic)')
@@ -108,18 +111,24 @@ export const restoreGroupsCommand: CommandModule = {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('restore-groups needs --groups g1[,g2]')
         const at = parseTimeFlag('--at', flags.at)
-        const kafka = kafkaFromFlags(flags.brokers, context, 'everlog-restore-groups')
+        const client = await kafkaClient(flags, context, 'everlog-restore-groups')
         const store = context.openStore(flags.store)
-        const admin = kafka.admin()
+        const admin = client.kafka.admin()
+        const target = flags.toTopic ?? flags.topic
         try {
-          await admin.connect()
-          const restored = await restoreGroupOffsets(admin, store, {
-            groups,
-            topic: flags.topic,
-            toTopic: flags.toTopic,
-            at: at === undefined ? undefined : Number(at),
-            dryRun: flags.dryRun === true,
-          })
+          const restored = await client.run(
+            async () => {
+              await admin.connect()
+              return await restoreGroupOffsets(admin, store, {
+                groups,
+                topic: flags.topic,
+                toTopic: flags.toTopic,
+                at: at === undefined ? undefined : Number(at),
+                dryRun: flags.dryRun === true,
+              })
+            },
+            { groups, ...(target !== undefined ? { topics: [target] } : {}) },
+          )
           if (flags.json) {
             await write(
               context.stdout,

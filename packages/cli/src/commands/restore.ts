@@ -6,7 +6,6 @@ import type { CliCommand, CommandModule } from '../program.js'
 import {
   collect,
   conditionalWritesMode,
-  kafkaFromFlags,
   parseCompression,
   parseConfigs,
   parseOffset,
@@ -16,11 +15,12 @@ import {
 } from '../restore/options.js'
 import { progressReporter } from '../restore/progress.js'
 import { restoreTopic } from '../restore/restore.js'
-import type { RestoreResult } from '../restore/restore.js'
+import { addKafkaOptions, kafkaClient } from '../kafka-options.js'
+import type { KafkaFlags } from '../kafka-options.js'
+import type { RestoreOptions, RestoreResult } from '../restore/restore.js'
 
-interface RestoreFlags {
+interface RestoreFlags extends KafkaFlags {
   store?: string
-  brokers?: string
   topic?: string
   toTopic?: string
   partitions?: string
@@ -66,11 +66,11 @@ Examples:
 
 export const restoreCommand: CommandModule = {
   register(program: CliCommand, context: CliContext) {
-    program
+    const command = program
       .command('restore')
       .description('produce archived records of a topic back into Kafka, with an offset map (resumable)')
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
-      .option('--brokers <list>', 'target Kafka brokers host:port,... (default: $EVERLOG_BROKERS)')
+    addKafkaOptions(command)
       .option('--topic <topic>', 'archived topic to restore (required)')
       .option('--to-topic <topic>', 'Kafka topic to write (default: the same name)')
       .option('--partitions <list>', 'only these partitions, e.g. 0,1,5 (default: all archived)')
@@ -122,9 +122,9 @@ async function restore(flags: RestoreFlags, context: CliContext): Promise<void> 
   const rate = parsePositive('--rate', flags.rate)
   const concurrency = parsePositive('--concurrency', flags.concurrency)
   const replication = parsePositive('--replication-factor', flags.replicationFactor)
-  const kafka = kafkaFromFlags(flags.brokers, context, 'everlog-restore')
-  const store = context.openStore(flags.store)
   const target = flags.toTopic ?? flags.topic
+  const client = await kafkaClient(flags, context, 'everlog-restore')
+  const store = context.openStore(flags.store)
   const progress = flags.dryRun ? undefined : progressReporter(context.stderr, `restore ${flags.topic} -> ${target}`)
   // Ctrl-C stops after the produce in flight, commits the offset map, and exits: the same command resumes.
   const controller = new AbortController()
@@ -133,9 +133,9 @@ async function restore(flags: RestoreFlags, context: CliContext): Promise<void> 
   process.once('SIGTERM', onSignal)
   let result: RestoreResult
   try {
-    result = await restoreTopic({
+    const request: RestoreOptions = {
       store,
-      kafka,
+      kafka: client.kafka,
       topic: flags.topic,
       toTopic: flags.toTopic,
       partitions: parsePartitionList('--partitions', flags.partitions),
@@ -157,7 +157,8 @@ async function restore(flags: RestoreFlags, context: CliContext): Promise<void> 
       signal: controller.signal,
       onProgress: progress ? (p) => progress.update(p) : undefined,
       onNotice: (m) => context.stderr.write(`everlog: ${m}\n`),
-    })
+    }
+    result = await client.run(() => restoreTopic(request), { topics: [target] })
   } catch (err) {
     if (controller.signal.aborted && (err as Error).name === 'AbortError') {
       throw new UsageError('restore interrupted; the offset map is committed: run the same command again to resume')

@@ -1,13 +1,13 @@
-// Flag parsing shared by the restore, offsets and group commands: offsets, times, lists and the Kafka client.
-import { CONDITIONAL_WRITES_ENV, parseConditionalWritesMode, registerKafkaCodecs } from '@everlog/core'
+// Flag parsing shared by the restore, offsets and group commands: offsets, times, lists and the fencing mode (the
+// Kafka client comes from ../kafka-options.ts, shared by every command that talks to Kafka).
+import { CONDITIONAL_WRITES_ENV, parseConditionalWritesMode } from '@everlog/core'
 import type { ConditionalWritesCheck, ConditionalWritesMode } from '@everlog/core'
 import kafkajs from 'kafkajs'
-import type { Kafka } from 'kafkajs'
-import type { CliContext } from '../context.js'
 import { UsageError } from '../context.js'
+import type { CliContext } from '../context.js'
 
-// kafkajs is CommonJS: not every export is visible to ESM named imports (CompressionCodecs is not).
-const { CompressionCodecs, CompressionTypes, logLevel } = kafkajs
+// kafkajs is CommonJS: not every export is visible to ESM named imports.
+const { CompressionTypes } = kafkajs
 type CompressionTypes = kafkajs.CompressionTypes
 
 export function parseOffset(flag: string, v: string | undefined): bigint | undefined {
@@ -78,19 +78,6 @@ export function parseCompression(v: string): CompressionTypes {
   if (c === undefined)
     throw new UsageError(`--compression must be one of ${Object.keys(COMPRESSIONS).join(', ')}, got "${v}"`)
   return c
-}
-
-let codecsRegistered = false
-
-/** A kafkajs client for --brokers (or EVERLOG_BROKERS); kafkajs' own logging stays off, errors surface as errors. */
-export function kafkaFromFlags(brokers: string | undefined, context: CliContext, clientId: string): Kafka {
-  const list = parseList('--brokers', brokers ?? context.env.EVERLOG_BROKERS)
-  if (list === undefined) throw new UsageError('--brokers host:port[,host:port] is required (or set EVERLOG_BROKERS)')
-  if (!codecsRegistered) {
-    registerKafkaCodecs(CompressionCodecs)
-    codecsRegistered = true
-  }
-  return new kafkajs.Kafka({ clientId, brokers: list, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
 }
 
 /** --unsafe-single-writer, else EVERLOG_CONDITIONAL_WRITES, else 'required'. */
