@@ -5,7 +5,7 @@
 // The parts: config.ts (options), state.ts (what the parts share), group.ts (assignments and rebalances),
 // archive-reading.ts (the per-partition archive loop), handover.ts (seeks and the crossing into Kafka),
 // delivery.ts (eachMessage / eachBatch), commits.ts, extent.ts (what the archive and Kafka hold), events.ts.
-import { ArchiveReader, openStore } from '@everlog/core'
+import { ArchiveReader, assertStoreReachable, EverlogError, openStore } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 // kafkajs is CommonJS and spreads its error classes into module.exports, which ESM named imports cannot see.
 import kafkajs from 'kafkajs'
@@ -51,6 +51,9 @@ export class ArchiveConsumer {
   private readonly hub: EventHub
   private readonly store: ObjectStore
   private readonly ownsStore: boolean
+  /** The handlers of the last run(), for a restart after a crash. */
+  private lastRun: ConsumerRunConfig | undefined
+  private restartTimer: NodeJS.Timeout | undefined
 
   constructor(config: ArchiveConsumerConfig) {
     validate(config)
@@ -89,18 +92,37 @@ export class ArchiveConsumer {
     // GROUP_JOIN synchronously after SyncGroup and before its first fetch, so pausing there loses no record.
     inner.on(inner.events.GROUP_JOIN, (e) => this.membership.onGroupJoin(e.payload.memberAssignment))
     inner.on(inner.events.REBALANCING, () => this.membership.onRebalancing())
-    inner.on(inner.events.CRASH, (e) => this.membership.onInnerCrash(e.payload.restart))
+    inner.on(inner.events.CRASH, (e) => {
+      this.membership.onInnerCrash(e.payload.restart)
+      // kafkajs stopped and disconnected its consumer and will not restart it: nor will we.
+      if (!e.payload.restart) void this.closeAfterInnerCrash().catch(() => {})
+    })
     inner.on(inner.events.START_BATCH_PROCESS, (e) => onInnerBatchStart(this.s, e.payload))
   }
 
   // ---- kafkajs Consumer API -------------------------------------------------------------------------------------
 
+  /**
+   * Checks that the archive can be opened (a folder or bucket that does not exist is an error, never an empty
+   * archive), then connects to Kafka. The consumer and its admin connect side by side, so a broker that never
+   * answers fails this within kafkajs' own connect time.
+   */
   async connect(): Promise<void> {
-    await this.s.inner.connect()
-    await this.s.admin.connect()
+    const s = this.s
+    await assertStoreReachable(this.store).catch((error: unknown) => {
+      // A store that is there but failing right now is the read path's to retry; only a wrong URL fails here.
+      if (!(error instanceof EverlogError && error.retriable)) throw error
+      s.log.warn('The archive did not answer; reads will retry', { error: error.message })
+    })
+    const results = await Promise.allSettled([s.inner.connect(), s.admin.connect()])
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) {
+      await Promise.allSettled([s.inner.disconnect(), s.admin.disconnect()])
+      throw failed.reason
+    }
     // kafkajs' admin knows only the seed broker after connect: its first group request finds "no brokers in the
     // broker pool" and retries after ~300 ms, delaying the first record. One metadata request fills the pool.
-    await this.s.admin.fetchTopicMetadata()
+    await s.admin.fetchTopicMetadata()
   }
 
   async disconnect(): Promise<void> {
@@ -140,6 +162,7 @@ export class ArchiveConsumer {
     }
     const concurrency = config.partitionsConsumedConcurrently ?? 1
     s.semaphore = new Semaphore(concurrency)
+    this.lastRun = config
     s.running = true
     // Commits and offset resolution are ours for every partition (archive-served ones never pass through kafkajs'
     // offset manager), so the consumer underneath neither auto-commits nor auto-resolves.
@@ -153,6 +176,7 @@ export class ArchiveConsumer {
 
   async stop(): Promise<void> {
     const s = this.s
+    clearTimeout(this.restartTimer)
     if (s.running) {
       // Epochs stay: a handler finishing now still resolves its message (as in kafkajs), and the commit below
       // sends it; the loops see `running` go false and stop before the next message.
@@ -243,18 +267,82 @@ export class ArchiveConsumer {
     return this.s.inner.logger()
   }
 
+  /**
+   * kafkajs' onCrash for failures of the archive side: stop and disconnect (STOP, DISCONNECT), ask
+   * retry.restartOnFailure whether to restart when the error is retriable, emit CRASH with that answer, and start
+   * again after the retry time when it is yes.
+   */
   private crash(error: unknown): void {
     const s = this.s
     if (!s.running) return
-    s.log.error(`Crash: ${(error as Error)?.name}: ${(error as Error)?.message}`, { groupId: s.groupId })
+    const e = error as Error & { retryCount?: number; retryTime?: number }
+    s.log.error(`Crash: ${e?.name}: ${e?.message}`, { groupId: s.groupId, retryCount: e?.retryCount })
     s.running = false
     for (const ps of s.partitions.values()) ps.epoch++
     s.changed.notify()
-    s.events.emit(s.inner.events.CRASH, { error, groupId: s.groupId, restart: false })
-    // Like kafkajs after a crash that will not restart: leave the group and disconnect.
-    setImmediate(() => {
-      this.disconnect().catch((e: unknown) => s.log.error('Disconnect after crash failed', { error: String(e) }))
+    // Detached: the failing partition loop returns first, so stopping does not wait for itself.
+    void this.afterCrash(e).catch((failure: unknown) =>
+      s.log.error('Stopping after a crash failed', { error: (failure as Error)?.message }),
+    )
+  }
+
+  private async afterCrash(error: Error & { retryTime?: number }): Promise<void> {
+    const s = this.s
+    await this.stop()
+    await s.inner.disconnect()
+    await s.admin.disconnect()
+    const restart = await this.shouldRestart(error)
+    s.events.emit(s.inner.events.CRASH, { error, groupId: s.groupId, restart })
+    if (!restart) {
+      if (this.ownsStore) await this.store.close()
+      return
+    }
+    const retryTime = error.retryTime || s.retry.initialRetryTime || 300
+    s.log.error(`Restarting the consumer in ${retryTime}ms`, { groupId: s.groupId, retryTime })
+    this.restartTimer = setTimeout(() => {
+      void this.restart()
+    }, retryTime)
+  }
+
+  private async shouldRestart(error: Error): Promise<boolean> {
+    let cause: unknown = error
+    while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause?: unknown }).cause
+    const retriable =
+      error.name === 'KafkaJSNumberOfRetriesExceeded' || (cause as { retriable?: unknown })?.retriable === true
+    const ask = this.s.retry.restartOnFailure
+    if (!retriable) return false
+    if (!ask) return true
+    return ask(error).catch((failure: unknown) => {
+      this.s.log.error(
+        'Caught error when invoking user-provided "restartOnFailure" callback. Defaulting to restarting.',
+        {
+          error: (failure as Error)?.message ?? failure,
+          cause: error.message,
+          groupId: this.s.groupId,
+        },
+      )
+      return true
     })
+  }
+
+  /** kafkajs' restart: join the group again with the same handlers (run() connects the consumer underneath). */
+  private async restart(): Promise<void> {
+    const config = this.lastRun
+    if (!config) return
+    try {
+      await this.s.admin.connect()
+      await this.run(config)
+    } catch (error) {
+      this.s.running = true
+      this.crash(error)
+    }
+  }
+
+  /** Everything but Kafka's group after kafkajs crashed underneath for good: the admin and the store. */
+  private async closeAfterInnerCrash(): Promise<void> {
+    await this.stop().catch(() => {})
+    await this.s.admin.disconnect()
+    if (this.ownsStore) await this.store.close()
   }
 }
 

@@ -2,6 +2,7 @@
 // deliver them until the archive ends, then hand the partition to Kafka. Retries what a retry can fix.
 import { DataLossError, EverlogError, lowerBound } from '@everlog/core'
 import type { RecordColumns } from '@everlog/core'
+import type { KafkaMessage } from 'kafkajs'
 import { deliverBatch, deliverMessages } from './delivery.js'
 import { ArchiveUnavailableError } from './errors.js'
 import { ArchiveEvents } from './events.js'
@@ -10,7 +11,11 @@ import { goLive } from './handover.js'
 import { MessageBatch, toKafkaMessages } from './message.js'
 import { chooseSource, earliestOffset, initialPosition } from './position.js'
 import type { ConsumerState, PartitionState } from './state.js'
+import { RetryState } from './retry.js'
 import { sleep } from './sync.js'
+
+/** The nodeId of FETCH_START / FETCH events for archive reads: not a broker. */
+export const ARCHIVE_NODE_ID = -1
 
 export function startLoop(s: ConsumerState, ps: PartitionState): void {
   const epoch = ps.epoch
@@ -23,9 +28,14 @@ export async function waitUntilDeliverable(s: ConsumerState, ps: PartitionState,
   }
 }
 
+/**
+ * Routes the partition until Kafka serves it, retrying failures (a handler that throws, a store that does not
+ * answer) by kafkajs' retry rule: the same backoff, the same message again; when the retries run out, or the error
+ * is not worth retrying, the consumer crashes as kafkajs' does.
+ */
 async function partitionLoop(s: ConsumerState, ps: PartitionState, epoch: number): Promise<void> {
-  const retries = s.retry.retries ?? 5
-  let attempt = 0
+  let retry = new RetryState(s.retry)
+  let failedAt: bigint | undefined
   for (;;) {
     try {
       await route(s, ps, epoch)
@@ -33,27 +43,27 @@ async function partitionLoop(s: ConsumerState, ps: PartitionState, epoch: number
     } catch (error) {
       if (!s.isCurrent(ps, epoch)) return
       if (error instanceof EverlogError && !error.retriable) {
+        // Everlog's own verdicts (ArchiveUnavailableError, a configuration error) reach CRASH as they are.
         s.crash(error)
         return
       }
-      attempt++
-      const wait = Math.min(
-        (s.retry.initialRetryTime ?? 300) * 2 ** Math.min(attempt - 1, 10),
-        s.retry.maxRetryTime ?? 30_000,
-      )
+      // Retries count per failure, as kafkajs' count per failing fetch: progress since the last failure (a store
+      // fault that went away) starts a fresh count, while the same message failing again does not.
+      if (failedAt !== undefined && ps.position !== undefined && ps.position > failedAt) retry = new RetryState(s.retry)
+      failedAt = ps.position
+      const next = retry.next(error)
+      if ('crash' in next) {
+        s.crash(next.crash)
+        return
+      }
       s.log.error('Error while reading the archive, retrying', {
         topic: ps.topic,
         partition: ps.partition,
         offset: ps.position?.toString(),
         error: (error as Error)?.message,
-        retryCount: attempt,
-        retryTime: wait,
+        retryTime: next.waitMs,
       })
-      if (attempt > retries) {
-        s.events.emit(s.inner.events.CRASH, { error, groupId: s.groupId, restart: true })
-        attempt = 0
-      }
-      await sleep(wait)
+      await sleep(next.waitMs)
       if (!s.isCurrent(ps, epoch)) return
     }
   }
@@ -66,16 +76,25 @@ async function route(s: ConsumerState, ps: PartitionState, epoch: number): Promi
     if (!s.isCurrent(ps, epoch)) return
     const extent = await s.extents.extent(ps.topic, ps.partition)
     if (!s.isCurrent(ps, epoch)) return
-    if (ps.position === undefined || ps.special) {
-      const start =
-        ps.special === 'latest'
-          ? extent.kafka.highWatermark
-          : ps.special === 'earliest'
-            ? earliestOffset(extent)
-            : initialPosition(undefined, s.fromBeginning(ps.topic), extent)
-      ps.special = undefined
-      s.advance(ps, start)
+    const defaultOffset = initialPosition(undefined, s.fromBeginning(ps.topic), extent)
+    const end =
+      extent.archive && extent.archive.next > extent.kafka.highWatermark
+        ? extent.archive.next
+        : extent.kafka.highWatermark
+    if (ps.position === undefined || ps.reset) {
+      ps.reset = false
+      s.advance(ps, defaultOffset)
+    } else if (ps.position > end || (ps.sought && ps.position < earliestOffset(extent))) {
+      // kafkajs' answer to OffsetOutOfRange: the subscription's default offset (it logs this as an error too).
+      s.log.error('Offset out of range, resetting to default offset', {
+        topic: ps.topic,
+        partition: ps.partition,
+        offset: ps.position.toString(),
+        groupId: s.groupId,
+      })
+      s.advance(ps, defaultOffset)
     }
+    ps.sought = false
     const position = ps.position!
     const archiveEnd = extent.archive?.next ?? 0n
     ps.highWatermark = extent.kafka.highWatermark > archiveEnd ? extent.kafka.highWatermark : archiveEnd
@@ -132,13 +151,30 @@ async function missing(s: ConsumerState, ps: PartitionState, from: bigint, resum
 async function readArchive(s: ConsumerState, ps: PartitionState, epoch: number, toOffset: bigint): Promise<void> {
   const from = ps.position!
   ps.fromArchive = true
-  const chunks = s.reader.readBatches({ topic: ps.topic, partition: ps.partition, fromOffset: from, toOffset })
-  for await (const chunk of chunks) {
-    await waitUntilDeliverable(s, ps, epoch)
-    if (!s.isCurrent(ps, epoch)) return
-    const delivered = await deliverArchiveChunk(s, ps, epoch, chunk.columns)
-    // Stopped early (pause, seek, partial resolve): the next route re-reads from the position.
-    if (!delivered) return
+  const range = { topic: ps.topic, partition: ps.partition, fromOffset: from, toOffset }
+  const chunks = s.reader.readBatches(range)[Symbol.asyncIterator]()
+  try {
+    for (;;) {
+      // Each chunk read is a fetch as kafkajs reports them: FETCH_START, then FETCH with its duration. The archive
+      // is no broker, so nodeId is -1.
+      const fetchedOffset = ps.position!
+      const started = Date.now()
+      s.events.emit(s.inner.events.FETCH_START, { nodeId: ARCHIVE_NODE_ID })
+      const chunk = await chunks.next()
+      s.events.emit(s.inner.events.FETCH, {
+        numberOfBatches: 0,
+        duration: Date.now() - started,
+        nodeId: ARCHIVE_NODE_ID,
+      })
+      if (chunk.done) break
+      await waitUntilDeliverable(s, ps, epoch)
+      if (!s.isCurrent(ps, epoch)) return
+      const delivered = await deliverArchiveChunk(s, ps, epoch, chunk.value.columns, fetchedOffset)
+      // Stopped early (pause, seek, partial resolve): the next route re-reads from the position.
+      if (!delivered) return
+    }
+  } finally {
+    await chunks.return?.(undefined)
   }
   // Compaction holes at the end of the range: the archive vouches for everything through toOffset.
   if (s.isCurrent(ps, epoch) && ps.position! <= toOffset) s.advance(ps, toOffset + 1n)
@@ -150,6 +186,7 @@ async function deliverArchiveChunk(
   ps: PartitionState,
   epoch: number,
   columns: RecordColumns,
+  fetchedOffset: bigint,
 ): Promise<boolean> {
   const start = lowerBound(columns.offsets, ps.position!)
   if (start >= columns.length) return true
@@ -162,14 +199,14 @@ async function deliverArchiveChunk(
     const { events } = s.inner
     if (eachMessage) {
       const messages = toKafkaMessages(columns, start)
-      const batch = new MessageBatch(ps.topic, ps.partition, ps.highWatermark.toString(), messages)
+      const batch = archiveBatch(ps, messages, fetchedOffset)
       const info = batchInfo(batch)
       s.events.emit(events.START_BATCH_PROCESS, info)
       await deliverMessages(s, ps, epoch, batch, eachMessage, undefined, columns.offsets.subarray(start))
       s.events.emit(events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
     } else if (eachBatch) {
       const messages = toKafkaMessages(columns, start)
-      const batch = new MessageBatch(ps.topic, ps.partition, ps.highWatermark.toString(), messages)
+      const batch = archiveBatch(ps, messages, fetchedOffset)
       const info = batchInfo(batch)
       s.events.emit(events.START_BATCH_PROCESS, info)
       await deliverBatch(s, ps, epoch, batch, eachBatch, undefined)
@@ -180,6 +217,11 @@ async function deliverArchiveChunk(
     s.semaphore.release()
   }
   return s.isCurrent(ps, epoch) && ps.position! > last
+}
+
+function archiveBatch(ps: PartitionState, messages: KafkaMessage[], fetchedOffset: bigint): MessageBatch {
+  const high = ps.highWatermark.toString()
+  return new MessageBatch(ps.topic, ps.partition, high, messages, undefined, fetchedOffset.toString())
 }
 
 function batchInfo(batch: MessageBatch) {

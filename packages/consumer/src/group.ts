@@ -87,7 +87,7 @@ export class Membership {
     s.changed.notify()
     if (!s.running || toResolve.length === 0) return
     const epochs = new Map(toResolve.map((ps) => [ps, ps.epoch]))
-    const resolving = this.resolveCommitted(toResolve.filter((ps) => ps.position === undefined && !ps.special))
+    const resolving = this.resolveCommitted(toResolve.filter((ps) => ps.position === undefined && !ps.reset))
       .then(() => {
         for (const ps of toResolve) if (ps.epoch === epochs.get(ps)) startLoop(s, ps)
       })
@@ -124,7 +124,7 @@ export class Membership {
         ps.position = committed
         s.book.committed(ps.topic, ps.partition, committed)
       } else {
-        ps.special = s.fromBeginning(ps.topic) ? 'earliest' : 'latest'
+        ps.reset = true
       }
     }
   }

@@ -9,17 +9,23 @@ import { MessageBatch } from './message.js'
 import { keyOf } from './state.js'
 import type { ConsumerState, PartitionState } from './state.js'
 
-/** A seek: the partition stops where it is and resolves `target` (or the earliest / latest offset) again. */
+/**
+ * A seek: the partition stops where it is and resolves `target` again. kafkajs turns -1 and -2 into the
+ * subscription's default offset when auto-committing (it commits them and finds no valid offset), and into offset 0
+ * otherwise (its next fetch offset for an invalid resolved offset); out of range, Kafka's answer resets to the
+ * default offset too. `route` applies the same rules over the archive and Kafka together.
+ */
 export function applySeek(s: ConsumerState, ps: PartitionState, target: bigint, commit = true): void {
   ps.epoch++
   ps.source = 'resolving'
+  ps.sought = commit
   s.innerPause(ps.topic, [ps.partition])
-  if (target === -2n || target === -1n) {
-    ps.special = target === -2n ? 'earliest' : 'latest'
+  if ((target === -2n || target === -1n) && s.runConfig.autoCommit) {
+    ps.reset = true
     ps.position = undefined
   } else {
-    ps.special = undefined
-    s.advance(ps, target)
+    ps.reset = false
+    s.advance(ps, target < 0n ? 0n : target)
     // kafkajs commits a seek right away when auto-committing; so do we.
     if (commit && s.runConfig.autoCommit && s.running) void s.commits.resolvedQuietly()
   }
@@ -90,6 +96,7 @@ export async function onKafkaBatch(s: ConsumerState, live: EachBatchPayload): Pr
           batch.highWatermark,
           batch.messages.slice(start),
           batch.lastOffset(),
+          position.toString(),
         )
   const high = BigInt(batch.highWatermark)
   if (high > ps.highWatermark) ps.highWatermark = high

@@ -18,9 +18,12 @@ export interface PartitionState {
   /** Bumped by every seek, reassignment and re-route: work started under an older epoch stops. */
   epoch: number
   source: Source
-  /** Next offset to deliver; undefined until resolved (or 'earliest'/'latest' after a seek to -2/-1). */
+  /** Next offset to deliver; undefined until resolved (or while `reset` is set). */
   position: bigint | undefined
-  special?: 'earliest' | 'latest'
+  /** Start at the subscription's default offset (fromBeginning: earliest, else latest), kafkajs' offset reset. */
+  reset?: boolean
+  /** The position came from seek(): out of range below the earliest offset resets it, as Kafka would. */
+  sought?: boolean
   /** The latest high watermark seen (Kafka's, or the archive's end when that is ahead of what we last asked Kafka). */
   highWatermark: bigint
   /** Read from the archive since it was assigned or sought, so crossing into Kafka is worth an archive.switch. */
