@@ -121,8 +121,9 @@ export class ArchiveConsumer {
       throw failed.reason
     }
     // kafkajs' admin knows only the seed broker after connect: its first group request finds "no brokers in the
-    // broker pool" and retries after ~300 ms, delaying the first record. One metadata request fills the pool.
-    await s.admin.fetchTopicMetadata()
+    // broker pool" and retries after ~300 ms, delaying the first record. One metadata request fills the pool; it
+    // is not waited for, so connect() takes what kafkajs' takes even when the broker never answers.
+    void s.admin.fetchTopicMetadata().catch(() => {})
   }
 
   async disconnect(): Promise<void> {
