@@ -1,5 +1,6 @@
 // Builds the `everlog` commander program from command modules: a new command is a new module in commands/ and
 // one line in commands/index.ts, nothing here changes.
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { builtinCommands } from './commands/index.js'
 import type { CliContext } from './context.js'
@@ -40,9 +41,16 @@ export function buildProgram(options: BuildProgramOptions = {}): CliCommand {
     .passCommandToAction(false)
     .exitOverride()
     .description('Everlog: Kafka topics archived forever in object storage. Inspect, read and check an archive.')
+    .version(cliVersion(), '-V, --version', 'print the version of everlog')
     .usage('<command> [options]')
     .option('--verbose', 'show the full error (stack and cause) when a command fails')
   program.on('--help', () => context.stdout.write(EXAMPLES))
   for (const command of options.commands ?? builtinCommands) command.register(program, context)
   return program
+}
+
+/** The CLI package's version, from its package.json (one level above src/ and dist/). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
 }
