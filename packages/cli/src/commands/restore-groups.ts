@@ -67,10 +67,17 @@ export const backupGroupsCommand: CommandModule = {
         const admin = kafka.admin()
         try {
           await admin.connect()
-          const written = await snapshotGroupOffsets(admin, store, {
-            groups,
-            topics: parseList('--topics', flags.topics),
-          })
+          const topics = parseList('--topics', flags.topics)
+          if (topics) {
+            const existing = new Set(await admin.listTopics())
+            const missing = topics.filter((t) => !existing.has(t))
+            if (missing.length > 0) {
+              throw new UsageError(
+                `--topics: ${missing.map((t) => `"${t}"`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not a topic of the cluster`,
+              )
+            }
+          }
+          const written = await snapshotGroupOffsets(admin, store, { groups, topics })
           if (flags.json) await write(context.stdout, JSON.stringify(written) + '\n')
           else if (written.length === 0) {
             await write(context.stdout, `no committed offsets for ${groups.join(', ')}: nothing written\n`)
