@@ -3,6 +3,8 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
@@ -366,4 +368,25 @@ test('--version prints the version; the executable npm links is committed and ex
   assert.ok(((await stat(bin)).mode & 0o111) !== 0, `${bin} is executable`)
   const { stdout } = await promisify(execFile)(bin, ['--version'])
   assert.equal(stdout, `${pkg.version}\n`)
+})
+
+test('produce-sample against a broker that accepts connections and never answers gives up in one line', async (t) => {
+  const sockets = new Set<Socket>()
+  const silent = createServer((s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const s of sockets) s.destroy()
+    silent.close()
+  })
+  const { port } = silent.address() as { port: number }
+  const started = Date.now()
+  const r = await everlog(['produce-sample', '--brokers', `127.0.0.1:${port}`, '--count', '1'], {
+    EVERLOG_KAFKA_DEADLINE_MS: '2000',
+  })
+  oneLine(r, 'a silent broker')
+  assert.match(r.stderr, /^everlog: (connecting to|producing to) .*Kafka did not answer within 2 s\n$/)
+  assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`)
 })

@@ -1,12 +1,10 @@
 // `everlog produce-sample`: a steady stream of the demo's sample orders into any Kafka, for trying the archiver
 // (docker-compose's example producer runs it).
-import kafkajs from 'kafkajs'
 import type { CliContext } from '../context.js'
 import { UsageError } from '../context.js'
 import { sampleOrder, samplePrng } from '../demo/sample.js'
+import { cliKafka, kafkaDeadlineMs, withinDeadline } from '../kafka-client.js'
 import type { CliCommand, CommandModule } from '../program.js'
-
-const { Kafka, logLevel } = kafkajs
 
 interface ProduceFlags {
   brokers?: string
@@ -21,7 +19,8 @@ Examples:
   $ everlog produce-sample --brokers localhost:9092 --topic orders --count 10000 --rate 1000
 
 Orders keyed by customer with JSON values, "source" and "trace-id" headers, and now and then a tombstone.
-Runs until --count records are sent, or until SIGINT/SIGTERM.
+Runs until --count records are sent, or until SIGINT/SIGTERM. A broker that does not answer is given up on after
+30 s (EVERLOG_KAFKA_DEADLINE_MS).
 `
 
 export const produceSampleCommand: CommandModule = {
@@ -44,9 +43,16 @@ export const produceSampleCommand: CommandModule = {
         if (!(count === Infinity || (Number.isInteger(count) && count > 0))) {
           throw new UsageError(`--count ${flags.count}: expected a positive integer`)
         }
-        const kafka = new Kafka({ clientId: 'everlog-sample-producer', brokers, logLevel: logLevel.ERROR })
+        const kafka = cliKafka(context, 'everlog-sample-producer', brokers)
         const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-        await producer.connect()
+        const where = `${flags.topic} on ${brokers.join(',')}`
+        const deadline = kafkaDeadlineMs(context)
+        try {
+          await withinDeadline(`connecting to ${brokers.join(',')}`, producer.connect(), deadline)
+        } catch (err) {
+          await producer.disconnect().catch(() => {})
+          throw err
+        }
         let stopping = false
         const stop = () => (stopping = true)
         process.once('SIGINT', stop)
@@ -61,7 +67,7 @@ export const produceSampleCommand: CommandModule = {
             const n = Math.min(500, due - sent)
             if (n > 0) {
               const messages = Array.from({ length: n }, (_, i) => sampleOrder(sent + i, rand, Date.now()))
-              await producer.send({ topic: flags.topic, messages })
+              await withinDeadline(`producing to ${where}`, producer.send({ topic: flags.topic, messages }), deadline)
               sent += n
               if (sent % Math.max(1, Math.round(rate * 10)) < n)
                 context.stderr.write(`everlog: produced ${sent} records to ${flags.topic}\n`)
@@ -73,7 +79,7 @@ export const produceSampleCommand: CommandModule = {
         } finally {
           process.off('SIGINT', stop)
           process.off('SIGTERM', stop)
-          await producer.disconnect()
+          await withinDeadline('disconnecting', producer.disconnect(), deadline).catch(() => {})
         }
         context.stdout.write(`produced ${sent} records to ${flags.topic}\n`)
       })

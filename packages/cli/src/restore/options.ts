@@ -1,12 +1,12 @@
 // Flag parsing shared by the restore, offsets and group commands: offsets, times, lists and the Kafka client.
-import { registerKafkaCodecs } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Kafka } from 'kafkajs'
 import type { CliContext } from '../context.js'
+import { cliKafka } from '../kafka-client.js'
 import { UsageError } from '../context.js'
 
-// kafkajs is CommonJS: not every export is visible to ESM named imports (CompressionCodecs is not).
-const { CompressionCodecs, CompressionTypes, logLevel } = kafkajs
+// kafkajs is CommonJS: its enums are read from the default export.
+const { CompressionTypes } = kafkajs
 type CompressionTypes = kafkajs.CompressionTypes
 
 export function parseOffset(flag: string, v: string | undefined): bigint | undefined {
@@ -71,15 +71,9 @@ export function parseCompression(v: string): CompressionTypes {
   return c
 }
 
-let codecsRegistered = false
-
 /** A kafkajs client for --brokers (or EVERLOG_BROKERS); kafkajs' own logging stays off, errors surface as errors. */
 export function kafkaFromFlags(brokers: string | undefined, context: CliContext, clientId: string): Kafka {
   const list = parseList('--brokers', brokers ?? context.env.EVERLOG_BROKERS)
   if (list === undefined) throw new UsageError('--brokers host:port[,host:port] is required (or set EVERLOG_BROKERS)')
-  if (!codecsRegistered) {
-    registerKafkaCodecs(CompressionCodecs)
-    codecsRegistered = true
-  }
-  return new kafkajs.Kafka({ clientId, brokers: list, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
+  return cliKafka(context, clientId, list)
 }
