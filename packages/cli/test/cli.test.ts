@@ -364,6 +364,8 @@ test('--version prints the version; the executable npm links is committed and ex
     version: string
     bin: Record<string, string>
   }
+  const r = await inProcess(['--version'])
+  assert.deepEqual([r.code, r.stdout], [0, `${pkg.version}\n`])
   const bin = join(repoRoot, 'packages/cli', pkg.bin.everlog!)
   assert.ok(((await stat(bin)).mode & 0o111) !== 0, `${bin} is executable`)
   const { stdout } = await promisify(execFile)(bin, ['--version'])

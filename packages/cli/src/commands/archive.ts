@@ -103,7 +103,7 @@ export const archiveCommand: CommandModule = {
         "also archive these consumer groups' committed offsets every minute (for restore-groups)",
       )
       .option('--sasl-username <name>', 'SASL user (the password comes from EVERLOG_KAFKA__SASL__PASSWORD or --config)')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: ArchiveOptions) => {
         let config
         try {

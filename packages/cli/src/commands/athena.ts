@@ -59,10 +59,10 @@ export const athenaCommand: CommandModule = {
     const athena = program
       .command('athena')
       .description('Amazon Athena table definitions over the archive')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
 
     withCommonOptions(athena.command('ddl').description('print CREATE TABLE / VIEW statements and example queries'))
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: AthenaOptions) => {
         const url = options.store ?? context.env.EVERLOG_STORE ?? ''
         const store = context.openStore(options.store)
@@ -76,7 +76,7 @@ export const athenaCommand: CommandModule = {
     withCommonOptions(athena.command('create').description('create the tables and views in Athena'))
       .option('--output <s3url>', 'where Athena writes query results, e.g. s3://bucket/athena-results/')
       .option('--workgroup <name>', 'Athena workgroup')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: AthenaOptions) => {
         if (!options.output)
           throw new UsageError('--output s3://bucket/prefix/ is required: Athena writes results there')

@@ -50,7 +50,7 @@ export const catCommand: CommandModule = {
       .option('--limit <n>', 'print at most this many records in total')
       .option('--encoding <encoding>', 'how keys, values and header values are printed: utf8, base64 or hex', 'utf8')
       .option('--skip-gaps', 'continue past offsets Kafka deleted before they were archived (noted on stderr)')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: CatOptions) => {
         const parsed = parseCatOptions(options)
         const store = context.openStore(options.store)

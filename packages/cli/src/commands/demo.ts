@@ -61,7 +61,7 @@ export const demoCommand: CommandModule = {
       .option('--live <n>', 'records produced after retention (only in Kafka)', '2000')
       .option('--partitions <n>', 'partitions of the sample topic', '4')
       .option('--keep', 'leave the broker and archive running afterwards, with commands to explore them')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: DemoFlags) => runDemo(flags, context))
   },
 }

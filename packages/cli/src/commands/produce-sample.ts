@@ -32,7 +32,7 @@ export const produceSampleCommand: CommandModule = {
       .option('--topic <topic>', 'topic to produce to', 'orders')
       .option('--rate <n>', 'records per second', '50')
       .option('--count <n>', 'stop after this many records (default: run until interrupted)')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: ProduceFlags) => {
         const brokers = (flags.brokers ?? context.env.EVERLOG_BROKERS ?? '').split(',').filter(Boolean)
         if (brokers.length === 0) throw new UsageError('--brokers host:port is required (or set EVERLOG_BROKERS)')

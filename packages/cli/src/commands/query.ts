@@ -84,7 +84,7 @@ export const queryCommand: CommandModule = {
         '--allow-local-files',
         'let the SQL read and write files beyond the archive (read_csv, COPY ... TO, ATTACH); off by default',
       )
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (sql: string, options: QueryOptions) => {
         const format = options.format as OutputFormat
         if (!FORMATS.includes(format))

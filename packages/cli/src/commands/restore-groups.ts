@@ -58,7 +58,7 @@ export const backupGroupsCommand: CommandModule = {
       .option('--groups <list>', 'consumer groups, comma-separated (required)')
       .option('--topics <list>', 'only these topics (default: every topic the group committed offsets for)')
       .option('--json', 'print what was written as JSON')
-      .on('--help', () => context.stdout.write(BACKUP_HELP))
+      .addHelpText('after', BACKUP_HELP)
       .action(async (flags: BackupFlags) => {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('backup-groups needs --groups g1[,g2]')
@@ -106,7 +106,7 @@ export const restoreGroupsCommand: CommandModule = {
       .option('--at <time>', 'use the newest snapshot taken at or before this ISO 8601 time or epoch ms')
       .option('--dry-run', 'print the translated offsets, set nothing')
       .option('--json', 'print the result as JSON')
-      .on('--help', () => context.stdout.write(RESTORE_HELP))
+      .addHelpText('after', RESTORE_HELP)
       .action(async (flags: RestoreGroupsFlags) => {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('restore-groups needs --groups g1[,g2]')

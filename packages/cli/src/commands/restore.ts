@@ -95,7 +95,7 @@ export const restoreCommand: CommandModule = {
       .option('--concurrency <n>', 'partitions restored at the same time', '4')
       .option('--reset-map', 'delete the offset map of the selected partitions first (after deleting the target topic)')
       .option('--json', 'print the result as JSON')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: RestoreFlags) => {
         await restore(flags, context)
       })

@@ -33,7 +33,7 @@ export const verifyCommand: CommandModule = {
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
       .option('--topic <topic>', 'only this topic')
       .option('--json', 'print the full result as JSON')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: VerifyOptions) => {
         const store = context.openStore(options.store)
         let result: VerifyResult
