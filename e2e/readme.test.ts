@@ -25,7 +25,7 @@ test('the quickstart is two commands backed by npm scripts', () => {
   )
   const lines = shellLines(quickstart)
   assert.deepEqual(lines, ['npm ci && npm start', 'npm test'])
-  assert.match(pkg.scripts.start!, /bin\.js demo$/)
+  assert.match(pkg.scripts.start!, /everlog\.js demo$/)
   assert.ok(pkg.scripts.test)
 })
 

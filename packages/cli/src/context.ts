@@ -10,6 +10,8 @@ export interface CliContext {
   readonly env: NodeJS.ProcessEnv
   /** Opens the store named by --store, or by EVERLOG_STORE when the flag is absent. */
   openStore(url: string | undefined): ObjectStore
+  /** --verbose was given: libraries' own log lines (kafkajs') are shown too. */
+  readonly verbose?: boolean
 }
 
 /** A mistake in how the command was called; shown as one line with a hint, exit code 2. */

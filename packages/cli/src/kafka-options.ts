@@ -8,10 +8,11 @@ import kafkajs from 'kafkajs'
 import type { Kafka } from 'kafkajs'
 import type { CliContext } from './context.js'
 import { ExitCode } from './context.js'
+import { cliKafkaLogging } from './kafka-client.js'
 import type { CliCommand } from './program.js'
 
 // kafkajs is CommonJS: not every export is visible to ESM named imports (CompressionCodecs is not).
-const { CompressionCodecs, logLevel } = kafkajs
+const { CompressionCodecs } = kafkajs
 
 export interface KafkaFlags {
   brokers?: string
@@ -123,7 +124,7 @@ export async function kafkaClient(flags: KafkaFlags, context: CliContext, client
     }
   }
   await run(() => checkKafkaConnection(settings, config))
-  // kafkajs' own logging stays off: its failures surface as errors, explained above.
-  const kafka = new kafkajs.Kafka({ ...config, logLevel: logLevel.NOTHING, retry: { retries: 5 } })
+  // kafkajs' own log only with --verbose: its failures surface as errors, explained above.
+  const kafka = new kafkajs.Kafka({ ...config, ...cliKafkaLogging(context), retry: { retries: 5 } })
   return { kafka, settings, run }
 }

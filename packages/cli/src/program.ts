@@ -1,12 +1,12 @@
 // Builds the `everlog` commander program from command modules: a new command is a new module in commands/ and
 // one line in commands/index.ts, nothing here changes.
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { builtinCommands } from './commands/index.js'
 import type { CliContext } from './context.js'
 import { defaultContext } from './context.js'
 
-/** commander 5's typings name the instance type only through its constructor. */
-export type CliCommand = InstanceType<typeof Command>
+export type CliCommand = Command
 
 export interface CommandModule {
   /** Adds one command (its options, help text and action) to the program. */
@@ -35,14 +35,23 @@ export function buildProgram(options: BuildProgramOptions = {}): CliCommand {
   const context = options.context ?? defaultContext()
   const program = new Command('everlog')
   program
-    // Options as a plain object handed to actions (commander 5 would otherwise set them on the command itself).
-    .storeOptionsAsProperties(false)
-    .passCommandToAction(false)
+    // Help, version and commander's own errors go to the context's streams (tests run the CLI in-process).
+    .configureOutput({
+      writeOut: (s) => void context.stdout.write(s),
+      writeErr: (s) => void context.stderr.write(s),
+    })
     .exitOverride()
     .description('Everlog: Kafka topics archived forever in object storage. Inspect, read and check an archive.')
+    .version(cliVersion(), '-V, --version', 'print the version of everlog')
     .usage('<command> [options]')
     .option('--verbose', 'show the full error (stack and cause) when a command fails')
-  program.on('--help', () => context.stdout.write(EXAMPLES))
+    .addHelpText('after', EXAMPLES)
   for (const command of options.commands ?? builtinCommands) command.register(program, context)
   return program
+}
+
+/** The CLI package's version, from its package.json (one level above src/ and dist/). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
 }

@@ -14,8 +14,10 @@ export async function run(
   argv: readonly string[],
   options: { context?: CliContext; commands?: readonly CommandModule[] } = {},
 ): Promise<number> {
-  const context = options.context ?? defaultContext()
   const verbose = argv.includes('--verbose')
+  const base = options.context ?? defaultContext()
+  // The same streams and store opener; `verbose` for commands that decide what libraries may print.
+  const context: CliContext = Object.assign(Object.create(base) as CliContext, { verbose })
   // `everlog cat ... | head` closes our stdout early: that is the reader's choice, not an error.
   context.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0)

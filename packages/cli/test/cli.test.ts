@@ -1,16 +1,20 @@
 // The `everlog` command as a user runs it: a real process against an archive on disk written by the test.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import { FileStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
 import { defaultContext } from '../src/context.js'
 import { run } from '../src/run.js'
-import { everlog } from './support.js'
+import { everlog, repoRoot } from './support.js'
 import type { EverlogRun as Run } from './support.js'
 
 const T0 = 1_714_521_600_000n // 2024-05-01T00:00:00Z
@@ -315,4 +319,79 @@ test('--help teaches with examples', async () => {
   assert.equal(cat.code, 0)
   assert.match(cat.stdout, /--from-time <time>/)
   assert.match(cat.stdout, /Examples:/)
+})
+
+test('times: epoch seconds and milliseconds are told apart, other lengths must name their unit', async () => {
+  const offsets = async (...args: string[]) => {
+    const r = await inProcess(['cat', '--store', url, '--topic', 'orders', '--partition', '0', ...args])
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout
+      .trimEnd()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).offset as string)
+  }
+  // T0 + 1 s in seconds (10 digits), in ms (13 digits), with explicit units and as ISO: the same records.
+  const forms = [String(T0 / 1000n + 1n), String(T0 + 1000n), `${T0 / 1000n + 1n}s`, `${T0 + 1000n}ms`]
+  const got = await Promise.all(forms.map((f) => offsets('--from-time', f)))
+  for (const g of got) assert.deepEqual(g, ['1', '3', '4'])
+  const ambiguous = await inProcess(['cat', '--store', url, '--topic', 'orders', '--from-time', '17145216000'])
+  oneLine(ambiguous, 'an 11-digit time')
+  assert.match(
+    ambiguous.stderr,
+    /^everlog: --from-time 17145216000 is ambiguous: write 17145216000s .* or 17145216000ms/,
+  )
+})
+
+test('cat: an empty range or a start past the end says so', async () => {
+  const backwards = await inProcess([
+    'cat',
+    '--store',
+    url,
+    '--topic',
+    'orders',
+    '--from-offset',
+    '10',
+    '--to-offset',
+    '5',
+  ])
+  oneLine(backwards, 'from > to')
+  assert.equal(backwards.stderr, 'everlog: --from-offset 10 is after --to-offset 5: the range is empty\n')
+  const past = await inProcess(['cat', '--store', url, '--topic', 'orders', '--partition', '0', '--from-offset', '99'])
+  assert.equal(past.code, 0)
+  assert.equal(past.stdout, '')
+  assert.equal(past.stderr, 'everlog: orders/0 has nothing at or after offset 99: the archive ends before offset 5\n')
+})
+
+test('--version prints the version; the executable npm links is committed and executable', async () => {
+  const pkg = JSON.parse(await readFile(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as {
+    version: string
+    bin: Record<string, string>
+  }
+  const r = await inProcess(['--version'])
+  assert.deepEqual([r.code, r.stdout], [0, `${pkg.version}\n`])
+  const bin = join(repoRoot, 'packages/cli', pkg.bin.everlog!)
+  assert.ok(((await stat(bin)).mode & 0o111) !== 0, `${bin} is executable`)
+  const { stdout } = await promisify(execFile)(bin, ['--version'])
+  assert.equal(stdout, `${pkg.version}\n`)
+})
+
+test('produce-sample against a broker that accepts connections and never answers gives up in one line', async (t) => {
+  const sockets = new Set<Socket>()
+  const silent = createServer((s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const s of sockets) s.destroy()
+    silent.close()
+  })
+  const { port } = silent.address() as { port: number }
+  // The process ending at all is the point (before, it never did); the message names the deadline it kept.
+  const r = await everlog(['produce-sample', '--brokers', `127.0.0.1:${port}`, '--count', '1'], {
+    EVERLOG_KAFKA_DEADLINE_MS: '2000',
+  })
+  oneLine(r, 'a silent broker')
+  assert.match(r.stderr, /^everlog: (connecting to|producing to) .*Kafka did not answer within 2 s\n$/)
 })

@@ -1,6 +1,6 @@
 // `everlog query` and `everlog athena ddl` as a user runs them, against an archive the test writes.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -9,6 +9,8 @@ import { FileStore, PartitionWriter, S3Store, writeTopicMeta } from '@everlog/co
 import { startS3Server, type S3TestServer } from '@everlog/core/testing'
 import { writeArchive } from '../../query/test/fixtures.js'
 import { everlog } from './support.js'
+
+const sql = (s: string) => `'${s.replace(/'/g, "''")}'`
 
 let dir: string
 let url: string
@@ -111,7 +113,64 @@ test("SQL errors show DuckDB's message with the position; bad flags say what is 
   assert.equal(fmt.code, 2)
   assert.equal(fmt.stderr, 'everlog: --format xml: expected one of table, jsonl, csv\n')
   const time = await everlog(['query', '--store', url, '--from-time', 'yesterday', 'SELECT 1'])
-  assert.match(time.stderr, /--from-time "yesterday" is not an ISO date/)
+  assert.match(time.stderr, /^everlog: --from-time must be an ISO 8601 time .*got "yesterday"\n$/)
+})
+
+test('the SQL reaches only the archive: no other file read or written, no database attached, the lock holds', async (t) => {
+  const outside = join(dir, '..', `outside-${Date.now()}.csv`)
+  await writeFile(outside, 'secret\n1\n')
+  t.after(() => rm(outside, { force: true }))
+  const attempts = [
+    `SELECT * FROM read_text(${sql(outside)})`,
+    `SELECT * FROM read_csv(${sql(outside)})`,
+    `SELECT * FROM glob(${sql(join(dir, '..', '*'))})`,
+    `COPY (SELECT 1) TO ${sql(outside + '.out')}`,
+    `ATTACH ${sql(outside + '.duckdb')}`,
+    'SET enable_external_access = true',
+  ]
+  const runs = await Promise.all(attempts.map((q) => everlog(['query', '--store', url, q])))
+  runs.forEach((r, i) => {
+    assert.equal(r.code, 2, `${attempts[i]} was refused: ${r.stdout}`)
+    assert.match(r.stderr, /Permission Error|configuration has been locked/, attempts[i])
+  })
+  // The archive's own tables still read, and the flag lets a user join their own files.
+  const allowed = await everlog([
+    'query',
+    '--store',
+    url,
+    '--allow-local-files',
+    '--format',
+    'jsonl',
+    `SELECT (SELECT count(*) FROM orders_v1) AS n, (SELECT secret FROM read_csv(${sql(outside)})) AS s`,
+  ])
+  assert.equal(allowed.code, 0, allowed.stderr)
+  assert.deepEqual(JSON.parse(allowed.stdout), { n: '240', s: '1' })
+})
+
+test('several statements print every result, in order', async () => {
+  const r = await everlog(['query', '--store', url, '--format', 'jsonl', 'SELECT 1 AS a; SELECT 2 AS b'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    [{ a: 1 }, { b: 2 }],
+  )
+})
+
+test('a corrupted segment of a file store fails the query, as cat does', async (t) => {
+  const copy = await mkdtemp(join(tmpdir(), 'everlog-cli-corrupt-'))
+  t.after(() => rm(copy, { recursive: true, force: true }))
+  await cp(dir, copy, { recursive: true })
+  const segments = (await readdir(copy, { recursive: true })).filter((f) => f.endsWith('.parquet'))
+  const victim = join(copy, segments[0]!)
+  const bytes = await readFile(victim)
+  bytes[bytes.length >> 1] ^= 0xff
+  await writeFile(victim, bytes)
+  const r = await everlog(['query', '--store', pathToFileURL(copy).href, 'SELECT count(*) FROM orders_v1'])
+  assert.equal(r.code, 2, r.stdout)
+  assert.match(r.stderr, /^everlog: segment \S+ in file:\/\/\S+ is corrupt: its bytes hash to [0-9a-f]{64}\n$/)
 })
 
 test('athena ddl prints the table, the decoded view and example queries for a topic', async () => {

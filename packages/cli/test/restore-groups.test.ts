@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { openStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
+import { describeTopic, listTopics, openStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { KafkaMessage } from 'kafkajs'
@@ -247,5 +247,48 @@ describe('restore commands', () => {
     const noBrokers = await cli(['restore', '--store', url, '--topic', 'events'])
     assert.equal(noBrokers.code, 2)
     assert.match(noBrokers.stderr, /--brokers host:port\[,host:port\] is required/)
+  })
+
+  it('after a restore under another name: ls still lists, restore-groups finds it without --topic', async () => {
+    const copy = await cli([
+      'restore',
+      '--store',
+      url,
+      '--brokers',
+      targetBroker.address,
+      '--topic',
+      'events',
+      '--to-topic',
+      'events-copy',
+    ])
+    assert.equal(copy.code, 0, copy.stderr)
+    // The archive now holds events-copy/offset-map/ (no topic.json): not an archived topic, and no reason to fail.
+    assert.deepEqual(await listTopics(store), ['events'])
+    assert.equal((await describeTopic(store, 'events')).partitions.length, 2)
+    const groups = await cli([
+      'restore-groups',
+      '--store',
+      url,
+      '--brokers',
+      targetBroker.address,
+      '--groups',
+      'app',
+      '--dry-run',
+    ])
+    assert.equal(groups.code, 0, groups.stderr)
+    assert.match(groups.stdout, /app\s+events\/1\s+37\s+events-copy\/1\s+37\s+exact/)
+    const nope = await cli([
+      'backup-groups',
+      '--store',
+      url,
+      '--brokers',
+      sourceBroker.address,
+      '--groups',
+      'app',
+      '--topics',
+      'events,nope',
+    ])
+    assert.equal(nope.code, 2)
+    assert.equal(nope.stderr, 'everlog: --topics: "nope" is not a topic of the cluster\n')
   })
 })

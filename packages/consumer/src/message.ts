@@ -12,6 +12,7 @@ import type { Batch, IHeaders, KafkaMessage } from 'kafkajs'
 export function toKafkaMessages(c: RecordColumns, from: number): KafkaMessage[] {
   const offsets = new Int64Text(c.offsets)
   const timestamps = new Int64Text(c.timestamps)
+  const batchContext = archiveBatchContext(c, from, offsets, timestamps)
   const { keys, values, headerStart, headerKeys, headerValues } = c
   const out = new Array<KafkaMessage>(Math.max(0, c.length - from))
   for (let i = from; i < c.length; i++) {
@@ -34,10 +35,37 @@ export function toKafkaMessages(c: RecordColumns, from: number): KafkaMessage[] 
       value: values[i]!,
       headers: headers as IHeaders,
       isControlRecord: false,
+      batchContext,
     }
     out[i - from] = message as KafkaMessage
   }
   return out
+}
+
+/**
+ * kafkajs hands every message the header of the record batch it came in (`batchContext`). The archive keeps
+ * records, not Kafka's batch headers, so archive-served messages share one context describing the rows delivered
+ * together: their first and last offsets and timestamps, magic 2, CreateTime, not transactional, not a control
+ * batch, and -1 for what Kafka marks unknown or absent (leader epoch, producer id and epoch, sequence).
+ */
+function archiveBatchContext(c: RecordColumns, from: number, offsets: Int64Text, timestamps: Int64Text) {
+  if (from >= c.length) return undefined
+  let max = c.timestamps[from]!
+  for (let i = from + 1; i < c.length; i++) if (c.timestamps[i]! > max) max = c.timestamps[i]!
+  return {
+    firstOffset: offsets.string(from),
+    firstTimestamp: timestamps.string(from),
+    partitionLeaderEpoch: -1,
+    inTransaction: false,
+    isControlBatch: false,
+    lastOffsetDelta: Number(c.offsets[c.length - 1]! - c.offsets[from]!),
+    producerId: '-1',
+    producerEpoch: -1,
+    firstSequence: -1,
+    maxTimestamp: max.toString(),
+    timestampType: 0,
+    magicByte: 2,
+  }
 }
 
 /**
@@ -52,10 +80,37 @@ export class MessageBatch implements Batch {
     readonly highWatermark: string,
     readonly messages: KafkaMessage[],
     private readonly last?: string,
+    /** The offset the read asked for (kafkajs' Batch.fetchedOffset); the first message's offset by default. */
+    readonly fetchedOffset: string = messages[0]?.offset ?? highWatermark,
   ) {}
+
+  /** kafkajs' unfiltered views of the batch; archive batches and live tails hold no filtered records. */
+  get rawMessages(): KafkaMessage[] {
+    return this.messages
+  }
+
+  get messagesWithinOffset(): KafkaMessage[] {
+    return this.messages
+  }
 
   isEmpty(): boolean {
     return this.messages.length === 0
+  }
+
+  isEmptyIncludingFiltered(): boolean {
+    return this.messages.length === 0
+  }
+
+  isEmptyDueToFiltering(): boolean {
+    return false
+  }
+
+  isEmptyControlRecord(): boolean {
+    return false
+  }
+
+  isEmptyDueToLogCompactedMessages(): boolean {
+    return false
   }
 
   firstOffset(): string | null {

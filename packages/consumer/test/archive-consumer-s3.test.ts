@@ -1,7 +1,7 @@
 // ArchiveConsumer reading an archive in S3 over HTTP (conditional writes enforced by the test server).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { openStore, PartitionWriter } from '@everlog/core'
+import { BucketNotFoundError, openStore, PartitionWriter } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { InstrumentationEvent, KafkaMessage } from 'kafkajs'
@@ -154,4 +154,15 @@ test('S3 errors while reading the archive are retried from the last resolved off
     got,
     Array.from({ length: 200 }, (_, i) => i),
   )
+})
+
+test('an S3 bucket that does not exist is an error at connect(), never a silent fallback to Kafka', async () => {
+  const consumer = new ArchiveConsumer({
+    kafka,
+    archive: 's3://no-such-bucket/archive',
+    store: { s3: s3.clientConfig() },
+    groupId: 'g-missing-bucket',
+  })
+  await assert.rejects(consumer.connect(), (e: unknown) => e instanceof BucketNotFoundError)
+  await consumer.disconnect()
 })

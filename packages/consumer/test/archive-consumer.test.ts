@@ -364,7 +364,8 @@ test('eachBatch: resolveOffset, eachBatchAutoResolve off, uncommittedOffsets and
   await produce(topic, 0, 0, 260)
   await archive(topic, 0, 0, 180)
   await broker.deleteRecords(topic, 0, 100)
-  const consumer = new ArchiveConsumer(consumerConfig())
+  const config = consumerConfig()
+  const consumer = new ArchiveConsumer(config)
   t.after(() => consumer.disconnect())
   const resolved: number[] = []
   const firsts: number[] = []
@@ -403,7 +404,7 @@ test('eachBatch: resolveOffset, eachBatchAutoResolve off, uncommittedOffsets and
   await admin.connect()
   t.after(() => admin.disconnect())
   const offsets = await admin.fetchOffsets({
-    groupId: (consumer as unknown as { groupId: string }).groupId,
+    groupId: config.groupId,
     topics: [topic],
   })
   assert.equal(offsets[0]!.partitions[0]!.offset, '260')

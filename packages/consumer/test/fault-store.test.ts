@@ -74,11 +74,15 @@ async function consume(topic: string, store: FaultyStore) {
   })
   const delivered: string[] = []
   const crashes: unknown[] = []
-  consumer.on(consumer.events.CRASH, (e) => crashes.push(e.payload.error))
+  const restarts: boolean[] = []
+  consumer.on(consumer.events.CRASH, (e) => {
+    crashes.push(e.payload.error)
+    restarts.push(e.payload.restart)
+  })
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   await consumer.run({ eachMessage: async ({ message }) => void delivered.push(`${message.offset}=${message.value}`) })
-  return { consumer, delivered, crashes }
+  return { consumer, delivered, crashes, restarts }
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -109,16 +113,21 @@ for (const seed of [5, 23]) {
   })
 }
 
-test('a lasting outage is a CRASH event with a retriable StoreUnavailableError; reading resumes after it', async (t) => {
+test('a lasting outage: retries, then CRASH with KafkaJSNumberOfRetriesExceeded and restart; reading resumes after it', async (t) => {
   const topic = await topicWithHistory()
   const store = new FaultyStore(inner)
   store.down()
-  const { consumer, delivered, crashes } = await consume(topic, store)
+  const { consumer, delivered, crashes, restarts } = await consume(topic, store)
   t.after(() => consumer.disconnect())
   await waitFor('a crash event', () => crashes.length > 0)
-  const err = crashes[0]
+  // As kafkajs: the retries run out, the consumer stops, disconnects and (no restartOnFailure) restarts.
+  const crash = crashes[0] as Error & { retryCount: number; cause: unknown }
+  assert.equal(crash.name, 'KafkaJSNumberOfRetriesExceeded')
+  assert.equal(crash.retryCount, 4)
+  const err = crash.cause
   assert.ok(err instanceof StoreUnavailableError, `got ${String(err)}`)
   assert.equal(err.retriable, true)
+  assert.deepEqual(restarts, [true])
   assert.match(err.message, new RegExp(`${topic}/`))
   assert.deepEqual(delivered, [])
   store.up()

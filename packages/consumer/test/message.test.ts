@@ -64,6 +64,7 @@ test('messages from columns: every int64 size and sign as kafkajs strings, rows 
     'value',
     'headers',
     'isControlRecord',
+    'batchContext',
   ])
 })
 

@@ -160,12 +160,22 @@ const TOPIC_DIR = /^([a-zA-Z0-9._-]{1,249})\/$/
 
 /** Every topic with objects in the archive, sorted by name. */
 export async function listTopics(store: ObjectStore): Promise<string[]> {
-  const topics: string[] = []
+  const candidates: string[] = []
   for (const prefix of await store.listPrefixes('')) {
     const m = TOPIC_DIR.exec(prefix)
-    if (m && m[1] !== '.' && m[1] !== '..') topics.push(m[1]!)
+    if (m && m[1] !== '.' && m[1] !== '..') candidates.push(m[1]!)
   }
-  return topics.sort()
+  // A topic folder holding only what a restore wrote about it (offset-map/) is not an archived topic: it has no
+  // topic.json, index or data, and listing it would break every reader that describes the archive's topics.
+  const archived = await Promise.all(
+    candidates.map(async (topic) => {
+      const inside = await store.listPrefixes(`${topic}/`)
+      return inside.includes(`${topic}/index/`) || inside.includes(`${topic}/data/`)
+        ? true
+        : (await store.head(`${topic}/topic.json`)) !== undefined
+    }),
+  )
+  return candidates.filter((_, i) => archived[i]).sort()
 }
 
 /** Partitions that have index objects (a HEAD or nodes), sorted numerically. */

@@ -75,3 +75,13 @@ test('topic.json round-trips; listTopics and describeTopic show partitions with 
     return true
   })
 })
+
+test('a folder holding only a restore offset map is not listed as an archived topic', async () => {
+  const store = new MemoryStore()
+  await writeTopicMeta(store, { topic: 'orders', partitions: 1, cleanupPolicy: 'delete', configs: {} })
+  await store.put('orders-restored/offset-map/source=orders/partition=0/chunk', Buffer.from('x'))
+  assert.deepEqual(await listTopics(store), ['orders'])
+  // Once the restored topic is archived itself, it is listed.
+  await store.put(headKey('orders-restored', 0), encodeHead({ ...emptyHead('w'), nextOffset: 1n }))
+  assert.deepEqual(await listTopics(store), ['orders', 'orders-restored'])
+})

@@ -3,8 +3,16 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { FileStore, listTopics, openStore, UnknownTopicError, type ObjectStore } from '@everlog/core'
-import { SegmentCache, type CacheProgress, type CacheResult } from './cache.js'
+import {
+  FileStore,
+  IntegrityError,
+  listTopics,
+  openStore,
+  parseSegmentKey,
+  UnknownTopicError,
+  type ObjectStore,
+} from '@everlog/core'
+import { fileSha256, SegmentCache, type CacheProgress, type CacheResult } from './cache.js'
 import { PARTITION_COLUMN, SEGMENT_COLUMNS, decodedViewName, tableNameForTopic } from './columns.js'
 import { fetchRowGroups, narrowsRows, overlaps, rangeCondition, validateRange, type RecordRange } from './prune.js'
 import { selectSegments, type SegmentSelection } from './segments.js'
@@ -19,6 +27,11 @@ export interface OpenQueryOptions extends RecordRange, Pick<SegmentSelection, 's
   /** Where segments of non-file stores are cached; default <tmp>/everlog-cache. */
   cacheDir?: string
   onProgress?: (progress: { topic: string } & CacheProgress) => void
+  /**
+   * Let SQL reach files beyond the archive's segments (read_csv, COPY ... TO, ATTACH, extensions). Off by default:
+   * once the tables are set up DuckDB may read only the segment files, and the setting is locked.
+   */
+  allowExternalAccess?: boolean
 }
 
 export interface QueryTable {
@@ -93,6 +106,7 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
       instance.closeSync()
     },
   }
+  const allowed: string[] = []
   try {
     for (const topic of topics) {
       const table = tableNameForTopic(topic)
@@ -116,7 +130,14 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
       } else {
         const root = (s as FileStore).root
         paths = segments.map((g) => join(root, ...g.key.split('/')))
+        // Read in place, and checked like every other read of a segment: its bytes must hash to its name.
+        await verifyInPlace(
+          s,
+          segments.map((g) => g.key),
+          paths,
+        )
       }
+      allowed.push(...paths)
       if (paths.length === 0) {
         await connection.run(emptyTable(table))
       } else {
@@ -136,6 +157,12 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
         bytes: segments.reduce((n, g) => n + g.bytes, 0),
       })
     }
+    if (!options.allowExternalAccess) {
+      // The SQL is the user's, the machine is not: only the segments stay readable, and nobody can undo that.
+      await connection.run(`SET allowed_paths = [${allowed.map(sqlString).join(', ')}]`)
+      await connection.run('SET enable_external_access = false')
+      await connection.run('SET lock_configuration = true')
+    }
   } catch (err) {
     result.close()
     throw err
@@ -143,4 +170,18 @@ export async function openQuery(store: ObjectStore | string, options: OpenQueryO
     if (typeof store === 'string') await s.close()
   }
   return result
+}
+
+/** Segments of a file store read in place must match the sha256 in their names, as every other reader checks. */
+async function verifyInPlace(store: ObjectStore, keys: readonly string[], paths: readonly string[]): Promise<void> {
+  await Promise.all(
+    keys.map(async (key, i) => {
+      const expected = parseSegmentKey(key)?.sha256
+      if (expected === undefined) return
+      const actual = await fileSha256(paths[i]!)
+      if (actual !== expected) {
+        throw new IntegrityError(key, `segment ${key} in ${store.url} is corrupt: its bytes hash to ${actual}`)
+      }
+    }),
+  )
 }

@@ -113,7 +113,7 @@ export const archiveCommand: CommandModule = {
         'start even on a store that does not honour conditional writes (no fencing: run exactly one archiver)',
       )
       .option('--iceberg', "also publish each topic's Iceberg table every minute (EVERLOG_ICEBERG__* for more)")
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: ArchiveOptions) => {
         let config
         try {

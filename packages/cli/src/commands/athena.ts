@@ -147,10 +147,10 @@ export const athenaCommand: CommandModule = {
     const athena = program
       .command('athena')
       .description('Amazon Athena table definitions over the archive')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
 
     withCommonOptions(athena.command('ddl').description('print CREATE TABLE / VIEW statements and example queries'))
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: AthenaOptions) => {
         const url = options.store ?? context.env.EVERLOG_STORE ?? ''
         const store = context.openStore(options.store)
@@ -181,7 +181,7 @@ export const athenaCommand: CommandModule = {
         'where Athena writes query results, e.g. s3://bucket/athena-results/ (not with --iceberg)',
       )
       .option('--workgroup <name>', 'Athena workgroup')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: AthenaOptions) => {
         if (options.iceberg) {
           const url = options.store ?? context.env.EVERLOG_STORE ?? ''

@@ -6,6 +6,7 @@ import { CommandFailed, UsageError, write } from '../context.js'
 import { BYTES_ENCODINGS, recordJson } from '../format.js'
 import type { BytesEncoding } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
+import { parseTimeFlag } from '../time.js'
 
 interface CatOptions {
   store?: string
@@ -41,12 +42,15 @@ export const catCommand: CommandModule = {
       .option('--topic <topic>', 'the topic to read (required)')
       .option('--partition <n>', 'only this partition (default: all, in order)')
       .option('--from-offset <n>', 'start at this offset (default: the first archived offset)')
-      .option('--from-time <time>', 'start at the first record with timestamp >= this ISO 8601 time or epoch ms')
+      .option(
+        '--from-time <time>',
+        'start at the first record with timestamp >= this time (ISO 8601, epoch seconds or epoch ms)',
+      )
       .option('--to-offset <n>', 'stop after this offset (inclusive)')
       .option('--limit <n>', 'print at most this many records in total')
       .option('--encoding <encoding>', 'how keys, values and header values are printed: utf8, base64 or hex', 'utf8')
       .option('--skip-gaps', 'continue past offsets Kafka deleted before they were archived (noted on stderr)')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: CatOptions) => {
         const parsed = parseCatOptions(options)
         const store = context.openStore(options.store)
@@ -76,17 +80,6 @@ function offsetOption(name: string, v: string | undefined): bigint | undefined {
   return BigInt(v)
 }
 
-export function parseTime(v: string): bigint {
-  if (/^-?\d{1,16}$/.test(v)) return BigInt(v)
-  const ms = Date.parse(v)
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
-    throw new UsageError(
-      `--from-time must be an ISO 8601 time like 2024-05-01T12:00:00Z or epoch milliseconds, got "${v}"`,
-    )
-  }
-  return BigInt(ms)
-}
-
 function parseCatOptions(o: CatOptions): CatPlan {
   if (o.topic === undefined)
     throw new UsageError('cat needs --topic <topic> (see `everlog ls` for the archived topics)')
@@ -107,12 +100,17 @@ function parseCatOptions(o: CatOptions): CatPlan {
     if (!/^\d{1,15}$/.test(o.limit)) throw new UsageError(`--limit must be an integer >= 0, got "${o.limit}"`)
     limit = Number(o.limit)
   }
+  const fromOffset = offsetOption('--from-offset', o.fromOffset)
+  const toOffset = offsetOption('--to-offset', o.toOffset)
+  if (fromOffset !== undefined && toOffset !== undefined && fromOffset > toOffset) {
+    throw new UsageError(`--from-offset ${fromOffset} is after --to-offset ${toOffset}: the range is empty`)
+  }
   return {
     topic: validateTopicName(o.topic),
     partition,
-    fromOffset: offsetOption('--from-offset', o.fromOffset),
-    fromTimestamp: o.fromTime === undefined ? undefined : parseTime(o.fromTime),
-    toOffset: offsetOption('--to-offset', o.toOffset),
+    fromOffset,
+    fromTimestamp: parseTimeFlag('--from-time', o.fromTime),
+    toOffset,
     limit,
     encoding: o.encoding as BytesEncoding,
     skipGaps: o.skipGaps === true,
@@ -141,9 +139,11 @@ async function cat(store: ObjectStore, plan: CatPlan, context: CliContext): Prom
       onGap: plan.skipGaps ? 'skip' : 'error',
       onGapSkipped,
     })
+    let printed = 0
     try {
       for await (const { records } of batches) {
         const n = Math.min(records.length, left)
+        printed += n
         // One write per batch: far fewer syscalls than a line at a time.
         let text = ''
         for (let i = 0; i < n; i++) text += recordJson(plan.topic, partition, records[i]!, plan.encoding) + '\n'
@@ -158,6 +158,18 @@ async function cat(store: ObjectStore, plan: CatPlan, context: CliContext): Prom
           `archive (${err.reason}); pass --skip-gaps to print the records after them`,
         { cause: err },
       )
+    }
+    if (printed === 0 && plan.fromOffset !== undefined && left > 0) {
+      // Nothing at or after --from-offset: say where the partition's archive ends rather than print nothing.
+      const head = await reader.head(plan.topic, partition)
+      const end = head?.nextOffset ?? 0n
+      if (plan.fromOffset >= end) {
+        await write(
+          context.stderr,
+          `everlog: ${plan.topic}/${partition} has nothing at or after offset ${plan.fromOffset}: ` +
+            `the archive ends before offset ${end}\n`,
+        )
+      }
     }
   }
 }

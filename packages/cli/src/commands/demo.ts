@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { mkdtemp, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import kafkajs from 'kafkajs'
 import { Archiver } from '@everlog/archiver'
 import { ArchiveConsumer, ArchiveEvents } from '@everlog/consumer'
@@ -61,7 +61,7 @@ export const demoCommand: CommandModule = {
       .option('--live <n>', 'records produced after retention (only in Kafka)', '2000')
       .option('--partitions <n>', 'partitions of the sample topic', '4')
       .option('--keep', 'leave the broker and archive running afterwards, with commands to explore them')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: DemoFlags) => runDemo(flags, context))
   },
 }
@@ -251,9 +251,11 @@ async function runDemo(flags: DemoFlags, context: CliContext): Promise<void> {
 
     if (flags.keep) {
       await out(`\nThe broker (${broker.address}) and the archive stay up. Explore them:`)
-      await out(`  npx everlog ls --store ${storeUrl}`)
-      await out(`  npx everlog cat --store ${storeUrl} --topic ${TOPIC} --partition 0 --limit 3`)
-      await out(`  npx everlog query --store ${storeUrl} 'SELECT count(*) FROM orders'`)
+      // This checkout's CLI by its path: `npx everlog` outside the clone would fetch another package of that name.
+      const everlog = `node ${shellWord(fileURLToPath(new URL('../../bin/everlog.js', import.meta.url)))}`
+      await out(`  ${everlog} ls --store ${storeUrl}`)
+      await out(`  ${everlog} cat --store ${storeUrl} --topic ${TOPIC} --partition 0 --limit 3`)
+      await out(`  ${everlog} query --store ${storeUrl} 'SELECT count(*) FROM orders'`)
       await out(`  kcat -b ${broker.address} -t ${TOPIC} -C -o beginning -e`)
       await out('Press Ctrl-C to stop.')
       await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')])
@@ -261,4 +263,9 @@ async function runDemo(flags: DemoFlags, context: CliContext): Promise<void> {
   } finally {
     await broker.close()
   }
+}
+
+/** A path as one shell word. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
 }

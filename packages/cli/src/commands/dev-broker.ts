@@ -43,7 +43,7 @@ export const devBrokerCommand: CommandModule = {
       .option('--data-dir <dir>', 'keep topics, records and committed offsets here across restarts (default: memory)')
       .option('--partitions <n>', 'partitions of auto-created topics', '1')
       .option('--no-auto-create-topics', 'refuse produce/metadata for unknown topics instead of creating them')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: DevBrokerFlags) => {
         const broker = await startDevBroker({
           host: flags.host,

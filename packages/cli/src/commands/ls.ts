@@ -29,7 +29,7 @@ export const lsCommand: CommandModule = {
       .option('--store <url>', 'the archive: file:///abs/path, s3://bucket/prefix (default: $EVERLOG_STORE)')
       .option('--topic <topic>', 'only this topic')
       .option('--json', 'print JSON instead of a table')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: LsOptions) => {
         const store = context.openStore(options.store)
         try {

@@ -61,7 +61,7 @@ export const offsetsCommand: CommandModule = {
       .option('--partition <n>', 'partition (required)')
       .option('--offset <n>', 'source offset (required)')
       .option('--json', 'print the translation as JSON')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: TranslateFlags) => {
         if (flags.topic === undefined) throw new UsageError('offsets translate needs --topic <restored topic>')
         if (flags.partition === undefined || !/^\d{1,10}$/.test(flags.partition)) {

@@ -5,6 +5,7 @@ import { UsageError } from '../context.js'
 import { addKafkaOptions, kafkaClient } from '../kafka-options.js'
 import type { KafkaFlags } from '../kafka-options.js'
 import { sampleOrder, samplePrng } from '../demo/sample.js'
+import { kafkaDeadlineMs, withinDeadline } from '../kafka-client.js'
 import type { CliCommand, CommandModule } from '../program.js'
 
 interface ProduceFlags extends KafkaFlags {
@@ -19,7 +20,8 @@ Examples:
   $ everlog produce-sample --brokers localhost:9092 --topic orders --count 10000 --rate 1000
 
 Orders keyed by customer with JSON values, "source" and "trace-id" headers, and now and then a tombstone.
-Runs until --count records are sent, or until SIGINT/SIGTERM.
+Runs until --count records are sent, or until SIGINT/SIGTERM. A broker that does not answer is given up on after
+30 s (EVERLOG_KAFKA_DEADLINE_MS).
 `
 
 export const produceSampleCommand: CommandModule = {
@@ -31,7 +33,7 @@ export const produceSampleCommand: CommandModule = {
       .option('--topic <topic>', 'topic to produce to', 'orders')
       .option('--rate <n>', 'records per second', '50')
       .option('--count <n>', 'stop after this many records (default: run until interrupted)')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: ProduceFlags) => {
         const rate = Number(flags.rate)
         if (!Number.isFinite(rate) || rate <= 0)
@@ -43,7 +45,18 @@ export const produceSampleCommand: CommandModule = {
         const client = await kafkaClient(flags, context, 'everlog-sample-producer')
         const about = { topics: [flags.topic] }
         const producer = client.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-        await client.run(() => producer.connect(), about)
+        const where = `${flags.topic} on ${client.settings.brokers.join(',')}`
+        const deadline = kafkaDeadlineMs(context)
+        try {
+          await withinDeadline(
+            `connecting to ${client.settings.brokers.join(',')}`,
+            client.run(() => producer.connect(), about),
+            deadline,
+          )
+        } catch (err) {
+          await producer.disconnect().catch(() => {})
+          throw err
+        }
         let stopping = false
         const stop = () => (stopping = true)
         process.once('SIGINT', stop)
@@ -58,7 +71,11 @@ export const produceSampleCommand: CommandModule = {
             const n = Math.min(500, due - sent)
             if (n > 0) {
               const messages = Array.from({ length: n }, (_, i) => sampleOrder(sent + i, rand, Date.now()))
-              await client.run(() => producer.send({ topic: flags.topic, messages }), about)
+              await withinDeadline(
+                `producing to ${where}`,
+                client.run(() => producer.send({ topic: flags.topic, messages }), about),
+                deadline,
+              )
               sent += n
               if (sent % Math.max(1, Math.round(rate * 10)) < n)
                 context.stderr.write(`everlog: produced ${sent} records to ${flags.topic}\n`)
@@ -70,7 +87,7 @@ export const produceSampleCommand: CommandModule = {
         } finally {
           process.off('SIGINT', stop)
           process.off('SIGTERM', stop)
-          await producer.disconnect()
+          await withinDeadline('disconnecting', producer.disconnect(), deadline).catch(() => {})
         }
         context.stdout.write(`produced ${sent} records to ${flags.topic}\n`)
       })

@@ -7,6 +7,7 @@ import type { CliContext } from '../context.js'
 import { ExitCode, UsageError, write } from '../context.js'
 import { formatBytes, table } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
+import { parseTimeFlag } from '../time.js'
 
 type OutputFormat = 'table' | 'jsonl' | 'csv'
 const FORMATS: readonly OutputFormat[] = ['table', 'jsonl', 'csv']
@@ -23,6 +24,7 @@ interface QueryOptions {
   asOf?: string
   fromOffset?: string
   toOffset?: string
+  allowLocalFiles?: boolean
 }
 
 const HELP = `
@@ -46,15 +48,11 @@ read the same way by itself.
 --iceberg reads exactly the segments of each topic's published Iceberg snapshot (what Athena, Spark and Trino see
 through the Iceberg table) instead of the newest HEADs; --as-of <iso> reads the snapshot that was current at that
 time (time travel; see 'everlog iceberg publish').
-`
 
-function parseTime(flag: string, value: string | undefined): bigint | undefined {
-  if (value === undefined) return undefined
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms))
-    throw new UsageError(`${flag} ${JSON.stringify(value)} is not an ISO date, e.g. 2026-01-31T12:00:00Z`)
-  return BigInt(ms)
-}
+The SQL reaches only the archive: once the tables are set up, DuckDB may read no other file, write none, attach no
+database and load no extension (the setting is locked). --allow-local-files lifts that, for joining your own files.
+Segments read in place from a file store are checked against the sha256 in their names first, as cat does.
+`
 
 function parseOffset(flag: string, value: string | undefined): bigint | undefined {
   if (value === undefined) return undefined
@@ -105,15 +103,19 @@ export const queryCommand: CommandModule = {
       .option('--to-offset <offset>', 'only records at or before this offset')
       .option('--iceberg', "read the published Iceberg snapshot's segments instead of the newest HEADs")
       .option('--as-of <iso>', 'read the Iceberg snapshot that was current at this time')
-      .on('--help', () => context.stdout.write(HELP))
+      .option(
+        '--allow-local-files',
+        'let the SQL read and write files beyond the archive (read_csv, COPY ... TO, ATTACH); off by default',
+      )
+      .addHelpText('after', HELP)
       .action(async (sql: string, options: QueryOptions) => {
         const format = options.format as OutputFormat
         if (!FORMATS.includes(format))
           throw new UsageError(`--format ${options.format}: expected one of ${FORMATS.join(', ')}`)
-        const fromTime = parseTime('--from-time', options.fromTime)
-        const toTime = parseTime('--to-time', options.toTime)
+        const fromTime = parseTimeFlag('--from-time', options.fromTime)
+        const toTime = parseTimeFlag('--to-time', options.toTime)
         const partitions = parsePartitions(options.partition)
-        const asOf = parseTime('--as-of', options.asOf)
+        const asOf = parseTimeFlag('--as-of', options.asOf)
         const fromOffset = parseOffset('--from-offset', options.fromOffset)
         const toOffset = parseOffset('--to-offset', options.toOffset)
         if (fromTime !== undefined && toTime !== undefined && toTime < fromTime)
@@ -136,6 +138,7 @@ export const queryCommand: CommandModule = {
             source: options.iceberg ? 'iceberg' : 'heads',
             asOf: asOf === undefined ? undefined : Number(asOf),
             cacheDir: options.cacheDir,
+            allowExternalAccess: options.allowLocalFiles === true,
             onProgress: (p) => {
               const now = Date.now()
               if (p.done < p.total && now - lastLine < (tty ? 100 : 2000)) return
@@ -161,26 +164,40 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 async function runQuery(q: ArchiveQuery, sql: string, format: OutputFormat, context: CliContext): Promise<void> {
-  let result
+  // Every statement of the SQL runs in order and each result is printed (DuckDB alone would return only the last).
+  let statements
   try {
-    result = await q.connection.stream(sql)
+    statements = await q.connection.extractStatements(sql)
   } catch (err) {
-    // DuckDB's message points at the position in the SQL over several lines: show all of it.
-    context.stderr.write(`everlog: query failed: ${(err as Error).message}\n`)
-    throw new ExitCode(2)
+    return failed(err, context)
   }
-  const columns = result.columnNames()
-  if (format === 'csv') await write(context.stdout, columns.map(csvCell).join(',') + '\n')
-  const rows: string[][] = []
-  for await (const chunk of result.yieldRowObjectJson()) {
-    for (const row of chunk) {
-      if (format === 'jsonl') await write(context.stdout, JSON.stringify(row) + '\n')
-      else if (format === 'csv') await write(context.stdout, columns.map((c) => csvCell(row[c])).join(',') + '\n')
-      else rows.push(columns.map((c) => textCell(row[c])))
+  for (let i = 0; i < statements.count; i++) {
+    let result
+    try {
+      result = await (await statements.prepare(i)).stream()
+    } catch (err) {
+      return failed(err, context)
+    }
+    if (i > 0 && format !== 'jsonl') await write(context.stdout, '\n')
+    const columns = result.columnNames()
+    if (format === 'csv') await write(context.stdout, columns.map(csvCell).join(',') + '\n')
+    const rows: string[][] = []
+    for await (const chunk of result.yieldRowObjectJson()) {
+      for (const row of chunk) {
+        if (format === 'jsonl') await write(context.stdout, JSON.stringify(row) + '\n')
+        else if (format === 'csv') await write(context.stdout, columns.map((c) => csvCell(row[c])).join(',') + '\n')
+        else rows.push(columns.map((c) => textCell(row[c])))
+      }
+    }
+    if (format === 'table') {
+      await write(context.stdout, table(columns, rows, new Set()))
+      context.stderr.write(`(${rows.length} row${rows.length === 1 ? '' : 's'})\n`)
     }
   }
-  if (format === 'table') {
-    await write(context.stdout, table(columns, rows, new Set()))
-    context.stderr.write(`(${rows.length} row${rows.length === 1 ? '' : 's'})\n`)
-  }
+}
+
+function failed(err: unknown, context: CliContext): never {
+  // DuckDB's message points at the position in the SQL over several lines: show all of it.
+  context.stderr.write(`everlog: query failed: ${(err as Error).message}\n`)
+  throw new ExitCode(2)
 }

@@ -60,7 +60,7 @@ export const backupGroupsCommand: CommandModule = {
       .option('--topics <list>', 'only these topics (default: every topic the group committed offsets for)')
       .option('--json', 'print what was written as JSON')
       .option('--unsafe-single-writer', 'write even on a store that does not honour conditional writes')
-      .on('--help', () => context.stdout.write(BACKUP_HELP))
+      .addHelpText('after', BACKUP_HELP)
       .action(async (flags: BackupFlags) => {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('backup-groups needs --groups g1[,g2]')
@@ -74,6 +74,15 @@ export const backupGroupsCommand: CommandModule = {
           const written = await client.run(
             async () => {
               await admin.connect()
+              if (topics) {
+                const existing = new Set(await admin.listTopics())
+                const missing = topics.filter((t) => !existing.has(t))
+                if (missing.length > 0) {
+                  throw new UsageError(
+                    `--topics: ${missing.map((t) => `"${t}"`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not a topic of the cluster`,
+                  )
+                }
+              }
               return await snapshotGroupOffsets(admin, store, { groups, topics })
             },
             { groups, ...(topics ? { topics } : {}) },
@@ -106,7 +115,7 @@ export const restoreGroupsCommand: CommandModule = {
       .option('--at <time>', 'use the newest snapshot taken at or before this ISO 8601 time or epoch ms')
       .option('--dry-run', 'print the translated offsets, set nothing')
       .option('--json', 'print the result as JSON')
-      .on('--help', () => context.stdout.write(RESTORE_HELP))
+      .addHelpText('after', RESTORE_HELP)
       .action(async (flags: RestoreGroupsFlags) => {
         const groups = parseList('--groups', flags.groups)
         if (groups === undefined) throw new UsageError('restore-groups needs --groups g1[,g2]')

@@ -101,7 +101,7 @@ export const restoreCommand: CommandModule = {
         '--unsafe-single-writer',
         'write the offset map even on a store that does not honour conditional writes (run one restore at a time)',
       )
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (flags: RestoreFlags) => {
         await restore(flags, context)
       })

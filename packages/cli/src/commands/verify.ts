@@ -42,7 +42,7 @@ export const verifyCommand: CommandModule = {
       .option('--topic <topic>', 'only this topic')
       .option('--json', 'print the full result as JSON')
       .option('--deep', 'also decode every page with strict decoders, as other engines do')
-      .on('--help', () => context.stdout.write(HELP))
+      .addHelpText('after', HELP)
       .action(async (options: VerifyOptions) => {
         const store = context.openStore(options.store)
         let result: VerifyResult

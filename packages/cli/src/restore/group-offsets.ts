@@ -1,7 +1,7 @@
 // Consumer-group offsets across a restore: snapshot what groups committed on the source cluster into the archive,
 // and later set them on the target cluster translated through the offset map, so consumers resume where they were.
 // Snapshotting (snapshotGroupOffsets) and the format live in core, so the archiver can take snapshots on a timer.
-import { InvalidArgumentError, listTopics, validateTopicName } from '@everlog/core'
+import { InvalidArgumentError, validateTopicName } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 import type { Admin } from 'kafkajs'
 import { listOffsetMapSources, listSnapshotGroups, OffsetMapReader, readGroupSnapshot } from '@everlog/core'
@@ -100,13 +100,22 @@ async function topicPairs(store: ObjectStore, options: RestoreGroupsOptions): Pr
   if (options.toTopic !== undefined) {
     throw new InvalidArgumentError('--to-topic needs --topic (the source topic whose group offsets to translate)')
   }
-  // Every archived topic that has group snapshots and was restored under its own name.
+  // Every restore the archive knows of (a target topic's offset map names its source) whose source topic has group
+  // snapshots: restored under its own name or another (`everlog restore --to-topic`).
   const pairs: [string, string][] = []
-  for (const topic of await listTopics(store)) {
-    if ((await listSnapshotGroups(store, topic)).length === 0) continue
-    if ((await listOffsetMapSources(store, topic)).includes(topic)) pairs.push([topic, topic])
+  for (const prefix of await store.listPrefixes('')) {
+    const target = prefix.slice(0, -1)
+    let sources: string[]
+    try {
+      sources = await listOffsetMapSources(store, validateTopicName(target))
+    } catch {
+      continue
+    }
+    for (const source of sources) {
+      if ((await listSnapshotGroups(store, source)).length > 0) pairs.push([source, target])
+    }
   }
-  return pairs
+  return pairs.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1))
 }
 
 async function checkGroupsEmpty(admin: Admin, groups: string[]): Promise<void> {

@@ -16,15 +16,7 @@ export function parseOffset(flag: string, v: string | undefined): bigint | undef
   return BigInt(v)
 }
 
-export function parseTimeFlag(flag: string, v: string | undefined): bigint | undefined {
-  if (v === undefined) return undefined
-  if (/^\d{1,16}$/.test(v)) return BigInt(v)
-  const ms = Date.parse(v)
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
-    throw new UsageError(`${flag} must be an ISO 8601 time like 2024-05-01T12:00:00Z or epoch milliseconds, got "${v}"`)
-  }
-  return BigInt(ms)
-}
+export { parseTimeFlag } from '../time.js'
 
 export function parseList(flag: string, v: string | undefined): string[] | undefined {
   if (v === undefined) return undefined

@@ -2,9 +2,11 @@
 // ways); otherwise @bokuweb/zstd-wasm, whose WASM is initialised when this module loads (a few ms) so segment
 // encoding can compress synchronously. fzstd (pure JS) decompresses frames of unknown content size, which
 // streaming compressors such as librdkafka's write. EVERLOG_ZSTD=wasm forces the WASM path (tests, comparisons).
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { decompress as fzstdDecompress } from 'fzstd'
-import { init as zstdInit, compress as zstdWasmCompress, decompress as zstdWasmDecompress } from '@bokuweb/zstd-wasm'
+import { compress as zstdWasmCompress, decompress as zstdWasmDecompress } from '@bokuweb/zstd-wasm'
 import { FormatError } from '../errors.js'
 
 /** The part of zstd-napi's low-level binding used here. */
@@ -24,9 +26,54 @@ function loadNative(): NativeZstd | undefined {
   }
 }
 
+interface WasmInstance {
+  exports: object
+}
+/** Node's WebAssembly global (the project's type libraries leave it out). */
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object
+      Instance: new (module: object, imports: object) => WasmInstance
+    }
+  }
+).WebAssembly
+
+/** The Emscripten module object behind @bokuweb/zstd-wasm, as far as the synchronous set-up below uses it. */
+interface EmscriptenModule {
+  calledRun?: boolean
+  instantiateWasm?: (imports: object, receive: (instance: WasmInstance) => void) => unknown
+  init(): void
+}
+
+/**
+ * Sets the WASM build up synchronously, through Emscripten's documented `instantiateWasm` hook, instead of its
+ * asynchronous init(): a top-level await here would make every package that imports core impossible to require()
+ * from CommonJS. Node compiles a module of this size synchronously without complaint.
+ */
+function initWasmSync(): void {
+  const require = createRequire(import.meta.url)
+  // The package's exports map hides its module object; its files sit next to the resolved entry point.
+  const dir = dirname(require.resolve('@bokuweb/zstd-wasm'))
+  const { Module } = require(join(dir, 'module.js')) as { Module: EmscriptenModule }
+  if (Module.calledRun) return
+  const wasm = new Wasm.Module(readFileSync(join(dir, 'zstd.wasm')))
+  Module.instantiateWasm = (imports, receive) => {
+    const instance = new Wasm.Instance(wasm, imports)
+    receive(instance)
+    return instance.exports
+  }
+  try {
+    Module.init()
+  } finally {
+    delete Module.instantiateWasm
+  }
+  if (!Module.calledRun) throw new Error('zstd: the WASM build did not initialise')
+}
+
 const native = loadNative()
 // The WASM build's memory (about 10 MiB per thread) is only set up when it is the one in use.
-if (!native) await zstdInit()
+if (!native) initWasmSync()
 
 /** Which zstd compresses and decompresses pages in this process. */
 export const zstdImplementation: 'native' | 'wasm' = native ? 'native' : 'wasm'

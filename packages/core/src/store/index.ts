@@ -23,6 +23,7 @@ export type {
   ConditionalWritesProbe,
   ProbeRetry,
 } from './conditional-writes.js'
+export { assertStoreReachable } from './reachable.js'
 export { ACCEPTED_STORE_URLS, openStore, parseStoreUrl } from './open.js'
 export type { OpenStoreOptions, StoreLocation } from './open.js'
 export { compareKeys, validateKey, validatePrefix } from './keys.js'
