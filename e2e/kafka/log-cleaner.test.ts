@@ -89,6 +89,22 @@ async function readKafka(topic: string): Promise<{ offset: number; value: string
 }
 
 /** Produces `count` records in rounds, pausing past segment.ms so Kafka rolls segments the cleaner may touch. */
+/**
+ * `archived` (offsets >= from) is a faithful copy of the compacted log. The cleaner may run again at any moment, so
+ * it is not compared with one snapshot of Kafka: each record must be the one produced at its offset, in order, once,
+ * and every record Kafka still serves after the archive was written (the newest of each key among them) must be in it.
+ */
+async function assertCompactedCopy(topic: string, archived: { offset: number; value: string | null }[], from: number) {
+  for (const [i, r] of archived.entries()) {
+    assert.equal(r.value, `v${r.offset}`, `offset ${r.offset} holds the record produced there`)
+    if (i > 0) assert.ok(r.offset > archived[i - 1]!.offset, `offset ${r.offset} follows ${archived[i - 1]!.offset}`)
+  }
+  const have = new Set(archived.map((r) => r.offset))
+  const served = (await readKafka(topic)).filter((r) => r.offset >= from)
+  assert.ok(served.length > 0)
+  for (const r of served) assert.ok(have.has(r.offset), `offset ${r.offset}, which Kafka still serves, is archived`)
+}
+
 async function produceRounds(topic: string, from: number, rounds: number, perRound: number, keys: number) {
   const producer = client.producer()
   await producer.connect()
@@ -137,7 +153,7 @@ describe("Apache Kafka's log cleaner and retention", { skip: kafkaMissing() }, (
         },
       ],
     })
-    // 0..39 archived before the cleaner runs; 40..239 left to Kafka.
+    // 0..39 archived first (the cleaner may compact them before or after); 40..239 left to Kafka.
     await produceRounds(topic, 0, 2, 20, 8)
     const url = storeUrl()
     await archiveOnce(url, topic)
@@ -172,16 +188,19 @@ describe("Apache Kafka's log cleaner and retention", { skip: kafkaMissing() }, (
     // The archive that stopped at 40 resumes over the holes: what it had, then what Kafka kept, and no gap.
     await archiveOnce(url, topic)
     const resumed = await read(url)
-    assert.deepEqual(resumed.records, [
-      ...Array.from({ length: 40 }, (_, i) => ({ offset: i, value: `v${i}` })),
-      ...fromBoundary,
-    ])
+    // (The cleaner may already have compacted 0..39 before the first archive read them.)
+    await assertCompactedCopy(topic, resumed.records, 0)
+    assert.ok(
+      resumed.records.some((r) => r.offset >= 40),
+      'the resumed archive continued past 40',
+    )
     assert.equal(resumed.gaps, 0)
-    // A fresh archive of the compacted log holds exactly what Kafka serves.
+    // A fresh archive of the compacted log holds what Kafka serves.
     const fresh = storeUrl()
     await archiveOnce(fresh, topic)
     const again = await read(fresh)
-    assert.deepEqual(again.records, kafkaLog)
+    await assertCompactedCopy(topic, again.records, 0)
+    assert.ok(again.records.length < 240, 'the fresh archive has the holes the cleaner made')
     assert.equal(again.gaps, 0)
   })
 
