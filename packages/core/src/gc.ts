@@ -4,6 +4,7 @@
 import { IntegrityError } from './errors.js'
 import { offsetMapPrefix, parseOffsetMapChunkName } from './offset-map/layout.js'
 import { readOffsetMapManifest } from './offset-map/manifest.js'
+import { listRestoreTargets } from './offset-map/reader.js'
 import type { ObjectInfo, ObjectStore } from './store/types.js'
 import { listUnreferenced, reachableObjects } from './verify.js'
 
@@ -74,7 +75,9 @@ export async function collectGarbage(store: ObjectStore, options: GcOptions = {}
   }
   const unreferenced = async function* () {
     yield* listUnreferenced(store, reachable.topics, reachable.keys)
-    yield* unreferencedOffsetMapChunks(store, reachable.topics)
+    // Restores write offset maps into target topics that need not be archived topics themselves.
+    const targets = options.topic === undefined ? await listRestoreTargets(store) : [options.topic]
+    yield* unreferencedOffsetMapChunks(store, targets)
   }
   for await (const info of unreferenced()) {
     // A store that cannot say when an object was written gives gc no way to spare commits in flight.

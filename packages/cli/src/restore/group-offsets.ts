@@ -4,7 +4,13 @@
 import { InvalidArgumentError, validateTopicName } from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 import type { Admin } from 'kafkajs'
-import { listOffsetMapSources, listSnapshotGroups, OffsetMapReader, readGroupSnapshot } from '@everlog/core'
+import {
+  listOffsetMapSources,
+  listRestoreTargets,
+  listSnapshotGroups,
+  OffsetMapReader,
+  readGroupSnapshot,
+} from '@everlog/core'
 import type { GroupOffsetSnapshot, OffsetTranslation } from '@everlog/core'
 
 export interface RestoreGroupsOptions {
@@ -103,15 +109,8 @@ async function topicPairs(store: ObjectStore, options: RestoreGroupsOptions): Pr
   // Every restore the archive knows of (a target topic's offset map names its source) whose source topic has group
   // snapshots: restored under its own name or another (`everlog restore --to-topic`).
   const pairs: [string, string][] = []
-  for (const prefix of await store.listPrefixes('')) {
-    const target = prefix.slice(0, -1)
-    let sources: string[]
-    try {
-      sources = await listOffsetMapSources(store, validateTopicName(target))
-    } catch {
-      continue
-    }
-    for (const source of sources) {
+  for (const target of await listRestoreTargets(store)) {
+    for (const source of await listOffsetMapSources(store, target)) {
       if ((await listSnapshotGroups(store, source)).length > 0) pairs.push([source, target])
     }
   }

@@ -124,6 +124,20 @@ export class OffsetMapReader {
   }
 }
 
+/**
+ * Topics some restore wrote into (those with an offset map), sorted: archived topics and target topics that hold
+ * nothing but what a restore wrote about them (which listTopics leaves out).
+ */
+export async function listRestoreTargets(store: ObjectStore): Promise<string[]> {
+  const out: string[] = []
+  for (const prefix of await store.listPrefixes('')) {
+    const m = /^([a-zA-Z0-9._-]{1,249})\/$/.exec(prefix)
+    if (!m || m[1] === '.' || m[1] === '..') continue
+    if ((await store.listPrefixes(`${m[1]}/`)).includes(offsetMapPrefix(m[1]!))) out.push(m[1]!)
+  }
+  return out.sort()
+}
+
 /** Source topics that were restored into `targetTopic` (those with an offset map under it), sorted. */
 export async function listOffsetMapSources(store: ObjectStore, targetTopic: string): Promise<string[]> {
   const base = offsetMapPrefix(targetTopic)
