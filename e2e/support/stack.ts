@@ -22,19 +22,10 @@ registerKafkaCodecs(CompressionCodecs)
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
 /** What a story needs of an S3 server: ours (S3TestServer, which also records requests) or a third-party one. */
-export interface S3Endpoint {
-  endpoint: string
-  region: string
-  bucket: string | undefined
-  accessKeyId: string
-  secretAccessKey: string
-  clientConfig(): {
-    endpoint: string
-    region: string
-    forcePathStyle: true
-    credentials: { accessKeyId: string; secretAccessKey: string }
-  }
-}
+export type S3Endpoint = Pick<
+  S3TestServer,
+  'endpoint' | 'region' | 'bucket' | 'accessKeyId' | 'secretAccessKey' | 'clientConfig'
+>
 
 export interface Stack<S extends S3Endpoint = S3TestServer> {
   s3: S
