@@ -6,6 +6,13 @@ import { InvalidArgumentError, InvalidTopicNameError } from './errors.js'
 export const FORMAT_VERSION = 1
 /** Readers accept the current format version and the one before (CONVENTIONS: persisted formats). */
 export const READABLE_FORMAT_VERSIONS: readonly number[] = [FORMAT_VERSION]
+/**
+ * Segment format version (a segment's `everlog.format` metadata), apart from the archive's: 2 stores the timestamp
+ * column as Parquet TIMESTAMP(MICROS, UTC), the unit of Iceberg's `timestamptz`; 1 stored TIMESTAMP(MILLIS, UTC).
+ * Both are read (docs/design.md "Segment format versions").
+ */
+export const SEGMENT_FORMAT_VERSION = 2
+export const READABLE_SEGMENT_FORMAT_VERSIONS: readonly number[] = [1, SEGMENT_FORMAT_VERSION]
 
 export const DESCRIPTOR_KEY = 'everlog.json'
 

@@ -56,8 +56,8 @@ function fixture(n: number, first = 1000n): ArchiveRecord[] {
   }))
 }
 
-/** The records as an Arrow table of the segment schema, for parquet-wasm to write. */
-const { headerEntryType, headersType, segmentSchema } = segmentArrowTypes(arrow)
+/** The records as an Arrow table of the format-1 segment schema (milliseconds), for parquet-wasm to write. */
+const { headerEntryType, headersType, segmentSchema } = segmentArrowTypes(arrow, 'ms')
 
 function arrowTable(records: ArchiveRecord[]): arrow.Table {
   const binary = <T extends arrow.Binary | arrow.Utf8>(type: T, items: (Buffer | null)[]) => {

@@ -56,7 +56,8 @@ describe('encodePackedRowGroup', () => {
     const header = fc.tuple(fc.string({ unit: 'grapheme', maxLength: 10 }), buf).map(([k, v]): RecordHeader => [k, v])
     const body = fc.record({
       gap: fc.bigInt(1n, 1n << 40n),
-      timestamp: fc.bigInt(-(1n << 62n), 1n << 62n),
+      // The widest timestamps a segment stores: microseconds that fill a signed INT64.
+      timestamp: fc.bigInt(-((1n << 63n) - 1n) / 1000n, ((1n << 63n) - 1n) / 1000n),
       key: buf,
       value: buf,
       headers: fc.array(header, { maxLength: 4 }),

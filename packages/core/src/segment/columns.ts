@@ -1,6 +1,6 @@
 // RecordColumns <-> ArchiveRecords, slices of columns, and int64 columns read without a BigInt per value.
 import type { ArchiveRecord, RecordHeader } from '../record.js'
-import type { RecordColumns } from './types.js'
+import type { RecordColumns, TimestampUnit } from './types.js'
 
 /** Rows [from, to) as ArchiveRecords (views, no copies). */
 export function columnsToRecords(c: RecordColumns, from = 0, to = c.length): ArchiveRecord[] {
@@ -93,5 +93,31 @@ export class Int64Text {
   string(i: number): string {
     const n = this.number(i)
     return n === n ? String(n) : this.values[i]!.toString()
+  }
+}
+
+/**
+ * A row group's timestamps in Kafka's milliseconds: microseconds (segment format 2) are divided by 1000 in place,
+ * rounding down; milliseconds (format 1) stay. Every decoder's columns pass through here, so records, consumers and
+ * tools never see the file's unit.
+ */
+export function timestampsToMillis(unit: TimestampUnit, timestamps: BigInt64Array): void {
+  if (unit === 'ms') return
+  const words = new Int32Array(timestamps.buffer, timestamps.byteOffset, timestamps.length * 2)
+  for (let i = 0; i < timestamps.length; i++) {
+    const hi = words[2 * i + 1]!
+    // |hi| < 2^21: the value is a safe integer, so the arithmetic below is exact in doubles.
+    if (hi >= 0x200000 || hi < -0x200000) {
+      const v = timestamps[i]!
+      const q = v / 1000n
+      timestamps[i] = q * 1000n > v ? q - 1n : q
+      continue
+    }
+    const v = hi * TWO_32 + (words[2 * i]! >>> 0)
+    const r = v % 1000
+    const ms = (v - r) / 1000 - (r < 0 ? 1 : 0)
+    const msHi = Math.floor(ms / TWO_32)
+    words[2 * i] = ms - msHi * TWO_32
+    words[2 * i + 1] = msHi
   }
 }

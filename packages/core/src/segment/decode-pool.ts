@@ -4,7 +4,7 @@
 import type { Worker } from 'node:worker_threads'
 import type { ArchiveRecord } from '../record.js'
 import { startWorker } from '../worker.js'
-import { columnsToRecords } from './columns.js'
+import { columnsToRecords, timestampsToMillis } from './columns.js'
 import { checkRowGroup, decodeRowGroupColumns } from './decode.js'
 import { assembleRowGroupColumns, planRowGroup } from './native-decode.js'
 import type { ChunkPlan, Page, Range } from './native-decode.js'
@@ -75,6 +75,7 @@ export async function decodeRowGroupColumnsAsync(
   const pages = await inWorker({ id: nextId++, plans, chunk: copy.buffer as ArrayBuffer, index, what })
   if (!pages) return decodeRowGroupColumns(layout, index, chunk, what)
   const columns = assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+  timestampsToMillis(layout.timestampUnit, columns.timestamps)
   checkRowGroup(layout, index, columns, what)
   return columns
 }

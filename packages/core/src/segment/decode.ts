@@ -8,11 +8,11 @@ import { sha256Hex } from '../hash.js'
 import { apacheArrow, parquetWasm } from '../lazy-deps.js'
 import type { ArchiveRecord, RecordHeader } from '../record.js'
 import { footerLength, MAGIC, parseFooter, singleRowGroupFile } from './footer.js'
-import { columnsToRecords, recordsToColumns } from './columns.js'
+import { columnsToRecords, recordsToColumns, timestampsToMillis } from './columns.js'
 import { checkPageCrcs, decodeRowGroupColumnsNative, NATIVE_CODECS } from './native-decode.js'
 import { Codec } from './parquet.js'
 import { segmentArrowTypes } from './schema.js'
-import type { RecordColumns, SegmentLayout } from './types.js'
+import type { RecordColumns, SegmentLayout, TimestampUnit } from './types.js'
 
 /**
  * Codecs whose pages decode faster natively than through parquet-wasm. Measured on 200k ~1 KiB records, per row
@@ -21,11 +21,14 @@ import type { RecordColumns, SegmentLayout } from './types.js'
  */
 const FASTER_NATIVELY: ReadonlySet<number> = new Set([Codec.ZSTD, Codec.GZIP, Codec.UNCOMPRESSED])
 
-let expected: Map<string, string> | undefined
-/** Each column's Arrow type as parquet-wasm decodes a segment, rendered (made on first use: Arrow loads lazily). */
-function expectedTypes(): Map<string, string> {
-  return (expected ??= new Map(
-    segmentArrowTypes(apacheArrow()).segmentSchema.fields.map((f) => [f.name, String(f.type)]),
+const expected: Partial<Record<TimestampUnit, Map<string, string>>> = {}
+/**
+ * Each column's Arrow type as parquet-wasm decodes a segment whose timestamps are in `unit`, rendered (made on first
+ * use: Arrow loads lazily).
+ */
+function expectedTypes(unit: TimestampUnit): Map<string, string> {
+  return (expected[unit] ??= new Map(
+    segmentArrowTypes(apacheArrow(), unit).segmentSchema.fields.map((f) => [f.name, String(f.type)]),
   ))
 }
 
@@ -147,7 +150,7 @@ export function decodeRowGroupWasm(
 ): ArchiveRecord[] {
   const file = singleRowGroupFile(layout, index, chunk, what)
   const table = wasmCall(what, () => parquetWasm().readParquet(file))
-  wasmTableToRecords(table, what, out)
+  wasmTableToRecords(table, what, out, layout.timestampUnit)
   return out
 }
 
@@ -171,16 +174,16 @@ function asFormatError(err: unknown, what: string): EverlogError {
   return new FormatError(`${what} is not a readable Parquet segment: ${detail}`, { cause: err })
 }
 
-function wasmTableToRecords(table: WasmTable, what: string, out: ArchiveRecord[]): void {
+function wasmTableToRecords(table: WasmTable, what: string, out: ArchiveRecord[], unit: TimestampUnit): void {
   // intoIPCStream consumes the WASM table and copies its bytes into a JS-owned buffer: the Buffers we return
   // are views over that copy, so no later WASM call can move or reuse them.
   const ipc = wasmCall(what, () => table.intoIPCStream())
   const decoded = wasmCall(what, () => apacheArrow().tableFromIPC(ipc))
-  for (const batch of decoded.batches) appendBatch(batch, out, what)
+  for (const batch of decoded.batches) appendBatch(batch, out, what, unit)
 }
 
-function appendBatch(batch: Arrow.RecordBatch, out: ArchiveRecord[], what: string): void {
-  const types = expectedTypes()
+function appendBatch(batch: Arrow.RecordBatch, out: ArchiveRecord[], what: string, unit: TimestampUnit): void {
+  const types = expectedTypes(unit)
   const col = (name: string): Arrow.Data => {
     const i = batch.schema.fields.findIndex((f) => f.name === name)
     const data = i < 0 ? undefined : batch.data.children[i]
@@ -193,6 +196,8 @@ function appendBatch(batch: Arrow.RecordBatch, out: ArchiveRecord[], what: strin
   const n = batch.numRows
   const offsets = col('offset').values as BigInt64Array
   const timestamps = col('timestamp').values as BigInt64Array
+  // The IPC copy is ours: converted to Kafka's milliseconds in place.
+  timestampsToMillis(unit, timestamps.subarray(0, n))
   const keys = new BinaryReader(col('key'))
   const values = new BinaryReader(col('value'))
   const headers = col('headers')

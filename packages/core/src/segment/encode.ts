@@ -5,12 +5,18 @@
 // writer that streams keeps compressed bytes, not raw records, and spreads the work over the segment's lifetime.
 import { InvalidArgumentError, OffsetOrderError } from '../errors.js'
 import { sha256Hex } from '../hash.js'
-import { FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
+import { SEGMENT_FORMAT_VERSION, validatePartition, validateTopicName } from '../layout.js'
 import type { ArchiveRecord } from '../record.js'
 import { encodeColumnChunks, rowGroupColumns, writeParquetFile } from './page-write.js'
 import type { RowGroupColumns } from './page-write.js'
 import { DEFAULT_ROW_GROUP_BYTES, isSegmentCompression, MetadataKeys } from './schema.js'
-import type { EncodedRowGroup, EncodedSegment, SegmentCompression, SegmentWriteOptions } from './types.js'
+import type {
+  EncodedRowGroup,
+  EncodedSegment,
+  SegmentCompression,
+  SegmentWriteOptions,
+  TimestampUnit,
+} from './types.js'
 
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
@@ -18,6 +24,19 @@ const MAX_ROW_GROUP_BYTES = 1 << 30
 // With groups of at most 1 GiB, a record of at most 1 GiB keeps every column of a group under 2 GiB (Parquet page
 // sizes are signed 32-bit).
 const MAX_RECORD_BYTES = 1 << 30
+/** Kafka timestamps (ms) whose microseconds still fit a signed INT64: about 292,000 years either side of 1970. */
+const MAX_MICROS_MS = INT64_MAX / 1000n
+
+// The unit new row groups store their timestamps in. Only tests change it (setSegmentTimestampUnitForTests in
+// @everlog/core/testing), to write format-1 segments (milliseconds) as older Everlog did.
+let writeUnit: TimestampUnit = 'us'
+
+/** Test-only: write format-1 (TIMESTAMP(MILLIS)) segments while `unit` is 'ms'. Returns the previous unit. */
+export function setSegmentTimestampUnitForTests(unit: TimestampUnit): TimestampUnit {
+  const prev = writeUnit
+  writeUnit = unit
+  return prev
+}
 
 /**
  * Encodes records as one segment file. Pure: the same records and options always give the same bytes. Memory: the
@@ -83,7 +102,11 @@ export function assembleSegment(
   let minTimestamp = INT64_MAX
   let maxTimestamp = INT64_MIN
   let prev: EncodedRowGroup | undefined
+  const unit = groups[0]!.timestampUnit
   for (const g of groups) {
+    if (g.timestampUnit !== unit) {
+      throw new InvalidArgumentError(`row groups of ${topic}/${partition} store timestamps in different units`)
+    }
     if (g.compression !== compression) {
       throw new InvalidArgumentError(
         `row group compressed with ${g.compression} cannot go into a ${compression} segment of ${topic}/${partition}`,
@@ -103,7 +126,7 @@ export function assembleSegment(
   const firstOffset = groups[0]!.firstOffset
   const lastOffset = groups[groups.length - 1]!.lastOffset
   const metadata = new Map<string, string>([
-    [MetadataKeys.format, String(FORMAT_VERSION)],
+    [MetadataKeys.format, String(unit === 'us' ? SEGMENT_FORMAT_VERSION : 1)],
     [MetadataKeys.topic, topic],
     [MetadataKeys.partition, String(partition)],
     [MetadataKeys.firstOffset, firstOffset.toString()],
@@ -112,7 +135,7 @@ export function assembleSegment(
     [MetadataKeys.minTimestamp, minTimestamp.toString()],
     [MetadataKeys.maxTimestamp, maxTimestamp.toString()],
   ])
-  const bytes = writeParquetFile(groups, compression, metadata)
+  const bytes = writeParquetFile(groups, compression, metadata, unit)
   return { bytes, sha256: sha256Hex(bytes), firstOffset, lastOffset, records, rawBytes, minTimestamp, maxTimestamp }
 }
 
@@ -155,8 +178,11 @@ function measure(records: readonly ArchiveRecord[], where: string): Float64Array
     }
     prev = offset
     const ts = r.timestamp
-    if (typeof ts !== 'bigint' || ts < INT64_MIN || ts > INT64_MAX) {
-      throw new InvalidArgumentError(`record at offset ${offset} of ${where} has invalid timestamp`)
+    if (typeof ts !== 'bigint' || ts < -MAX_MICROS_MS || ts > MAX_MICROS_MS) {
+      throw new InvalidArgumentError(
+        `record at offset ${offset} of ${where} has invalid timestamp ${String(ts)}: segments store microseconds, ` +
+          `so a timestamp must be within ±${MAX_MICROS_MS} ms`,
+      )
     }
     let n = bytesOf(r.key, 'key', offset) + bytesOf(r.value, 'value', offset)
     for (const [k, v] of r.headers) {
@@ -238,7 +264,8 @@ function encodeMeasured(
 
 /**
  * Compresses a row group's laid-out columns (offsets and timestamps as PLAIN INT64, then the four byte-array
- * leaves) into its column chunks, with the statistics engines prune by.
+ * leaves) into its column chunks, with the statistics engines prune by. Timestamps arrive in Kafka's milliseconds
+ * and are stored as microseconds (segment format 2): the one place the writers convert.
  */
 export function rowGroupOf(
   columns: RowGroupColumns,
@@ -246,6 +273,17 @@ export function rowGroupOf(
   range: { firstOffset: bigint; lastOffset: bigint; minTimestamp: bigint; maxTimestamp: bigint },
 ): EncodedRowGroup {
   const n = info.rows
+  const unit = writeUnit
+  const scale = unit === 'us' ? 1000n : 1n
+  if (unit === 'us') {
+    if (range.minTimestamp < -MAX_MICROS_MS || range.maxTimestamp > MAX_MICROS_MS) {
+      throw new InvalidArgumentError(
+        `a record of offsets ${range.firstOffset}..${range.lastOffset} has a timestamp outside ±${MAX_MICROS_MS} ms, ` +
+          'which microseconds cannot hold',
+      )
+    }
+    millisToMicros(columns.timestamps, n)
+  }
   const { bytes, columns: chunks } = encodeColumnChunks(
     [
       {
@@ -256,7 +294,7 @@ export function rowGroupOf(
       {
         values: columns.timestamps,
         count: n,
-        stats: { min: int64Bytes(range.minTimestamp), max: int64Bytes(range.maxTimestamp) },
+        stats: { min: int64Bytes(range.minTimestamp * scale), max: int64Bytes(range.maxTimestamp * scale) },
       },
       columns.key.page(),
       columns.value.page(),
@@ -265,7 +303,27 @@ export function rowGroupOf(
     ],
     info.compression,
   )
-  return { bytes, columns: chunks, ...info, ...range }
+  return { bytes, columns: chunks, ...info, ...range, timestampUnit: unit }
+}
+
+const TWO_32 = 4294967296
+
+/**
+ * Multiplies n little-endian INT64 values by 1000 in place, as 32-bit halves (no BigInt per value). The caller has
+ * checked that every product fits.
+ */
+function millisToMicros(buf: Buffer, n: number): void {
+  if (buf.byteOffset % 4 !== 0) {
+    for (let i = 0; i < n; i++) buf.writeBigInt64LE(buf.readBigInt64LE(i * 8) * 1000n, i * 8)
+    return
+  }
+  const words = new Int32Array(buf.buffer, buf.byteOffset, 2 * n)
+  for (let i = 0; i < 2 * n; i += 2) {
+    const lo = (words[i]! >>> 0) * 1000
+    const carry = Math.floor(lo / TWO_32)
+    words[i] = lo - carry * TWO_32
+    words[i + 1] = Math.imul(words[i + 1]!, 1000) + carry
+  }
 }
 
 function int64Bytes(v: bigint): Buffer {

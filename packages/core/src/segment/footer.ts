@@ -2,12 +2,12 @@
 // and time bounds (from column statistics) and the file's key/value metadata. Also rewrites the footer into that
 // of a one-row-group file, so a single row group fetched on its own decodes as a complete Parquet file.
 import { FormatError, UnsupportedFormatVersionError } from '../errors.js'
-import { READABLE_FORMAT_VERSIONS } from '../layout.js'
+import { READABLE_SEGMENT_FORMAT_VERSIONS } from '../layout.js'
 import { MetadataKeys } from './schema.js'
 import { decodeThriftStruct, encodeThriftStruct, getField, isStruct, listItems, TType } from './thrift.js'
 import type { TField, TStruct, TValue } from './thrift.js'
-import type { RowGroupInfo, SegmentCompression, SegmentLayout } from './types.js'
-import { Codec } from './parquet.js'
+import type { RowGroupInfo, SegmentCompression, SegmentLayout, TimestampUnit } from './types.js'
+import { Codec, ConvertedType, TimeUnitField } from './parquet.js'
 
 export const MAGIC = 0x31524150 // 'PAR1' read as a little-endian u32
 /** Footer length field + trailing magic. */
@@ -53,11 +53,18 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
   }
   const format = metadata[MetadataKeys.format]
   if (format === undefined) bad(`no ${MetadataKeys.format} metadata`)
-  if (!READABLE_FORMAT_VERSIONS.includes(Number(format))) {
+  if (!READABLE_SEGMENT_FORMAT_VERSIONS.includes(Number(format))) {
     throw new UnsupportedFormatVersionError(
-      `${what} has segment format version ${format}; this Everlog reads versions ${READABLE_FORMAT_VERSIONS.join(', ')}: upgrade Everlog`,
+      `${what} has segment format version ${format}; this Everlog reads versions ${READABLE_SEGMENT_FORMAT_VERSIONS.join(', ')}: upgrade Everlog`,
     )
   }
+  // Format 1 stores milliseconds, format 2 microseconds: the footer must say the same, since every reader of the
+  // file (ours, DuckDB, Iceberg's) goes by the footer.
+  const timestampUnit = timestampUnitOf(meta)
+  if (timestampUnit === undefined || timestampUnit !== (Number(format) === 1 ? 'ms' : 'us')) {
+    bad(`segment format ${format} with a ${timestampUnit ?? 'missing or unknown'} timestamp unit`)
+  }
+  const scale = timestampUnit === 'us' ? 1000n : 1n
 
   const dataEnd = size - len - TAIL_BYTES
   const rowGroups: RowGroupInfo[] = []
@@ -98,8 +105,8 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
       firstOffset: offsets[0],
       lastOffset: offsets[1],
       records: Number(records),
-      minTimestamp: timestamps[0],
-      maxTimestamp: timestamps[1],
+      minTimestamp: floorDiv(timestamps[0], scale),
+      maxTimestamp: floorDiv(timestamps[1], scale),
       byteStart,
       byteEnd,
       uncompressedBytes,
@@ -107,7 +114,30 @@ export function parseFooter(footer: Uint8Array, size: number, what: string): Seg
   }
   if (rowGroups.length === 0) bad('no row groups')
   parsedFooters.set(footer, meta)
-  return { size, metadata, rowGroups, footer }
+  return { size, metadata, timestampUnit, rowGroups, footer }
+}
+
+/** The unit of the top-level `timestamp` column: its LogicalType TIMESTAMP unit, else its ConvertedType. */
+function timestampUnitOf(meta: TStruct): TimestampUnit | undefined {
+  const column = listItems(getField(meta, 2)).find((e) => {
+    const name = getField(e, 4)
+    return name instanceof Uint8Array && textDecoder.decode(name) === 'timestamp'
+  })
+  const unit = getField(getField(getField(column, 10), 8), 2)
+  if (isStruct(unit)) {
+    const id = unit.fields[0]?.id
+    return id === TimeUnitField.MICROS ? 'us' : id === TimeUnitField.MILLIS ? 'ms' : undefined
+  }
+  const converted = getField(column, 6)
+  if (converted === BigInt(ConvertedType.TIMESTAMP_MICROS)) return 'us'
+  if (converted === BigInt(ConvertedType.TIMESTAMP_MILLIS)) return 'ms'
+  return undefined
+}
+
+/** a / b rounded towards -infinity (BigInt division truncates). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b
+  return q * b > a ? q - 1n : q
 }
 
 // Decoding a whole segment rewrites the footer once per row group: parse it once, not once per row group

@@ -8,7 +8,7 @@ import { snappyDecompressBlock } from '../codecs/snappy.js'
 import { zstdDecompressSized } from '../codecs/zstd.js'
 import { EverlogError, FormatError } from '../errors.js'
 import type { ArchiveRecord } from '../record.js'
-import { columnsToRecords } from './columns.js'
+import { columnsToRecords, timestampsToMillis } from './columns.js'
 import { footerStruct } from './footer.js'
 import { Codec, Encoding, LEAVES, PageType, Repetition } from './parquet.js'
 import type { LeafColumn } from './parquet.js'
@@ -69,7 +69,9 @@ export function decodeRowGroupColumnsNative(
   if (!chunks) return null
   const pages = readRowGroupPages(chunks, chunk, index, what, strict)
   if (!pages) return null
-  return assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+  const columns = assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+  timestampsToMillis(layout.timestampUnit, columns.timestamps)
+  return columns
 }
 
 /**
@@ -132,7 +134,10 @@ export function readRowGroupPages(
   })
 }
 
-/** Step 3: the row group's columns from its decompressed pages, no object per record (keys, values and header values are page views). */
+/**
+ * Step 3: the row group's columns from its decompressed pages, timestamps still in the file's unit (the caller
+ * converts them with timestampsToMillis), no object per record (keys, values and header values are page views).
+ */
 export function assembleRowGroupColumns(
   pages: readonly Page[][],
   records: number,

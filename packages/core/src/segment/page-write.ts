@@ -23,7 +23,7 @@ import {
 } from './parquet.js'
 import { encodeThriftStruct, TType } from './thrift.js'
 import type { TStruct, TValue } from './thrift.js'
-import type { EncodedColumnChunk, EncodedRowGroup, SegmentCompression } from './types.js'
+import type { EncodedColumnChunk, EncodedRowGroup, SegmentCompression, TimestampUnit } from './types.js'
 
 /** zstd's own default: on segment data it compresses about as fast as level 1 and a third smaller. */
 const ZSTD_LEVEL = 3
@@ -258,6 +258,7 @@ export function writeParquetFile(
   groups: readonly EncodedRowGroup[],
   compression: SegmentCompression,
   metadata: ReadonlyMap<string, string>,
+  timestampUnit: TimestampUnit,
 ): Buffer {
   const codec = codecs[compression].id
   const kv = [...metadata].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -275,7 +276,7 @@ export function writeParquetFile(
   const footer = encodeThriftStruct(
     s([
       i32(1, 1),
-      list(2, TType.STRUCT, segmentSchemaElements()),
+      list(2, TType.STRUCT, segmentSchemaElements(timestampUnit)),
       i64(3, rows),
       list(4, TType.STRUCT, rowGroups),
       list(

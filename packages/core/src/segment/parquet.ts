@@ -2,10 +2,13 @@
 // segment's leaf columns with their levels, and builders for the Thrift structures the writer emits.
 import { TType } from './thrift.js'
 import type { TField, TStruct, TValue } from './thrift.js'
+import type { TimestampUnit } from './types.js'
 
 export const ParquetType = { INT64: 2, BYTE_ARRAY: 6 } as const
 export const Repetition = { REQUIRED: 0, OPTIONAL: 1, REPEATED: 2 } as const
-export const ConvertedType = { UTF8: 0, LIST: 3, TIMESTAMP_MILLIS: 9 } as const
+export const ConvertedType = { UTF8: 0, LIST: 3, TIMESTAMP_MILLIS: 9, TIMESTAMP_MICROS: 10 } as const
+/** LogicalType TIMESTAMP's TimeUnit union: the field id of each unit. */
+export const TimeUnitField = { MILLIS: 1, MICROS: 2, NANOS: 3 } as const
 export const Encoding = { PLAIN: 0, RLE: 3, BIT_PACKED: 4 } as const
 export const PageType = { DATA_PAGE: 0, DICTIONARY_PAGE: 2, DATA_PAGE_V2: 3 } as const
 export const Codec = { UNCOMPRESSED: 0, SNAPPY: 1, GZIP: 2, ZSTD: 6, LZ4_RAW: 7 } as const
@@ -45,8 +48,11 @@ export const list = (id: number, elemType: number, items: TValue[]): TField => (
 export const bool = (id: number, value: boolean): TField => ({ id, type: value ? TType.TRUE : TType.FALSE, value })
 export const s = (fields: TField[]): TStruct => ({ kind: 'struct', fields })
 
-/** The SchemaElements of a segment, root first, depth-first (parquet.thrift SchemaElement). */
-export function segmentSchemaElements(): TStruct[] {
+/**
+ * The SchemaElements of a segment, root first, depth-first (parquet.thrift SchemaElement). The timestamp column is
+ * TIMESTAMP(MICROS, UTC) from segment format 2 on, TIMESTAMP(MILLIS, UTC) in format 1 (SEGMENT_FORMAT_VERSION).
+ */
+export function segmentSchemaElements(unit: TimestampUnit = 'us'): TStruct[] {
   const leaf = (name: string, type: number, repetition: number, extra: TField[] = []) =>
     s([i32(1, type), i32(3, repetition), bin(4, name), ...extra])
   const group = (name: string, repetition: number, children: number, extra: TField[] = []) =>
@@ -55,9 +61,14 @@ export function segmentSchemaElements(): TStruct[] {
     s([bin(4, 'schema'), i32(5, 5)]),
     leaf('offset', ParquetType.INT64, Repetition.REQUIRED),
     leaf('timestamp', ParquetType.INT64, Repetition.REQUIRED, [
-      i32(6, ConvertedType.TIMESTAMP_MILLIS),
-      // LogicalType.TIMESTAMP { isAdjustedToUTC: true, unit: MILLIS }
-      struct(10, [struct(8, [bool(1, true), struct(2, [struct(1, [])])])]),
+      i32(6, unit === 'us' ? ConvertedType.TIMESTAMP_MICROS : ConvertedType.TIMESTAMP_MILLIS),
+      // LogicalType.TIMESTAMP { isAdjustedToUTC: true, unit: MICROS (or MILLIS) }
+      struct(10, [
+        struct(8, [
+          bool(1, true),
+          struct(2, [struct(unit === 'us' ? TimeUnitField.MICROS : TimeUnitField.MILLIS, [])]),
+        ]),
+      ]),
     ]),
     leaf('key', ParquetType.BYTE_ARRAY, Repetition.OPTIONAL),
     leaf('value', ParquetType.BYTE_ARRAY, Repetition.OPTIONAL),

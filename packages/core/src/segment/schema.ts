@@ -1,7 +1,7 @@
 // The segment's metadata keys, compressions and Arrow schema (what a segment decodes to through parquet-wasm, the
 // fallback reader). The Parquet schema itself is in parquet.ts (DESIGN.md "Segment format (Parquet)").
 import type * as Arrow from 'apache-arrow'
-import type { SegmentCompression } from './types.js'
+import type { SegmentCompression, TimestampUnit } from './types.js'
 
 export const DEFAULT_ROW_GROUP_BYTES = 4 * 1024 * 1024
 
@@ -19,10 +19,10 @@ export const MetadataKeys = {
 export const Columns = ['offset', 'timestamp', 'key', 'value', 'headers'] as const
 
 /**
- * The Arrow types of a segment, built with the caller's Arrow module (Arrow's classes are compared by instance, so
+ * The Arrow types of a segment of the given timestamp unit (format 2: 'us', format 1: 'ms'), built with the caller's Arrow module (Arrow's classes are compared by instance, so
  * a test building tables with its own import of Arrow must not mix in another's).
  */
-export function segmentArrowTypes(arrow: typeof Arrow) {
+export function segmentArrowTypes(arrow: typeof Arrow, unit: TimestampUnit = 'us') {
   const headerKeyType = new arrow.Utf8()
   const headerEntryType = new arrow.Struct([
     new arrow.Field('key', headerKeyType, false),
@@ -32,7 +32,11 @@ export function segmentArrowTypes(arrow: typeof Arrow) {
   const headersType = new arrow.List(new arrow.Field('element', headerEntryType, false))
   const segmentSchema = new arrow.Schema([
     new arrow.Field('offset', new arrow.Int64(), false),
-    new arrow.Field('timestamp', new arrow.TimestampMillisecond('UTC'), false),
+    new arrow.Field(
+      'timestamp',
+      unit === 'us' ? new arrow.TimestampMicrosecond('UTC') : new arrow.TimestampMillisecond('UTC'),
+      false,
+    ),
     new arrow.Field('key', new arrow.Binary(), true),
     new arrow.Field('value', new arrow.Binary(), true),
     new arrow.Field('headers', headersType, false),

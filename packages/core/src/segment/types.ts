@@ -50,8 +50,10 @@ export interface EncodedRowGroup {
   rawBytes: number
   firstOffset: bigint
   lastOffset: bigint
+  /** Kafka milliseconds (the column itself holds `timestampUnit`). */
   minTimestamp: bigint
   maxTimestamp: bigint
+  timestampUnit: TimestampUnit
 }
 
 export interface RowGroupInfo {
@@ -59,6 +61,7 @@ export interface RowGroupInfo {
   firstOffset: bigint
   lastOffset: bigint
   records: number
+  /** Kafka milliseconds, whatever unit the file stores (statistics of a microsecond column divided by 1000). */
   minTimestamp: bigint
   maxTimestamp: bigint
   /** First byte of the row group's column chunks in the object. */
@@ -69,11 +72,20 @@ export interface RowGroupInfo {
   uncompressedBytes: number
 }
 
+/**
+ * The unit of a segment's Parquet timestamp column: 'us' (TIMESTAMP(MICROS, UTC), segment format 2) or 'ms'
+ * (TIMESTAMP(MILLIS, UTC), format 1). Records, row-group bounds, metadata and the index are always in Kafka's
+ * milliseconds: readers convert at the column.
+ */
+export type TimestampUnit = 'ms' | 'us'
+
 export interface SegmentLayout {
   /** Size of the whole object in bytes. */
   size: number
   /** The file's key/value metadata (everlog.* keys and the writer's own). */
   metadata: Record<string, string>
+  /** The timestamp column's unit as its footer declares it; `rowGroups` bounds are already milliseconds. */
+  timestampUnit: TimestampUnit
   rowGroups: RowGroupInfo[]
   /** The object's Thrift footer, its length and the magic: what decoding a row group needs besides its bytes. */
   footer: Uint8Array

@@ -12,3 +12,5 @@ export { storeContract } from './store-contract.js'
 export type { StoreContractOptions } from './store-contract.js'
 export { FaultyStore, STORE_FAULTS } from './faulty-store.js'
 export type { FaultFilter, FaultRates, FaultStats, FaultyStoreOptions, StoreFault, StoreOp } from './faulty-store.js'
+// Writes segment format 1 (TIMESTAMP(MILLIS)) as older Everlog did, for archives that mix both formats.
+export { setSegmentTimestampUnitForTests } from '../segment/encode.js'
