@@ -124,7 +124,10 @@ describe('segments read by independent Parquet readers (every codec, edge-case c
   const expected = records.map(rowOf)
   const dir = mkdtempSync(join(tmpdir(), 'everlog-conformance-'))
   const files = new Map<SegmentCompression, string>()
-  let python: Record<string, Record<string, { rows?: Row[]; rowGroups?: number; error?: string }>> = {}
+  let python: Record<
+    string,
+    Record<string, { rows?: Row[]; rowGroups?: number; timestampType?: string; error?: string }>
+  > = {}
 
   before(() => {
     for (const compression of CODECS) {
@@ -184,6 +187,8 @@ describe('segments read by independent Parquet readers (every codec, edge-case c
         assertRows(got[reader]!.rows!, expected, `${reader} ${compression}`)
       }
       assert.ok(got.pyarrow!.rowGroups! >= 5, `${compression}: ${got.pyarrow!.rowGroups} row groups`)
+      // Segment format 2: UTC microseconds, Iceberg's timestamptz unit.
+      assert.equal(got.pyarrow!.timestampType, 'timestamp[us, tz=UTC]')
       // fastparquet does not assemble lists of structs: it reads the flat columns.
       assert.equal(got.fastparquet!.error, undefined, `fastparquet failed on ${compression}`)
       assertRows(got.fastparquet!.rows!, expected, `fastparquet ${compression}`, false)

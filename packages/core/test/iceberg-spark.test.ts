@@ -105,15 +105,9 @@ describe('Spark with the Iceberg runtime reads the published table', { skip }, (
     assert.equal(spark.unpushed_rows, 51 + 50 + 50)
   })
 
-  // Iceberg's Java Parquet reader compares TIMESTAMP(MILLIS) row-group statistics with microsecond literals without
-  // converting them (apache/iceberg#18173, open), so a timestamp predicate pushed into the scan skips row groups
-  // that match: the files planned are right (the manifests carry microsecond bounds), the rows are not. Marked todo
-  // so the suite reports it until segments store microseconds (docs/iceberg.md).
-  it(
-    'filters rows by a pushed-down timestamp predicate',
-    { todo: 'apache/iceberg#18173: millisecond statistics' },
-    () => {
-      assert.equal(spark.filtered_rows, 51 + 50 + 50)
-    },
-  )
+  // Segment format 2 stores TIMESTAMP(MICROS): the unit Iceberg's Java Parquet reader compares its literals in when it
+  // skips row groups by their statistics (with format-1 MILLIS statistics it dropped matching rows).
+  it('filters rows by a pushed-down timestamp predicate', () => {
+    assert.equal(spark.filtered_rows, 51 + 50 + 50)
+  })
 })

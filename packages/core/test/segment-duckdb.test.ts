@@ -81,6 +81,20 @@ describe('DuckDB reads segments', () => {
     )
   })
 
+  it('reads the timestamp as UTC microseconds (segment format 2), and filters by time exactly', async () => {
+    const [schema] = await rows(
+      `SELECT converted_type, logical_type FROM parquet_schema('${files.get('zstd')!}') WHERE name = 'timestamp'`,
+    )
+    assert.equal(schema!['converted_type'], 'TIMESTAMP_MICROS')
+    assert.match(String(schema!['logical_type']), /isAdjustedToUTC=1.*MICROS=MicroSeconds\(\)/)
+    // Records i = 100..199 have timestamps T0 + 10 i ms.
+    const [hit] = await rows(
+      `SELECT count(*) AS n, min("offset") AS lo FROM ${q(files.get('zstd')!)}
+       WHERE "timestamp" BETWEEN make_timestamptz(1700000001000000) AND make_timestamptz(1700000001990000)`,
+    )
+    assert.deepEqual(hit, { n: 100n, lo: 1_000_100n })
+  })
+
   it('reads headers in order with duplicates, nulls and unicode keys, and timestamps as UTC instants', async () => {
     const [row] = await rows(
       `SELECT len(headers) AS n, headers[1].key AS k1, decode(headers[1].value) AS v1, headers[2].key AS k2,
@@ -123,7 +137,7 @@ describe('DuckDB reads segments', () => {
     )
     assert.deepEqual(meta, {
       'everlog.firstOffset': '1000000',
-      'everlog.format': '1',
+      'everlog.format': '2',
       'everlog.lastOffset': '1004999',
       'everlog.maxTimestamp': '1700000049990',
       'everlog.minTimestamp': '1700000000000',

@@ -31,15 +31,17 @@ def pyarrow_rows(path):
     f = pq.ParquetFile(path, page_checksum_verification=True)
     t = f.read()
     cols = [t.column(n).to_pylist() for n in ("offset", "key", "value", "headers")]
-    ts = t.column("timestamp").cast(pa.int64()).to_pylist()
-    return [row(o, s, k, v, h) for o, s, k, v, h in zip(cols[0], ts, cols[1], cols[2], cols[3])], f.metadata.num_row_groups
+    # Milliseconds whatever the file's unit (a safe cast: it fails rather than drop a fraction of a millisecond).
+    ts = t.column("timestamp").cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()).to_pylist()
+    rows = [row(o, s, k, v, h) for o, s, k, v, h in zip(cols[0], ts, cols[1], cols[2], cols[3])]
+    return rows, f.metadata.num_row_groups, str(t.schema.field("timestamp").type)
 
 
 def polars_rows(path):
     import polars as pl
 
     df = pl.read_parquet(path)
-    ts = df["timestamp"].cast(pl.Int64).to_list()
+    ts = df["timestamp"].dt.epoch("ms").to_list()
     return [
         row(o, s, k, v, h)
         for o, s, k, v, h in zip(df["offset"].to_list(), ts, df["key"].to_list(), df["value"].to_list(), df["headers"].to_list())
@@ -60,7 +62,9 @@ def fastparquet_rows(path):
     pf = fastparquet.ParquetFile(path)
     # Flat columns only: fastparquet does not assemble a list of structs (headers).
     df = pf.to_pandas(columns=["offset", "timestamp", "key", "value"])
-    ts = df["timestamp"].astype("int64") // 1_000_000 if str(df["timestamp"].dtype).startswith("datetime64[ns") else df["timestamp"].astype("int64")
+    dtype = str(df["timestamp"].dtype)
+    per_ms = {"ns": 1_000_000, "us": 1_000}.get(dtype[len("datetime64["):][:2], 1) if dtype.startswith("datetime64[") else 1
+    ts = df["timestamp"].astype("int64") // per_ms
     return [
         [str(o), str(s), canon(k), canon(v), None]
         for o, s, k, v in zip(df["offset"].tolist(), ts.tolist(), df["key"].tolist(), df["value"].tolist())
@@ -75,8 +79,8 @@ def main():
             try:
                 r = fn(path)
                 if name == "pyarrow":
-                    rows, groups = r
-                    res[name] = {"rows": rows, "rowGroups": groups}
+                    rows, groups, ts_type = r
+                    res[name] = {"rows": rows, "rowGroups": groups, "timestampType": ts_type}
                 else:
                     res[name] = {"rows": r}
             except Exception as e:  # every failure is reported, the test decides
