@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { openStore, PartitionWriter } from '@everlog/core'
+import { openStore, PartitionWriter, readSegmentLayout } from '@everlog/core'
+import { setSegmentTimestampUnitForTests } from '@everlog/core/testing'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import { Kafka, logLevel } from 'kafkajs'
 import type { EachBatchPayload, IHeaders, InstrumentationEvent, KafkaMessage } from 'kafkajs'
@@ -181,6 +182,29 @@ async function start(
   })
   return { consumer, delivered, switches, skipped }
 }
+
+test('a partition of format-1 (millisecond) then format-2 (microsecond) segments reads as one, every record the same', async (t) => {
+  const topic = await newTopic()
+  await produce(topic, 0, 0, 240)
+  // Archived by an older Everlog first (TIMESTAMP(MILLIS) segments), then by this one (TIMESTAMP(MICROS)).
+  setSegmentTimestampUnitForTests('ms')
+  try {
+    await archive(topic, 0, 0, 100)
+  } finally {
+    setSegmentTimestampUnitForTests('us')
+  }
+  await archive(topic, 0, 100, 200)
+  const units = new Set<string>()
+  for await (const o of store.list(`${topic}/data/`)) units.add((await readSegmentLayout(store, o.key)).timestampUnit)
+  assert.deepEqual([...units].sort(), ['ms', 'us'])
+  await broker.deleteRecords(topic, 0, 200)
+  const { consumer, delivered, switches } = await start(topic)
+  t.after(() => consumer.disconnect())
+  await waitFor('240 records', () => delivered.length >= 240)
+  assert.deepEqual(offsetsOf(delivered), range(0, 240))
+  for (const d of delivered) assertSameRecord(d)
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '200' }])
+})
 
 test('from the beginning: archive, then Kafka at exactly the boundary, every offset once with the same bytes', async (t) => {
   const topic = await newTopic()
