@@ -14,6 +14,7 @@ export const SEGMENT_COLUMNS: readonly SegmentColumn[] = [
   { name: 'offset', athena: 'bigint', duckdb: 'BIGINT', comment: 'Kafka offset' },
   {
     name: 'timestamp',
+    // Athena and DuckDB read both segment formats' units (MICROS, and MILLIS in format 1) into this one type.
     athena: 'timestamp',
     duckdb: 'TIMESTAMP WITH TIME ZONE',
     comment: 'Kafka record timestamp (UTC)',

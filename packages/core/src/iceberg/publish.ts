@@ -160,7 +160,7 @@ function tableProperties(topic: string): Record<string, string> {
     'write.format.default': 'parquet',
     // Iceberg's Java vectorized Parquet reader casts a TIMESTAMP(MILLIS) column to a microsecond vector and fails
     // (ClassCastException in Spark when the timestamp is read without nested columns); its row reader widens
-    // millis correctly.
+    // millis correctly. Format-2 segments are MICROS, but a table may still list format-1 ones.
     'read.parquet.vectorization.enabled': 'false',
     'everlog.topic': topic,
     // Iceberg writers must not add files here: the table is derived from the archive's HEADs.

@@ -23,8 +23,9 @@ export const SPEC_ID = 0
 /**
  * `partition` is not stored in the segments: like a Hive partition column it lives in the path, and Iceberg readers
  * fill an identity-partitioned column that a file lacks from the partition value in the manifest.
- * `timestamp` is timestamptz (microseconds in Iceberg); the segments keep Parquet TIMESTAMP(MILLIS, UTC), which
- * Iceberg's readers widen on read, and the manifests carry the bounds in microseconds as the spec asks.
+ * `timestamp` is timestamptz (microseconds in Iceberg): segment format 2 stores TIMESTAMP(MICROS, UTC); format-1
+ * segments (MILLIS) stay readable through the name mapping, and the manifests carry the bounds of both in
+ * microseconds as the spec asks (docs/iceberg.md).
  */
 export function icebergSchema(): object {
   return {
