@@ -93,6 +93,24 @@ export function icebergTablePrefix(topic: string): string {
   return `${validateTopicName(topic)}/iceberg/`
 }
 
+/**
+ * Where the Iceberg table keeps the format-2 copy of a format-1 segment (docs/iceberg.md "Segments written before
+ * format 2"): the segment's own file name under `<topic>/iceberg/data/`, so the copy names its source; its bytes are
+ * a pure function of the source's records.
+ */
+export function icebergSegmentCopyKey(segmentKey: string): string {
+  const parsed = parseSegmentKey(segmentKey)
+  if (!parsed) throw new InvalidArgumentError(`${segmentKey} is not a segment key`)
+  return `${icebergTablePrefix(parsed.topic)}data/partition=${parsed.partition}/${padOffset(parsed.firstOffset)}-${parsed.sha256}.parquet`
+}
+
+/** The segment an Iceberg copy was made from (icebergSegmentCopyKey), or undefined for any other key. */
+export function segmentKeyOfIcebergCopy(key: string): string | undefined {
+  const m = /^([^/]+)\/iceberg\/(data\/partition=\d+\/\d{20}-[0-9a-f]{64}\.parquet)$/.exec(key)
+  const source = m ? `${m[1]}/${m[2]}` : undefined
+  return source !== undefined && parseSegmentKey(source) ? source : undefined
+}
+
 export function icebergMetadataKey(topic: string, version: number): string {
   if (!Number.isSafeInteger(version) || version < 1) {
     throw new InvalidArgumentError(`invalid Iceberg metadata version ${version}: expected an integer >= 1`)

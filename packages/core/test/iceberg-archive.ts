@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { ArchiveReader, PartitionWriter, encodeSegment, segmentKey, writeTopicMeta } from '../src/index.js'
 import type { ArchiveRecord, ObjectStore } from '../src/index.js'
+import { setSegmentTimestampUnitForTests } from '../src/testing/index.js'
 
 export const TOPIC = 'orders'
 export const T0 = 1_700_000_000_000n
@@ -27,19 +28,28 @@ export function makeRecord(partition: number, offset: bigint): ArchiveRecord {
   }
 }
 
-/** Appends records [from, to) of each partition in segments of `segmentRecords`. */
+/**
+ * Appends records [from, to) of each partition in segments of `segmentRecords`; offsets below `format1Below` in
+ * format-1 segments (TIMESTAMP(MILLIS)), as an archive written before segment format 2 holds them.
+ */
 export async function archive(
   store: ObjectStore,
   partitions: number,
   from: number,
   to: number,
   segmentRecords: number,
+  format1Below = 0,
 ): Promise<void> {
   for (let p = 0; p < partitions; p++) {
     const writer = await PartitionWriter.open(store, { topic: TOPIC, partition: p, writer: 'iceberg-test' })
     for (let i = from; i < to; i += segmentRecords) {
       const n = Math.min(segmentRecords, to - i)
-      await writer.appendSegment(Array.from({ length: n }, (_, k) => makeRecord(p, BigInt(i + k))))
+      setSegmentTimestampUnitForTests(i < format1Below ? 'ms' : 'us')
+      try {
+        await writer.appendSegment(Array.from({ length: n }, (_, k) => makeRecord(p, BigInt(i + k))))
+      } finally {
+        setSegmentTimestampUnitForTests('us')
+      }
     }
   }
   await writeTopicMeta(store, { topic: TOPIC, partitions })

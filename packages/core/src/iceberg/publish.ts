@@ -10,8 +10,13 @@ import { sha256Hex } from '../hash.js'
 import { iterateEntries } from '../index/read.js'
 import { StoreNodeSource } from '../index/source.js'
 import type { SegmentEntry } from '../index/types.js'
+import { decodeSegment } from '../segment/decode.js'
+import { encodeSegment } from '../segment/encode.js'
+import { segmentCompressionOf } from '../segment/footer.js'
+import { fetchSegment, readSegmentLayout } from '../segment/read.js'
 import {
   icebergManifestKey,
+  icebergSegmentCopyKey,
   icebergMetadataKey,
   icebergTablePrefix,
   icebergVersionHintKey,
@@ -111,6 +116,39 @@ function parseNextOffsets(snapshot: IcebergSnapshot | undefined, key: string): M
     throw new FormatError(`${key}: ${NEXT_OFFSETS_SUMMARY_KEY} is not a map of partitions to offsets`, { cause: err })
   }
   return out
+}
+
+/**
+ * The data file the table lists for a segment: the segment itself in format 2 (TIMESTAMP(MICROS)); for a format-1
+ * segment (MILLIS) a format-2 copy of it under `<topic>/iceberg/data/`, made once. Iceberg's Java reader compares a
+ * row group's timestamp statistics with microsecond literals whatever the file's unit (apache/iceberg#18173), and
+ * Iceberg has no per-file unit to tell it otherwise, so a table listing a MILLIS segment would drop its rows from
+ * pushed-down time ranges. The copy holds the same records (checked before it is written), so the entry's bounds
+ * stay the index entry's.
+ */
+async function dataFileOf(
+  store: ObjectStore,
+  topic: string,
+  partition: number,
+  e: SegmentEntry,
+): Promise<SegmentEntry> {
+  const layout = await readSegmentLayout(store, e.key)
+  if (layout.timestampUnit === 'us') return e
+  const key = icebergSegmentCopyKey(e.key)
+  const existing = await store.head(key)
+  if (existing) return { ...e, key, bytes: existing.size }
+  const { bytes, layout: whole } = await fetchSegment(store, e.key)
+  const records = decodeSegment(bytes, { key: e.key })
+  const copy = encodeSegment(records, {
+    topic,
+    partition,
+    compression: segmentCompressionOf(whole, e.key) ?? 'zstd',
+  })
+  if (copy.records !== e.records || copy.firstOffset !== e.firstOffset || copy.lastOffset !== e.lastOffset) {
+    throw new FormatError(`${e.key} holds other records than its index entry; run \`everlog verify\``)
+  }
+  await store.put(key, copy.bytes, { contentType: 'application/vnd.apache.parquet' })
+  return { ...e, key, bytes: copy.bytes.length }
 }
 
 /** The manifest entries of new segments: status ADDED, snapshot id and sequence numbers inherited from the list. */
@@ -240,9 +278,11 @@ export async function publishIceberg(
         segments.push(e)
       }
       if (segments.length === 0) continue // only gaps were added
+      const files: SegmentEntry[] = []
+      for (const e of segments) files.push(await dataFileOf(store, topic, partition, e))
       const bytes = writeAvroContainer(
         manifestEntrySchema(),
-        manifestEntries(location, partition, segments),
+        manifestEntries(location, partition, files),
         manifestMetadata(),
       )
       const key = icebergManifestKey(topic, sha256Hex(bytes), 'manifest')
@@ -269,7 +309,7 @@ export async function publishIceberg(
       })
       addedFiles += segments.length
       addedRecords += records
-      addedBytes += segments.reduce((n, s) => n + s.bytes, 0)
+      addedBytes += files.reduce((n, s) => n + s.bytes, 0)
     }
 
     if (addedFiles > 0) {

@@ -2,7 +2,13 @@
 // Iceberg's Hadoop catalog does), a snapshot by time, and the segments a snapshot lists.
 import { FormatError, InvalidArgumentError, ObjectNotFoundError } from '../errors.js'
 import type { SegmentEntry } from '../index/types.js'
-import { icebergMetadataKey, icebergVersionHintKey, parseSegmentKey, validateTopicName } from '../layout.js'
+import {
+  icebergMetadataKey,
+  icebergVersionHintKey,
+  parseSegmentKey,
+  segmentKeyOfIcebergCopy,
+  validateTopicName,
+} from '../layout.js'
 import type { ObjectStore } from '../store/types.js'
 import { readAvroContainer } from './avro.js'
 import { FieldIds } from './schema.js'
@@ -222,7 +228,9 @@ export async function snapshotSegments(store: ObjectStore, snapshot: IcebergSnap
     if (manifest.content !== 0) continue
     for (const entry of await readManifest(store, manifest)) {
       const f = entry.data_file
-      const key = keyOfLocation(store, f.file_path)
+      // A format-1 segment is listed as its format-2 copy (publish.ts dataFileOf): Everlog reads the segment itself.
+      const listed = keyOfLocation(store, f.file_path)
+      const key = segmentKeyOfIcebergCopy(listed) ?? listed
       const parsed = parseSegmentKey(key)
       if (!parsed) throw new FormatError(`Iceberg data file ${f.file_path} is not an Everlog segment`)
       out.push({
