@@ -10,6 +10,8 @@ import {
   recordsToColumns,
   sliceColumns,
 } from '../src/index.js'
+import fc from 'fast-check'
+import { timestampsToMillis } from '../src/segment/columns.js'
 import { layoutOf } from '../src/segment/decode.js'
 import type { ArchiveRecord, SegmentCompression } from '../src/index.js'
 
@@ -55,6 +57,26 @@ describe('record columns', () => {
     assert.equal(lowerBound(c.offsets, 1003n), 1)
     assert.equal(lowerBound(c.offsets, 1004n), 2)
     assert.equal(lowerBound(c.offsets, 5000n), records.length)
+  })
+
+  it('timestampsToMillis divides microseconds by 1000 rounding down, for every INT64 (property)', () => {
+    const floorDiv = (v: bigint) => (v < 0n && v % 1000n !== 0n ? v / 1000n - 1n : v / 1000n)
+    const int64 = fc.bigInt(-(1n << 63n), (1n << 63n) - 1n)
+    // Around the safe-integer edge, multiples of 1000 and values just off them: where a double quotient rounds.
+    const edgy = fc
+      .tuple(fc.bigInt(-(1n << 54n) / 1000n, (1n << 54n) / 1000n), fc.integer({ min: -2, max: 2 }))
+      .map(([k, d]) => k * 1000n + BigInt(d))
+    fc.assert(
+      fc.property(fc.array(fc.oneof(int64, edgy), { maxLength: 40 }), (values) => {
+        const a = BigInt64Array.from(values)
+        timestampsToMillis('us', a)
+        assert.deepEqual([...a], values.map(floorDiv))
+        const ms = BigInt64Array.from(values)
+        timestampsToMillis('ms', ms)
+        assert.deepEqual([...ms], values)
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('Int64Text gives BigInt.toString() for every size and sign, and numbers only when exact', () => {

@@ -114,8 +114,10 @@ export function timestampsToMillis(unit: TimestampUnit, timestamps: BigInt64Arra
       continue
     }
     const v = hi * TWO_32 + (words[2 * i]! >>> 0)
-    const r = v % 1000
-    const ms = (v - r) / 1000 - (r < 0 ? 1 : 0)
+    let ms = Math.floor(v / 1000)
+    // v / 1000 is within 0.001 of an integer only when exact, and doubles below 2^44 are spaced at most 2^-9 apart,
+    // so the rounded quotient never reaches the next integer; the check costs nothing and keeps that argument honest.
+    if (ms * 1000 > v) ms--
     const msHi = Math.floor(ms / TWO_32)
     words[2 * i] = ms - msHi * TWO_32
     words[2 * i + 1] = msHi
