@@ -2,7 +2,7 @@
 // (TIMESTAMP(MICROS)): `everlog cat`, `everlog query` (in place, and row groups pruned by time from S3) and
 // `everlog verify --deep` read it as one.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -117,4 +117,17 @@ test('verify --deep passes on the mixed archive', async () => {
     deep.stdout,
     new RegExp(`^ok: 1 topics, ${PARTITIONS} partitions, \\d+ index nodes, 12 segments, 0 gaps, 600 records`),
   )
+})
+
+test('iceberg publish lists each format-1 segment as a format-2 copy; query --iceberg reads every record once', async () => {
+  const published = await everlog(['iceberg', 'publish', '--store', url, '--topic', 'orders'])
+  assert.equal(published.code, 0, published.stderr)
+  // Offsets 0..149 of each partition: three format-1 segments, copied once under iceberg/data/.
+  const copies = await readdir(join(dir, 'orders', 'iceberg', 'data'), { recursive: true })
+  assert.equal(copies.filter((f) => f.endsWith('.parquet')).length, PARTITIONS * 3)
+  const sql = 'SELECT "partition", "offset", epoch_ms("timestamp") AS ms FROM orders ORDER BY 1, 2'
+  const r = await everlog(['query', '--store', url, '--iceberg', '--format', 'csv', sql])
+  assert.equal(r.code, 0, r.stderr)
+  const expected = [...written].flatMap(([p, records]) => records.map((x) => `${p},${x.offset},${x.timestamp}`))
+  assert.deepEqual(r.stdout.trim().split('\n').slice(1), expected)
 })
