@@ -35,6 +35,7 @@ interface SparkResult {
   offset_rows: number
   planned_files: string[]
   planned_offset_files: number
+  vectorized: string[]
 }
 
 describe('Spark with the Iceberg runtime reads the published table', { skip }, () => {
@@ -116,5 +117,17 @@ describe('Spark with the Iceberg runtime reads the published table', { skip }, (
   // range spans format-1 segments (listed as format-2 copies) and format-2 ones.
   it('filters rows by a pushed-down timestamp predicate', () => {
     assert.equal(spark.filtered_rows, 51 + 50 + 50)
+  })
+
+  it("reads the timestamp through Iceberg's vectorized reader too", async () => {
+    let sumTs = 0n
+    let sumOffsets = 0n
+    for (const records of (await committedRecords(store, PARTITIONS)).values()) {
+      for (const r of records) {
+        sumTs += r.timestamp
+        sumOffsets += r.offset
+      }
+    }
+    assert.deepEqual(spark.vectorized, [String(PARTITIONS * 300), String(sumTs), String(sumOffsets)])
   })
 })

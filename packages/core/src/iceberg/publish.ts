@@ -196,10 +196,9 @@ function tableProperties(topic: string): Record<string, string> {
   return {
     'schema.name-mapping.default': JSON.stringify(nameMapping()),
     'write.format.default': 'parquet',
-    // Iceberg's Java vectorized Parquet reader casts a TIMESTAMP(MILLIS) column to a microsecond vector and fails
-    // (ClassCastException in Spark when the timestamp is read without nested columns); its row reader widens
-    // millis correctly. Format-2 segments are MICROS, but a table may still list format-1 ones.
-    'read.parquet.vectorization.enabled': 'false',
+    // No read.parquet.vectorization.enabled=false any more: Iceberg's vectorized reader fails on a TIMESTAMP(MILLIS)
+    // column, but every file a table lists is TIMESTAMP(MICROS) (format 2, or a copy: dataFileOf). Tables created
+    // by an earlier Everlog keep the property they were created with.
     'everlog.topic': topic,
     // Iceberg writers must not add files here: the table is derived from the archive's HEADs.
     'everlog.managed': 'true',
