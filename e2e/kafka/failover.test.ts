@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { Archiver } from '@everlog/archiver'
+import { ArchiveConsumer, ArchiveEvents } from '@everlog/consumer'
 import { ArchiveReader, openStore } from '@everlog/core'
 import { kafkaMissing, startKafkaCluster } from '@everlog/testkit'
 import type { KafkaCluster, KafkaNode } from '@everlog/testkit'
@@ -75,7 +76,11 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
   let dir: string
 
   before(async () => {
-    cluster = await startKafkaCluster({ nodes: 3 })
+    // A dead broker is fenced, and its partitions get new leaders, after broker.session.timeout.ms (9 s by default).
+    cluster = await startKafkaCluster({
+      nodes: 3,
+      serverProperties: { 'broker.session.timeout.ms': 4000, 'broker.heartbeat.interval.ms': 1000 },
+    })
     dir = mkdtempSync(join(tmpdir(), 'everlog-failover-'))
     client = new Kafka({ brokers: cluster.brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } })
     admin = client.admin()
@@ -195,5 +200,82 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
     assert.equal(new Set(archived).size, archived.length, 'no record archived twice')
     assert.deepEqual(new Set(archived), producer.acked, 'the archive holds exactly the acknowledged records')
     assert.equal(producer.acked.size, 1100, 'every send was acknowledged')
+  })
+
+  test('kill -9 of a partition leader while an ArchiveConsumer crosses into Kafka: every record delivered once', async (t) => {
+    const topic = 'failover-consumer'
+    await createTopic(topic)
+    const url = pathToFileURL(join(dir, 'consumer')).href
+    const producer = new AckedProducer(client, topic)
+    await producer.connect()
+    t.after(() => producer.disconnect())
+
+    // History: 0..199 of each partition archived (the archiver then stops), and Kafka keeps everything.
+    await producer.send(60)
+    const archiver = newArchiver(topic, url)
+    await archiver.start()
+    await archivedUpTo(new ArchiveReader(openStore(url)), topic, producer.highs())
+    await archiver.stop()
+    await producer.send(30)
+    const boundary = producer.highs().map((h) => h - 100n)
+
+    const delivered = new Map<number, { offset: bigint; value: string }[]>()
+    for (let p = 0; p < PARTITIONS; p++) delivered.set(p, [])
+    const switched: { partition: number; offset: bigint }[] = []
+    const consumer = new ArchiveConsumer({ kafka: client, archive: url, groupId: `${topic}-app`, maxWaitTimeInMs: 100 })
+    t.after(() => consumer.disconnect())
+    // Partitions 1 and 2 stop inside the archive (paused at their first record) until partition 0 has crossed into
+    // Kafka. Then the leader of partition 1 dies and both resume at once: partition 1 crosses while its leader is
+    // dead, partition 2 while the cluster elects, partition 0 reads live throughout. Producing goes on meanwhile.
+    let killed = false
+    let killing: Promise<void> | undefined
+    consumer.on(ArchiveEvents.ARCHIVE_SWITCH, ({ payload }) => {
+      switched.push({ partition: payload.partition, offset: BigInt(payload.offset) })
+      if (payload.partition !== 0) return
+      killing ??= leaderOf(topic, 1).then(async (victim) => {
+        const sending = producer.send(60)
+        await victim.kill()
+        killed = true
+        consumer.resume([{ topic, partitions: [1, 2] }])
+        await sending
+        await producer.send(30)
+      })
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        delivered.get(partition)!.push({ offset: BigInt(message.offset), value: message.value!.toString() })
+        if (partition !== 0 && !killed) consumer.pause([{ topic, partitions: [partition] }])
+      },
+    })
+
+    await waitFor('partition 0 to cross into Kafka', async () => (killing ? true : undefined))
+    await killing
+    const highs = producer.highs()
+    await waitFor('every acknowledged record delivered', async () => {
+      for (const [p, high] of highs.entries()) if (delivered.get(p)!.length < high) return undefined
+      return true
+    }).catch((e: Error) => {
+      const counts = [...delivered.values()].map((d) => d.length)
+      throw new Error(`${e.message}: delivered ${counts.join(', ')}, acknowledged ${highs.join(', ')}`)
+    })
+    await consumer.stop()
+
+    for (const [p, high] of highs.entries()) {
+      assert.deepEqual(
+        delivered.get(p)!.map((r) => r.offset),
+        Array.from({ length: Number(high) }, (_, i) => BigInt(i)),
+        `partition ${p}: every offset once, in order`,
+      )
+    }
+    const values = [...delivered.values()].flat().map((r) => r.value)
+    assert.equal(new Set(values).size, values.length, 'no record delivered twice')
+    assert.deepEqual(new Set(values), producer.acked, 'exactly the acknowledged records delivered')
+    // Each partition crossed once, at the archive's end: history came from the archive, the rest from Kafka.
+    assert.deepEqual(
+      switched.map((s) => [s.partition, s.offset]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      boundary.map((b, p) => [p, b]),
+    )
   })
 })
