@@ -10,11 +10,12 @@ import { after, before, describe, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { Archiver } from '@everlog/archiver'
 import { ArchiveConsumer, ArchiveEvents } from '@everlog/consumer'
-import { ArchiveReader, openStore } from '@everlog/core'
+import { ArchiveReader, EverlogError, openStore, PartitionWriter, writeTopicMeta } from '@everlog/core'
 import { kafkaMissing, startKafkaCluster } from '@everlog/testkit'
 import type { KafkaCluster, KafkaNode } from '@everlog/testkit'
 import kafkajs from 'kafkajs'
 import type { Admin, Kafka as KafkaClient } from 'kafkajs'
+import { restoreTopic } from '../../packages/cli/src/restore/restore.js'
 
 const { Kafka, logLevel } = kafkajs
 const PARTITIONS = 3
@@ -277,5 +278,84 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
       switched.map((s) => [s.partition, s.offset]).sort((a, b) => Number(a[0]) - Number(b[0])),
       boundary.map((b, p) => [p, b]),
     )
+  })
+
+  test('kill -9 of a target partition leader during everlog restore: the target holds the archive once', async () => {
+    const source = 'failover-restore'
+    const target = 'failover-restore-target'
+    const store = openStore(pathToFileURL(join(dir, 'restore')).href)
+    await writeTopicMeta(store, { topic: source, partitions: PARTITIONS, cleanupPolicy: 'delete', configs: {} })
+    const archived: string[][] = []
+    for (let p = 0; p < PARTITIONS; p++) {
+      const writer = await PartitionWriter.open(store, { topic: source, partition: p, writer: 'test' })
+      const values = Array.from({ length: 300 }, (_, o) => `${p}:${o}`)
+      for (let o = 0; o < values.length; o += 50) {
+        await writer.appendSegment(
+          values.slice(o, o + 50).map((v, i) => ({
+            offset: BigInt(o + i),
+            timestamp: 1_700_000_000_000n + BigInt(o + i),
+            key: null,
+            value: Buffer.from(v),
+            headers: [],
+          })),
+        )
+      }
+      archived.push(values)
+    }
+    await createTopic(target)
+
+    // Small produce requests, so the restore is still writing when the leader of target partition 0 dies (right after
+    // its first acknowledged request).
+    let killed = false
+    const options = { store, kafka: client, topic: source, toTopic: target, batchRecords: 10, concurrency: PARTITIONS }
+    let failure: unknown
+    try {
+      await restoreTopic({
+        ...options,
+        hooks: {
+          afterSend: async (partition) => {
+            if (partition !== 0 || killed) return
+            killed = true
+            await (await leaderOf(target, 0)).kill()
+          },
+        },
+      })
+    } catch (err) {
+      failure = err
+    }
+    assert.ok(killed, 'the leader died during the restore')
+    if (failure !== undefined) {
+      // Failing is allowed, with an error that says what failed; a second run resumes from the offset map.
+      assert.ok(failure instanceof Error && failure.message.length > 0, `a clear error: ${String(failure)}`)
+      assert.ok(failure instanceof EverlogError || failure.name.startsWith('KafkaJS'), `a typed error: ${failure.name}`)
+      await restoreTopic(options)
+    }
+
+    // The target, read from the beginning: each partition exactly its archived records, in order, once.
+    const read: string[][] = archived.map(() => [])
+    const consumer = client.consumer({ groupId: `${target}-check`, maxWaitTimeInMs: 100 })
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topics: [target], fromBeginning: true })
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          read[partition]!.push(message.value!.toString())
+        },
+      })
+      const highs = await admin.fetchTopicOffsets(target)
+      const ends = highs.map((h) => [h.partition, Number(h.high)] as const).sort((a, b) => a[0] - b[0])
+      await waitFor('the target read back', async () =>
+        ends.every(([p, high]) => read[p]!.length >= high) ? true : undefined,
+      )
+      assert.deepEqual(
+        ends.map(([p, high]) => [p, high]),
+        archived.map((v, p) => [p, v.length]),
+        'no partition holds more or fewer records than archived',
+      )
+    } finally {
+      await consumer.disconnect()
+    }
+    assert.deepEqual(read, archived)
+    await store.close()
   })
 })
