@@ -128,6 +128,20 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
     return cluster.nodes.find((node) => node.nodeId === leader)!
   }
 
+  /**
+   * The node coordinating `groupId`: the leader of its __consumer_offsets partition, abs(String.hashCode(groupId)) %
+   * offsets.topic.num.partitions, as Kafka places groups.
+   */
+  async function coordinatorOf(groupId: string): Promise<KafkaNode> {
+    let hash = 0
+    for (let i = 0; i < groupId.length; i++) hash = (Math.imul(hash, 31) + groupId.charCodeAt(i)) | 0
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] })
+    const partitions = topics[0]!.partitions
+    const partition = (hash === -2147483648 ? 0 : Math.abs(hash)) % partitions.length
+    const leader = partitions.find((p) => p.partitionId === partition)!.leader
+    return cluster.nodes.find((node) => node.nodeId === leader)!
+  }
+
   function newArchiver(topic: string, store: string): Archiver {
     return new Archiver(
       {
@@ -223,24 +237,32 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
     const delivered = new Map<number, { offset: bigint; value: string }[]>()
     for (let p = 0; p < PARTITIONS; p++) delivered.set(p, [])
     const switched: { partition: number; offset: bigint }[] = []
-    const consumer = new ArchiveConsumer({ kafka: client, archive: url, groupId: `${topic}-app`, maxWaitTimeInMs: 100 })
+    const groupId = `${topic}-app`
+    const consumer = new ArchiveConsumer({ kafka: client, archive: url, groupId, maxWaitTimeInMs: 100 })
     t.after(() => consumer.disconnect())
     // Partitions 1 and 2 stop inside the archive (paused at their first record) until partition 0 has crossed into
-    // Kafka. Then the leader of partition 1 dies and both resume at once: partition 1 crosses while its leader is
-    // dead, partition 2 while the cluster elects, partition 0 reads live throughout. Producing goes on meanwhile.
+    // Kafka. Then the leader of partition 1 or 2 dies and both resume at once: one crosses while its leader is dead,
+    // the other while the cluster elects; partition 0 reads live throughout. Producing goes on meanwhile.
+    // The victim is never the group's coordinator: kafkajs' offset commits keep asking the coordinator they started
+    // with (its OffsetManager looks the dead node up again and again until its retries run out, tulios/kafkajs#1779),
+    // so the consumer crashes, restarts and, as kafkajs' own consumer does, delivers again what it had not committed.
     let killed = false
     let killing: Promise<void> | undefined
     consumer.on(ArchiveEvents.ARCHIVE_SWITCH, ({ payload }) => {
       switched.push({ partition: payload.partition, offset: BigInt(payload.offset) })
       if (payload.partition !== 0) return
-      killing ??= leaderOf(topic, 1).then(async (victim) => {
+      killing ??= (async () => {
+        const coordinator = await coordinatorOf(groupId)
+        const leaders = await Promise.all([1, 2].map((p) => leaderOf(topic, p)))
+        const victim = leaders.find((node) => node !== coordinator)
+        assert.ok(victim, 'partitions 1 and 2 both led by the group coordinator: nothing to kill here')
         const sending = producer.send(60)
         await victim.kill()
         killed = true
         consumer.resume([{ topic, partitions: [1, 2] }])
         await sending
         await producer.send(30)
-      })
+      })()
     })
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -280,7 +302,7 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
     )
   })
 
-  test('kill -9 of a target partition leader during everlog restore: the target holds the archive once', async () => {
+  test('kill -9 of a target partition leader during everlog restore: the target holds the archive once', async (t) => {
     const source = 'failover-restore'
     const target = 'failover-restore-target'
     const store = openStore(pathToFileURL(join(dir, 'restore')).href)
@@ -324,6 +346,11 @@ describe('leader failover on a 3-node Apache Kafka cluster', { skip: kafkaMissin
       failure = err
     }
     assert.ok(killed, 'the leader died during the restore')
+    t.diagnostic(
+      failure === undefined
+        ? 'the restore finished through the failover'
+        : `the restore failed (${String(failure)}) and a second run resumed`,
+    )
     if (failure !== undefined) {
       // Failing is allowed, with an error that says what failed; a second run resumes from the offset map.
       assert.ok(failure instanceof Error && failure.message.length > 0, `a clear error: ${String(failure)}`)
