@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { ArchiveReader, openStore, readTopicMeta, registerKafkaCodecs } from '@everlog/core'
+import { ArchiveReader, TopicRecreatedError, openStore, readTopicMeta, registerKafkaCodecs } from '@everlog/core'
 import type { ArchiveRecord, ObjectStore } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Message } from 'kafkajs'
 import { Archiver } from '../src/archiver.js'
 import type { ArchiverConfigInput } from '../src/config.js'
 import { admin, broker, fileStoreUrl, kafka, producer, useBroker } from './support.js'
-import { devBrokerOnly } from '@everlog/testkit'
+import { devBrokerOnly, onlyWithRealKafka } from '@everlog/testkit'
 
 const { CompressionCodecs, CompressionTypes } = kafkajs
 registerKafkaCodecs(CompressionCodecs)
@@ -276,6 +276,67 @@ describe('archiver against the dev broker (file store)', () => {
       const head = await new ArchiveReader(store).head('compacted', 0)
       assert.equal(head?.gaps, 0)
       assert.equal((await readTopicMeta(store, 'compacted'))?.cleanupPolicy, 'compact')
+    },
+  )
+
+  test(
+    'a topic deleted and created again while the archiver runs: the archive keeps the old topic, nothing of the new one mixes in, other topics go on',
+    { skip: onlyWithRealKafka('topic IDs (Metadata v10+, Kafka 2.8+), which the dev broker does not have') },
+    async () => {
+      const url = fileStoreUrl()
+      const store = openStore(url)
+      await broker.createTopic('reborn')
+      await broker.createTopic('steady')
+      await producer.send({ topic: 'reborn', messages: messages(0, 0, 30) })
+      await producer.send({ topic: 'steady', messages: messages(0, 0, 10) })
+      const head = async (topic: string) => (await new ArchiveReader(store).head(topic, 0))?.nextOffset
+      const a = archiver(url, ['reborn', 'steady'], { topicRefreshMs: 500, segment: { maxAgeMs: 300 } })
+      await a.start()
+      let archivedId: string | undefined
+      try {
+        await waitFor(
+          'both topics archived',
+          async () => (await head('reborn')) === 30n && (await head('steady')) === 10n,
+        )
+        archivedId = (await readTopicMeta(store, 'reborn'))?.topicId
+        assert.ok(archivedId, 'topic.json records the topic ID')
+        await admin.deleteTopics({ topics: ['reborn'] })
+        await waitFor('reborn deleted', async () => !(await admin.listTopics()).includes('reborn'))
+        await broker.createTopic('reborn')
+        // More records than the archive holds: a fetch at the archive's position (30) would succeed.
+        await producer.send({ topic: 'reborn', messages: messages(0, 100, 50) })
+        const metric = async (name: string) =>
+          (await a.metrics.registry.getSingleMetricAsString(name.replace(/\{.*/, '')))
+            .split('\n')
+            .find((l) => l.startsWith(name))
+        await waitFor(
+          'the recreated topic noticed',
+          async () => (await metric('everlog_archiver_recreated_topics')) === 'everlog_archiver_recreated_topics 1',
+          60_000,
+        )
+        assert.equal(
+          await metric('everlog_archiver_errors_total{kind="topic_recreated"}'),
+          'everlog_archiver_errors_total{kind="topic_recreated"} 1',
+        )
+        await producer.send({ topic: 'steady', messages: messages(0, 10, 5) })
+        await waitFor('steady archived on', async () => (await head('steady')) === 15n)
+        assert.deepEqual(await readPartition(store, 'reborn', 0), expected(0, 0, 30))
+        assert.equal(a.status, 'running')
+      } finally {
+        await a.stop()
+      }
+      // A later run over the same archive refuses the new topic at once, with the typed error; --once exits with it.
+      const b = archiver(url, ['reborn'], { once: true })
+      await b.start()
+      await assert.rejects(b.done, (err: unknown) => {
+        assert.ok(err instanceof TopicRecreatedError)
+        assert.equal(err.code, 'TOPIC_RECREATED')
+        assert.equal(err.archivedTopicId, archivedId)
+        assert.match(err.message, /deleted and created again.*another store/)
+        return true
+      })
+      assert.deepEqual(await readPartition(store, 'reborn', 0), expected(0, 0, 30))
+      assert.equal((await readTopicMeta(store, 'reborn'))?.topicId, archivedId)
     },
   )
 
