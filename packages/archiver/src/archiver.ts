@@ -388,8 +388,19 @@ export class Archiver {
       await cluster.connect()
       this.idCluster = cluster
     }
-    await this.idCluster.refreshMetadata()
-    return fetchTopicIds(await this.idCluster.findControllerBroker(), topics)
+    const cluster = this.idCluster
+    await cluster.refreshMetadata()
+    let broker: TopicIdBroker
+    try {
+      broker = await cluster.findControllerBroker()
+    } catch (err) {
+      // A cluster that names no controller (-1): any broker answers Metadata.
+      const nodes = (cluster as { brokerPool?: { metadata?: { brokers?: { nodeId: number }[] } } }).brokerPool?.metadata
+        ?.brokers
+      if (!nodes || nodes.length === 0) throw err
+      broker = (await cluster.findBroker({ nodeId: String(nodes[0]!.nodeId) })) as unknown as TopicIdBroker
+    }
+    return fetchTopicIds(broker, topics)
   }
 
   /**
@@ -684,7 +695,11 @@ export class Archiver {
       this.overrun(pipeline, watermarks.low)
     }
     // A new assignment may follow a topic's deletion and creation: its ID is checked before anything is fetched.
-    if (!this.recreated.has(topic)) await this.verifyTopic(topic)
+    if (!this.recreated.has(topic)) {
+      await this.verifyTopic(topic).catch((err: unknown) =>
+        this.logger.warn({ topic, err }, 'could not check the topic ID; checking again at the next topic refresh'),
+      )
+    }
     if (this.isStale(state)) return
     if (this.recreated.has(topic)) pipeline.close()
     state.pipeline = pipeline
