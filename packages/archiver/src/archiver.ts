@@ -464,7 +464,7 @@ export class Archiver {
       `Kafka does not know topic ${topic} (deleted?): its partitions wait until Kafka knows the topic again, then its ID is checked`,
     )
     void (async () => {
-      for (let attempt = 1; this.suspect.has(topic) && !this.stopping; attempt++) {
+      for (let attempt = 1; this.suspect.has(topic) && this.subscribed.includes(topic) && !this.stopping; attempt++) {
         await this.verifyTopic(topic).catch((err: unknown) =>
           this.logger.warn({ topic, err }, 'checking the topic ID failed; retrying'),
         )
@@ -528,16 +528,34 @@ export class Archiver {
       this.logger.warn({ err }, 'checking topic IDs failed; retrying at the next interval'),
     )
     const added = topics.filter((t) => !this.subscribed.includes(t))
-    if (added.length === 0 || this.stopping) return
-    this.logger.info({ added }, 'new topics match the selector: resubscribing')
+    // A subscribed topic Kafka no longer lists was deleted: the fetcher's metadata requests, which name every topic
+    // it fetches, would fail until the archiver gave up. Its archive stays; if it comes back, it is checked again.
+    const removed = this.subscribed.filter((t) => !topics.includes(t))
+    if ((added.length === 0 && removed.length === 0) || this.stopping) return
+    if (added.length > 0) this.logger.info({ added }, 'new topics match the selector: resubscribing')
+    if (removed.length > 0) {
+      this.logger.warn({ removed }, 'topics no longer in Kafka (deleted?): resubscribing without them')
+      for (const topic of removed) this.suspect.delete(topic)
+    }
     this.consumerRestart = (async () => {
       await this.drainConsumer()
+      // kafkajs' admin keeps asking Kafka's metadata for every topic it was ever asked about, and fails once one of
+      // them is gone: a new admin knows only the topics that exist.
+      if (removed.length > 0 && !this.stopping) await this.renewAdmin()
       if (!this.stopping) await this.subscribe(topics)
     })()
-      .catch((err: unknown) => this.fail(err, 'resubscribing to new topics failed'))
+      .catch((err: unknown) => this.fail(err, 'resubscribing failed'))
       .finally(() => {
         this.consumerRestart = undefined
       })
+  }
+
+  private async renewAdmin(): Promise<void> {
+    const previous = this.admin
+    const admin = this.kafka!.admin()
+    await this.retrying('kafka', () => admin.connect())
+    this.admin = admin
+    await previous?.disconnect().catch(() => {})
   }
 
   // ---- consumer ---------------------------------------------------------------------------------------------
@@ -807,7 +825,9 @@ export class Archiver {
         this.countError('kafka')
         this.metrics.retries.inc({ kind: 'kafka' })
         const max = this.config.retry.maxAttempts
-        if (max > 0 && attempt >= max) {
+        // Metadata naming a topic that was just deleted fails until the topic refresh resubscribes without it.
+        const deleted = (err as Partial<KafkaProtocolError>).type === 'UNKNOWN_TOPIC_OR_PARTITION'
+        if (max > 0 && attempt >= max && !deleted) {
           this.fail(err, `fetching: requests to Kafka ${to} failed ${attempt} times`)
           return
         }

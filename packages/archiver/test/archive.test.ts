@@ -280,23 +280,31 @@ describe('archiver against the dev broker (file store)', () => {
   )
 
   test(
-    'a topic deleted and created again while the archiver runs: the archive keeps the old topic, nothing of the new one mixes in, other topics go on',
+    'topics deleted (and one created again) while the archiver runs: the archive keeps the old topic, nothing of the new one mixes in, other topics go on',
     { skip: onlyWithRealKafka('topic IDs (Metadata v10+, Kafka 2.8+), which the dev broker does not have') },
     async () => {
       const url = fileStoreUrl()
       const store = openStore(url)
       await broker.createTopic('reborn')
       await broker.createTopic('steady')
-      await producer.send({ topic: 'reborn', messages: messages(0, 0, 30) })
-      await producer.send({ topic: 'steady', messages: messages(0, 0, 10) })
+      await broker.createTopic('doomed')
+      // A producer of its own: kafkajs clients keep asking Kafka's metadata for every topic they wrote to, and fail
+      // once one is deleted; the file's shared producer must never meet these topics.
+      const own = kafka.producer({ allowAutoTopicCreation: false })
+      await own.connect()
+      await own.send({ topic: 'reborn', messages: messages(0, 0, 30) })
+      await own.send({ topic: 'steady', messages: messages(0, 0, 10) })
+      await own.send({ topic: 'doomed', messages: messages(0, 0, 20) })
+      await own.disconnect()
       const head = async (topic: string) => (await new ArchiveReader(store).head(topic, 0))?.nextOffset
-      const a = archiver(url, ['reborn', 'steady'], { topicRefreshMs: 500, segment: { maxAgeMs: 300 } })
+      const a = archiver(url, ['reborn', 'steady', 'doomed'], { topicRefreshMs: 500, segment: { maxAgeMs: 300 } })
       await a.start()
       let archivedId: string | undefined
       try {
         await waitFor(
-          'both topics archived',
-          async () => (await head('reborn')) === 30n && (await head('steady')) === 10n,
+          'every topic archived',
+          async () =>
+            (await head('reborn')) === 30n && (await head('steady')) === 10n && (await head('doomed')) === 20n,
         )
         archivedId = (await readTopicMeta(store, 'reborn'))?.topicId
         assert.ok(archivedId, 'topic.json records the topic ID')
@@ -304,7 +312,10 @@ describe('archiver against the dev broker (file store)', () => {
         await waitFor('reborn deleted', async () => !(await admin.listTopics()).includes('reborn'))
         await broker.createTopic('reborn')
         // More records than the archive holds: a fetch at the archive's position (30) would succeed.
-        await producer.send({ topic: 'reborn', messages: messages(0, 100, 50) })
+        const renewed = kafka.producer({ allowAutoTopicCreation: false })
+        await renewed.connect()
+        await renewed.send({ topic: 'reborn', messages: messages(0, 100, 50) })
+        await renewed.disconnect()
         const metric = async (name: string) =>
           (await a.metrics.registry.getSingleMetricAsString(name.replace(/\{.*/, '')))
             .split('\n')
@@ -318,8 +329,16 @@ describe('archiver against the dev broker (file store)', () => {
           await metric('everlog_archiver_errors_total{kind="topic_recreated"}'),
           'everlog_archiver_errors_total{kind="topic_recreated"} 1',
         )
+        // A topic deleted for good: the archiver lets it go (its archive stays) and archives the others on.
+        await admin.deleteTopics({ topics: ['doomed'] })
+        await waitFor(
+          'doomed no longer assigned',
+          async () =>
+            (await metric('everlog_archiver_assigned_partitions')) === 'everlog_archiver_assigned_partitions 2',
+        )
         await producer.send({ topic: 'steady', messages: messages(0, 10, 5) })
         await waitFor('steady archived on', async () => (await head('steady')) === 15n)
+        assert.deepEqual(await readPartition(store, 'doomed', 0), expected(0, 0, 20))
         assert.deepEqual(await readPartition(store, 'reborn', 0), expected(0, 0, 30))
         assert.equal(a.status, 'running')
       } finally {
