@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { Archiver } from '@everlog/archiver'
 import type { ArchiverConfigInput } from '@everlog/archiver'
+import { ArchiveConsumer, ArchiveEvents } from '@everlog/consumer'
 import { ArchiveReader, DataLossError, openStore } from '@everlog/core'
 import type { GapEntry } from '@everlog/core'
 import { kafkaMissing, startKafka } from '@everlog/testkit'
@@ -105,6 +106,44 @@ async function assertCompactedCopy(topic: string, archived: { offset: number; va
   for (const r of served) assert.ok(have.has(r.offset), `offset ${r.offset}, which Kafka still serves, is archived`)
 }
 
+/**
+ * An ArchiveConsumer of a new group from offset 0, until it delivered offset `last`: offsets and values in delivery
+ * order, and where it crossed into Kafka (archive.switch).
+ */
+async function replayFromZero(url: string, topic: string, last: number) {
+  const consumer = new ArchiveConsumer({
+    kafka: client,
+    archive: url,
+    groupId: `replay-${topic}-${Math.random().toString(36).slice(2)}`,
+    maxWaitTimeInMs: 100,
+  })
+  const delivered: { offset: number; value: string | null }[] = []
+  const switches: string[] = []
+  consumer.on(ArchiveEvents.ARCHIVE_SWITCH, (e) => switches.push(e.payload.offset))
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`replay stalled after ${delivered.length} records`)), 60_000)
+      consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error))
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            delivered.push({ offset: Number(message.offset), value: message.value?.toString() ?? null })
+            if (Number(message.offset) >= last) {
+              clearTimeout(timer)
+              resolve()
+            }
+          },
+        })
+        .catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return { delivered, switches }
+}
+
 async function produceRounds(topic: string, from: number, rounds: number, perRound: number, keys: number) {
   const producer = client.producer()
   await producer.connect()
@@ -185,6 +224,24 @@ describe("Apache Kafka's log cleaner and retention", { skip: kafkaMissing() }, (
       }
       return { records: out, gaps: (await reader.head(topic, 0))?.gaps }
     }
+
+    // An ArchiveConsumer from offset 0 while the archive ends at 40: the archived history (records the cleaner has
+    // removed from Kafka since included), then Kafka's compacted log from 40 over its holes. Every offset the archive
+    // or Kafka still holds, once, in order; nothing that neither held.
+    const archived = (await read(url)).records
+    const replay = await replayFromZero(url, topic, 239)
+    const delivered = replay.delivered.map((r) => r.offset)
+    for (const [i, r] of replay.delivered.entries()) {
+      assert.equal(r.value, `v${r.offset}`, `offset ${r.offset} holds the record produced there`)
+      if (i > 0) assert.ok(r.offset > delivered[i - 1]!, `offset ${r.offset} delivered after ${delivered[i - 1]}, once`)
+    }
+    const got = new Set(delivered)
+    for (const r of archived) assert.ok(got.has(r.offset), `archived offset ${r.offset} delivered`)
+    const kafkaNow = await readKafka(topic)
+    for (const r of kafkaNow) assert.ok(got.has(r.offset), `offset ${r.offset}, which Kafka serves, delivered`)
+    const held = new Set([...archived, ...kafkaLog].map((r) => r.offset))
+    for (const o of delivered) assert.ok(held.has(o), `offset ${o} delivered: held by the archive or Kafka`)
+    assert.deepEqual(replay.switches, ['40'], 'the crossing into Kafka is at the end of the archive')
     // The archive that stopped at 40 resumes over the holes: what it had, then what Kafka kept, and no gap.
     await archiveOnce(url, topic)
     const resumed = await read(url)

@@ -31,6 +31,8 @@ const KAFKAJS_RANGES: Record<string, [apiKey: number, min: number, max: number]>
   EndTxn: [26, 0, 1],
   TxnOffsetCommit: [28, 0, 1],
   DescribeConfigs: [32, 0, 2],
+  // Not kafkajs': the archiver's own Metadata request for topic IDs (a topic deleted and created again).
+  'Metadata with topic IDs': [3, 10, 12],
 }
 
 /** ApiVersions v0 over a raw socket: api key -> [min, max] the broker serves. */

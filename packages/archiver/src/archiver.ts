@@ -7,11 +7,13 @@ import {
   EverlogError,
   FencedError,
   PartitionWriter,
+  TopicRecreatedError,
   assembleSegment,
   checkConditionalWrites,
   encodePackedRowGroup,
   ensureArchive,
   openStore,
+  readTopicMeta,
   registerKafkaCodecs,
   snapshotGroupOffsets,
   writeTopicMeta,
@@ -30,7 +32,9 @@ import { checkKafkaConnection, explainKafkaError } from './kafka-errors.js'
 import { createLogger, redactUrl } from './logger.js'
 import { EncoderPool } from './encoder-pool.js'
 import { createFetchCluster } from './fetch/kafka-cluster.js'
-import type { KafkaProtocolError } from './fetch/kafka-cluster.js'
+import type { KafkaCluster, KafkaProtocolError } from './fetch/kafka-cluster.js'
+import { fetchTopicIds } from './fetch/topic-ids.js'
+import type { TopicIdBroker, TopicIds } from './fetch/topic-ids.js'
 import { Fetcher } from './fetch/fetcher.js'
 import type { FetchPosition, FetchSource } from './fetch/fetcher.js'
 import type { FetchedPartition } from './fetch/fetch-response.js'
@@ -59,6 +63,8 @@ export interface ArchiverOptions {
 
 interface TopicInfo {
   partitions: number
+  /** Kafka's ID of the topic the archive holds (topic.json), once known. */
+  topicId: string | undefined
   /** retention.ms; undefined or < 0 means Kafka does not delete by time. */
   retentionMs: number | undefined
   cleanupPolicy: string | undefined
@@ -118,6 +124,12 @@ export class Archiver {
   private lastProgress = { at: Date.now(), records: 0, bytes: 0 }
   private totals = { records: 0, bytes: 0, segments: 0, gaps: 0 }
   private consumerRestart: Promise<void> | undefined
+  /** Topics deleted and created again under their archived name: not archived any more (see verifyTopics). */
+  private readonly recreated = new Map<string, TopicRecreatedError>()
+  /** Topics Kafka said it does not know: their partitions are not fetched until the topic ID was checked. */
+  private readonly suspect = new Set<string>()
+  private readonly verifying = new Map<string, Promise<void>>()
+  private idCluster: (KafkaCluster & { findControllerBroker(): Promise<TopicIdBroker> }) | undefined
   private iceberg: IcebergPublisher | undefined
   /**
    * Settles when the archiver has stopped: after stop(), after --once finished, or with the error that stopped it.
@@ -248,6 +260,13 @@ export class Archiver {
     }
     this.abort.abort()
     this.budget.wake()
+    await this.idCluster?.disconnect().catch(() => {})
+    // --once reports a topic it could not archive: the run did not archive everything it was asked to.
+    const recreated = this.recreated.values().next().value
+    if (this.config.once && recreated && this._status !== 'failed') {
+      this.failure = recreated
+      this._status = 'failed'
+    }
     // After the last commits: the table then lists every segment this archiver wrote.
     await this.iceberg?.stop()
     // The groups' offsets as of this stop, so a --once run or a planned shutdown leaves a current snapshot.
@@ -325,21 +344,163 @@ export class Archiver {
       this.logger.warn({ topic, err }, 'could not read the topic configuration; retention headroom is not reported')
     }
     const retention = configs['retention.ms'] === undefined ? undefined : Number(configs['retention.ms'])
+    const store = this.store!
+    const archived = await this.retrying('store', () => readTopicMeta(store, topic))
+    let kafkaId: string | undefined
+    try {
+      kafkaId = (await this.retrying('kafka', () => this.topicIds([topic])))?.get(topic) ?? undefined
+    } catch (err) {
+      // Checked again at the next topic refresh and assignment.
+      this.logger.warn({ topic, err }, 'could not read the topic ID from Kafka; checking again later')
+    }
     const info: TopicInfo = {
       partitions,
+      topicId: archived?.topicId ?? kafkaId,
       retentionMs: retention !== undefined && Number.isFinite(retention) ? retention : undefined,
       cleanupPolicy: configs['cleanup.policy'],
     }
     this.topics.set(topic, info)
-    const store = this.store!
+    if (archived?.topicId !== undefined && kafkaId !== undefined && archived.topicId !== kafkaId) {
+      // topic.json keeps describing the topic the archive holds.
+      this.topicRecreated(topic, archived.topicId, kafkaId)
+      return
+    }
     await this.retrying('store', () =>
       writeTopicMeta(store, {
         topic,
         partitions,
         ...(info.cleanupPolicy !== undefined ? { cleanupPolicy: info.cleanupPolicy } : {}),
+        ...(info.topicId !== undefined ? { topicId: info.topicId } : {}),
         configs,
       }),
     )
+  }
+
+  // ---- topic IDs: a topic deleted and created again ----------------------------------------------------------
+
+  /**
+   * Kafka's IDs of `topics` (Metadata v10+, Kafka 2.8+), asked over a connection of the archiver's own; undefined
+   * when the broker has no topic IDs (then a recreated topic is only noticed by its offsets: see outOfRange).
+   */
+  private async topicIds(topics: readonly string[]): Promise<TopicIds | undefined> {
+    if (!this.idCluster) {
+      const cluster = createFetchCluster(this.kafka!) as NonNullable<Archiver['idCluster']>
+      await cluster.connect()
+      this.idCluster = cluster
+    }
+    const cluster = this.idCluster
+    await cluster.refreshMetadata()
+    let broker: TopicIdBroker
+    try {
+      broker = await cluster.findControllerBroker()
+    } catch (err) {
+      // A cluster that names no controller (-1): any broker answers Metadata.
+      const nodes = (cluster as { brokerPool?: { metadata?: { brokers?: { nodeId: number }[] } } }).brokerPool?.metadata
+        ?.brokers
+      if (!nodes || nodes.length === 0) throw err
+      broker = (await cluster.findBroker({ nodeId: String(nodes[0]!.nodeId) })) as unknown as TopicIdBroker
+    }
+    return fetchTopicIds(broker, topics)
+  }
+
+  /**
+   * Checks that Kafka's topics are still the ones the archive holds. A topic Kafka does not know (deleted, maybe
+   * about to be created again) stays held; one with another ID than topic.json's is no longer archived.
+   */
+  private verifyTopic(topic: string): Promise<void> {
+    let pending = this.verifying.get(topic)
+    if (!pending) {
+      pending = this.retrying('kafka', () => this.topicIds([topic]))
+        .then((ids) => this.applyTopicId(topic, ids))
+        .finally(() => this.verifying.delete(topic))
+      this.verifying.set(topic, pending)
+    }
+    return pending
+  }
+
+  /** verifyTopic for many topics with one request (the periodic check). */
+  private async verifyTopics(topics: readonly string[]): Promise<void> {
+    const open = topics.filter((t) => !this.recreated.has(t) && !this.verifying.has(t))
+    if (open.length === 0) return
+    const ids = await this.topicIds(open)
+    for (const topic of open) await this.applyTopicId(topic, ids)
+  }
+
+  private async applyTopicId(topic: string, ids: TopicIds | undefined): Promise<void> {
+    if (!ids) {
+      this.suspect.delete(topic)
+      return
+    }
+    const id = ids.get(topic)
+    const info = this.topics.get(topic)
+    if (id === null || id === undefined || this.recreated.has(topic)) return
+    const archived = info?.topicId
+    if (archived !== undefined && archived !== id) {
+      this.topicRecreated(topic, archived, id)
+      return
+    }
+    if (archived === undefined && info) {
+      // Not known when the topic was first seen (an older archive, or a failed lookup): recorded now.
+      info.topicId = id
+      const store = this.store!
+      const meta = await this.retrying('store', () => readTopicMeta(store, topic))
+      if (meta && meta.topicId === undefined) {
+        const { format: _format, ...rest } = meta
+        await this.retrying('store', () => writeTopicMeta(store, { ...rest, topicId: id }))
+      }
+    }
+    if (this.suspect.delete(topic)) {
+      this.logger.info({ topic, topicId: id }, `topic ${topic} is known to Kafka again, with the same ID`)
+      this.fetcher?.wake()
+    }
+  }
+
+  /** Kafka answered UNKNOWN_TOPIC_OR_PARTITION: hold the topic's partitions until its ID was checked again. */
+  private suspectTopic(topic: string): void {
+    if (this.suspect.has(topic) || this.recreated.has(topic)) return
+    this.suspect.add(topic)
+    this.logger.warn(
+      { topic },
+      `Kafka does not know topic ${topic} (deleted?): its partitions wait until Kafka knows the topic again, then its ID is checked`,
+    )
+    void (async () => {
+      for (let attempt = 1; this.suspect.has(topic) && this.subscribed.includes(topic) && !this.stopping; attempt++) {
+        await this.verifyTopic(topic).catch((err: unknown) =>
+          this.logger.warn({ topic, err }, 'checking the topic ID failed; retrying'),
+        )
+        if (this.suspect.has(topic)) await sleepUnref(Math.min(backoffDelay(this.config.retry, attempt), 1000))
+      }
+    })()
+  }
+
+  /**
+   * The topic was deleted and created again: its offsets restarted at 0, under the archived ones. Nothing of the new
+   * topic goes into this archive: its partitions stop, the error is logged and counted. What was buffered while
+   * the topic was held came from the old topic and is committed; otherwise it may hold the new one and is dropped.
+   */
+  private topicRecreated(topic: string, archivedId: string, kafkaId: string): void {
+    if (this.recreated.has(topic)) return
+    const err = new TopicRecreatedError(topic, archivedId, kafkaId)
+    const held = this.suspect.delete(topic)
+    this.recreated.set(topic, err)
+    this.countError('topic_recreated')
+    this.metrics.recreatedTopics.set(this.recreated.size)
+    this.logger.error({ topic, archivedTopicId: archivedId, kafkaTopicId: kafkaId, err }, err.message)
+    for (const s of this.partitions.values()) {
+      const pipeline = s.topic === topic ? s.pipeline : undefined
+      if (!pipeline) continue
+      if (held) void pipeline.flush().finally(() => pipeline.close())
+      else {
+        if (pipeline.bufferedRecords > 0) {
+          this.logger.warn(
+            { topic, partition: s.partition, records: pipeline.bufferedRecords },
+            'records buffered before the new topic was noticed are dropped: they may belong to either topic',
+          )
+        }
+        pipeline.close()
+      }
+    }
+    this.checkOnceDone()
   }
 
   private async snapshotOnceTargets(topics: string[]): Promise<void> {
@@ -362,17 +523,39 @@ export class Archiver {
       this.logger.warn({ err }, 'topic refresh failed; retrying at the next interval')
       return
     }
+    // A topic deleted and created again between two fetches is seen here at the latest.
+    await this.verifyTopics(this.subscribed).catch((err: unknown) =>
+      this.logger.warn({ err }, 'checking topic IDs failed; retrying at the next interval'),
+    )
     const added = topics.filter((t) => !this.subscribed.includes(t))
-    if (added.length === 0 || this.stopping) return
-    this.logger.info({ added }, 'new topics match the selector: resubscribing')
+    // A subscribed topic Kafka no longer lists was deleted: the fetcher's metadata requests, which name every topic
+    // it fetches, would fail until the archiver gave up. Its archive stays; if it comes back, it is checked again.
+    const removed = this.subscribed.filter((t) => !topics.includes(t))
+    if ((added.length === 0 && removed.length === 0) || this.stopping) return
+    if (added.length > 0) this.logger.info({ added }, 'new topics match the selector: resubscribing')
+    if (removed.length > 0) {
+      this.logger.warn({ removed }, 'topics no longer in Kafka (deleted?): resubscribing without them')
+      for (const topic of removed) this.suspect.delete(topic)
+    }
     this.consumerRestart = (async () => {
       await this.drainConsumer()
+      // kafkajs' admin keeps asking Kafka's metadata for every topic it was ever asked about, and fails once one of
+      // them is gone: a new admin knows only the topics that exist.
+      if (removed.length > 0 && !this.stopping) await this.renewAdmin()
       if (!this.stopping) await this.subscribe(topics)
     })()
-      .catch((err: unknown) => this.fail(err, 'resubscribing to new topics failed'))
+      .catch((err: unknown) => this.fail(err, 'resubscribing failed'))
       .finally(() => {
         this.consumerRestart = undefined
       })
+  }
+
+  private async renewAdmin(): Promise<void> {
+    const previous = this.admin
+    const admin = this.kafka!.admin()
+    await this.retrying('kafka', () => admin.connect())
+    this.admin = admin
+    await previous?.disconnect().catch(() => {})
   }
 
   // ---- consumer ---------------------------------------------------------------------------------------------
@@ -529,7 +712,16 @@ export class Archiver {
     } else if (watermarks.low > pipeline.position) {
       this.overrun(pipeline, watermarks.low)
     }
+    // A new assignment may follow a topic's deletion and creation: its ID is checked before anything is fetched.
+    if (!this.recreated.has(topic)) {
+      await this.verifyTopic(topic).catch((err: unknown) =>
+        this.logger.warn({ topic, err }, 'could not check the topic ID; checking again at the next topic refresh'),
+      )
+    }
+    if (this.isStale(state)) return
+    if (this.recreated.has(topic)) pipeline.close()
     state.pipeline = pipeline
+    if (pipeline.state !== 'running') return
     this.logger.info(
       {
         topic,
@@ -591,6 +783,7 @@ export class Archiver {
       if (this.stopping || this.consumer !== consumer || !p || p.state !== 'running' || p.position !== at.offset) {
         return undefined
       }
+      if (this.suspect.has(at.topic) || this.recreated.has(at.topic)) return undefined
       return state
     }
     return {
@@ -599,7 +792,8 @@ export class Archiver {
         if (this.stopping || this.consumer !== consumer) return out
         for (const s of this.partitions.values()) {
           const p = s.pipeline
-          if (p && p.state === 'running') out.push({ topic: s.topic, partition: s.partition, offset: p.position })
+          if (!p || p.state !== 'running' || this.suspect.has(s.topic) || this.recreated.has(s.topic)) continue
+          out.push({ topic: s.topic, partition: s.partition, offset: p.position })
         }
         return out
       },
@@ -616,6 +810,7 @@ export class Archiver {
       partitionFailed: (at, err, delayMs) => {
         if (!current(at)) return
         const { topic, partition } = at
+        if ((err as Partial<KafkaProtocolError>).type === 'UNKNOWN_TOPIC_OR_PARTITION') this.suspectTopic(topic)
         if (!isRetriable(err) && (err as Partial<KafkaProtocolError>).type !== 'UNKNOWN_TOPIC_OR_PARTITION') {
           this.countError('kafka')
           this.fail(err, `fetching ${topic}/${partition} failed`)
@@ -630,7 +825,9 @@ export class Archiver {
         this.countError('kafka')
         this.metrics.retries.inc({ kind: 'kafka' })
         const max = this.config.retry.maxAttempts
-        if (max > 0 && attempt >= max) {
+        // Metadata naming a topic that was just deleted fails until the topic refresh resubscribes without it.
+        const deleted = (err as Partial<KafkaProtocolError>).type === 'UNKNOWN_TOPIC_OR_PARTITION'
+        if (max > 0 && attempt >= max && !deleted) {
           this.fail(err, `fetching: requests to Kafka ${to} failed ${attempt} times`)
           return
         }
@@ -691,6 +888,8 @@ export class Archiver {
       return
     }
     if (pipeline.position > high) {
+      await this.verifyTopic(topic)
+      if (this.recreated.has(topic)) return
       throw new EverlogError(
         'OFFSET_ORDER',
         `the archive of ${topic}/${partition} continues at offset ${pipeline.position}, beyond Kafka's log end ${high}: ` +

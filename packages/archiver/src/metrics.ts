@@ -1,7 +1,7 @@
 // Prometheus metrics of one Archiver, in a private registry so several archivers (tests, embedding) never collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
-export type ErrorKind = 'store' | 'kafka' | 'fenced' | 'data_loss' | 'config' | 'internal'
+export type ErrorKind = 'store' | 'kafka' | 'fenced' | 'data_loss' | 'config' | 'internal' | 'topic_recreated'
 
 export class ArchiverMetrics {
   readonly registry = new Registry()
@@ -17,6 +17,7 @@ export class ArchiverMetrics {
   readonly errors: Counter<'kind'>
   readonly retries: Counter<'kind'>
   readonly fencedPartitions: Gauge
+  readonly recreatedTopics: Gauge
   readonly dataLossOffsets: Counter<'topic' | 'partition'>
   readonly bufferedBytes: Gauge
   readonly assignedPartitions: Gauge
@@ -84,7 +85,7 @@ export class ArchiverMetrics {
     })
     this.errors = new Counter({
       name: `${p}errors_total`,
-      help: 'Errors by kind (store, kafka, fenced, data_loss, config, internal).',
+      help: 'Errors by kind (store, kafka, fenced, data_loss, config, internal, topic_recreated).',
       labelNames: ['kind'],
       registers,
     })
@@ -97,6 +98,11 @@ export class ArchiverMetrics {
     this.fencedPartitions = new Gauge({
       name: `${p}fenced_partitions`,
       help: 'Partitions this archiver stopped writing because another writer advanced their HEAD.',
+      registers,
+    })
+    this.recreatedTopics = new Gauge({
+      name: `${p}recreated_topics`,
+      help: 'Topics no longer archived because Kafka deleted and created them again under the archived name.',
       registers,
     })
     this.dataLossOffsets = new Counter({

@@ -100,7 +100,7 @@ async function route(s: ConsumerState, ps: PartitionState, epoch: number): Promi
     ps.highWatermark = extent.kafka.highWatermark > archiveEnd ? extent.kafka.highWatermark : archiveEnd
     const choice = chooseSource(position, extent, s.mode)
     if (choice.kind === 'kafka') {
-      goLive(s, ps)
+      goLive(s, ps, choice.until)
       return
     }
     if (choice.kind === 'missing') {

@@ -32,10 +32,11 @@ export function applySeek(s: ConsumerState, ps: PartitionState, target: bigint, 
   s.changed.notify()
 }
 
-/** Hands the partition to kafkajs at exactly its position. */
-export function goLive(s: ConsumerState, ps: PartitionState): void {
+/** Hands the partition to kafkajs at exactly its position (and, with `until`, only up to that offset). */
+export function goLive(s: ConsumerState, ps: PartitionState, until?: bigint): void {
   const offset = ps.position!.toString()
   ps.source = 'kafka'
+  ps.liveUntil = until
   if (ps.fromArchive) {
     ps.fromArchive = false
     s.log.info('Partition crossed from the archive into Kafka', {
@@ -75,27 +76,35 @@ export async function onKafkaBatch(s: ConsumerState, live: EachBatchPayload): Pr
       position: position.toString(),
       fetched: fetched.toString(),
     })
-    s.innerPause(ps.topic, [ps.partition])
-    applySeek(s, ps, position, false)
-    startLoop(s, ps)
+    takeBack(s, ps, position)
     return
   }
+  const messages = batch.messages
   let start = 0
-  while (start < batch.messages.length && BigInt(batch.messages[start]!.offset) < position) start++
-  if (start === batch.messages.length) {
+  while (start < messages.length && BigInt(messages[start]!.offset) < position) start++
+  if (start === messages.length) {
     // Everything here was delivered already: move kafkajs' fetch position up to ours.
     live.resolveOffset((position - 1n).toString())
     return
   }
+  // Kafka serves only up to where the archive begins: what lies beyond is the archive's to deliver.
+  const until = ps.liveUntil
+  let end = messages.length
+  if (until !== undefined) while (end > start && BigInt(messages[end - 1]!.offset) >= until) end--
+  if (end === start) {
+    // Kafka holds nothing in [position, until): compaction holes up to the archive's first offset.
+    takeBack(s, ps, position > until! ? position : until!)
+    return
+  }
   const view =
-    start === 0
+    start === 0 && end === messages.length
       ? batch
       : new MessageBatch(
           batch.topic,
           batch.partition,
           batch.highWatermark,
-          batch.messages.slice(start),
-          batch.lastOffset(),
+          messages.slice(start, end),
+          end === messages.length ? batch.lastOffset() : messages[end - 1]!.offset,
           position.toString(),
         )
   const high = BigInt(batch.highWatermark)
@@ -110,6 +119,17 @@ export async function onKafkaBatch(s: ConsumerState, live: EachBatchPayload): Pr
   } finally {
     s.semaphore.release()
   }
+  // Delivered up to the archive's first offset: the archive goes on from there.
+  if (end < messages.length && s.isCurrent(ps, epoch) && ps.position! > BigInt(messages[end - 1]!.offset)) {
+    takeBack(s, ps, until!)
+  }
+}
+
+/** Takes the partition back from kafkajs and routes it again at `offset` (the archive serves it from there). */
+function takeBack(s: ConsumerState, ps: PartitionState, offset: bigint): void {
+  s.innerPause(ps.topic, [ps.partition])
+  applySeek(s, ps, offset, false)
+  startLoop(s, ps)
 }
 
 /**

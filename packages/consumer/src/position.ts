@@ -14,8 +14,11 @@ export interface PartitionExtent {
 export type SourceChoice =
   /** Read the archive from the position through `toOffset` (inclusive), then decide again. */
   | { kind: 'archive'; toOffset: bigint }
-  /** Consume from Kafka at the position. */
-  | { kind: 'kafka' }
+  /**
+   * Consume from Kafka at the position. With `until`, only below it: the archive starts there and takes over again
+   * (Kafka's offsets below it may be compaction holes, while the archive kept records Kafka has compacted since).
+   */
+  | { kind: 'kafka'; until?: bigint }
   /** Offsets [position, resumeAt) exist nowhere; resumeAt is the next offset that does. */
   | { kind: 'missing'; resumeAt: bigint }
 
@@ -30,6 +33,9 @@ export function chooseSource(position: bigint, extent: PartitionExtent, mode: Re
   const inKafka = position >= kafka.logStart
   if (mode === 'archive-first') {
     if (inArchive) return { kind: 'archive', toOffset: archive.next - 1n }
+    // Below the archive's first record (a topic compacted, or archived from its end, before the archive began):
+    // Kafka serves what it holds there, and the archive whatever it holds from its first offset on.
+    if (inKafka && archive !== undefined && position < archive.first) return { kind: 'kafka', until: archive.first }
     if (inKafka) return { kind: 'kafka' }
   } else {
     if (inKafka) return { kind: 'kafka' }

@@ -26,6 +26,8 @@ export interface PartitionState {
   sought?: boolean
   /** The latest high watermark seen (Kafka's, or the archive's end when that is ahead of what we last asked Kafka). */
   highWatermark: bigint
+  /** While Kafka serves the partition below the archive's first offset: that offset, where the archive takes over. */
+  liveUntil?: bigint | undefined
   /** Read from the archive since it was assigned or sought, so crossing into Kafka is worth an archive.switch. */
   fromArchive: boolean
   /** This partition's entry in the offset book, once it has one. */

@@ -253,6 +253,22 @@ test('kafka-first reads the archive only below Kafka log start', async (t) => {
   assert.deepEqual(switches, [{ topic, partition: 0, offset: '120' }])
 })
 
+test("an archive that begins above Kafka's log start: Kafka up to the archive's first offset, then the archive, then Kafka", async (t) => {
+  // As when the archiver started on a log the cleaner had already emptied below 40 (or from the log end): the
+  // archive vouches for nothing below its first record, and from there on it is the history to read.
+  const topic = await newTopic()
+  await produce(topic, 0, 0, 250, 15) // record batches straddle 40 and 200
+  await archive(topic, 0, 40, 200)
+  const { consumer, delivered, switches } = await start(topic)
+  t.after(() => consumer.disconnect())
+  await waitFor('250 records', () => delivered.length >= 250)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.deepEqual(offsetsOf(delivered), range(0, 250))
+  for (const d of delivered) assertSameRecord(d)
+  // The archive served 40..199: the only crossing into Kafka is at its end.
+  assert.deepEqual(switches, [{ topic, partition: 0, offset: '200' }])
+})
+
 test(
   'compacted topic: holes in the archive and in Kafka are not gaps',
   { skip: devBrokerOnly('compaction on demand (against Apache Kafka: kafka-compaction in e2e/kafka)') },

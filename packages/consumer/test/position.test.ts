@@ -13,6 +13,19 @@ test('archive-first reads the archive wherever it covers the position, then Kafk
   assert.deepEqual(chooseSource(150n, overlap, 'archive-first'), { kind: 'kafka' })
 })
 
+test("archive-first below the archive's first offset: Kafka serves up to it, then the archive takes over", () => {
+  // A compacted topic archived after the cleaner had emptied 0..29 (or an archive begun at the log end): Kafka's log
+  // starts at 0, the archive's first record is 30, and the archive keeps records Kafka may have compacted since.
+  const late: PartitionExtent = { archive: { first: 30n, next: 100n }, kafka: { logStart: 0n, highWatermark: 150n } }
+  assert.deepEqual(chooseSource(0n, late, 'archive-first'), { kind: 'kafka', until: 30n })
+  assert.deepEqual(chooseSource(29n, late, 'archive-first'), { kind: 'kafka', until: 30n })
+  assert.deepEqual(chooseSource(30n, late, 'archive-first'), { kind: 'archive', toOffset: 99n })
+  assert.deepEqual(chooseSource(100n, late, 'archive-first'), { kind: 'kafka' })
+  // kafka-first reads Kafka wherever it has the position, as before.
+  assert.deepEqual(chooseSource(0n, late, 'kafka-first'), { kind: 'kafka' })
+  assert.equal(initialPosition(undefined, true, late), 0n)
+})
+
 test('kafka-first reads the archive only below the log start', () => {
   assert.deepEqual(chooseSource(0n, overlap, 'kafka-first'), { kind: 'archive', toOffset: 59n })
   assert.deepEqual(chooseSource(59n, overlap, 'kafka-first'), { kind: 'archive', toOffset: 59n })

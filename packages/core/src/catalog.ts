@@ -29,6 +29,11 @@ export interface TopicMeta {
   partitions: number
   /** Kafka's cleanup.policy ("delete", "compact", "compact,delete"). */
   cleanupPolicy?: string
+  /**
+   * Kafka's ID of the topic the archive holds (Kafka 2.8+): a topic deleted and created again under the same name
+   * has a new one, and its offsets restart at 0. Absent when the broker has no topic IDs.
+   */
+  topicId?: string
   /** Other topic configs worth keeping next to the data (retention.ms, ...). */
   configs?: Record<string, string>
   /** Free-form hints for SQL/consumers, e.g. { value: "json" }. */
@@ -133,6 +138,10 @@ export function parseTopicMeta(bytes: Uint8Array, key: string): TopicMeta {
   }
   const meta: TopicMeta = { format, topic: o.topic, partitions: o.partitions }
   if (o.cleanupPolicy !== undefined) meta.cleanupPolicy = o.cleanupPolicy as string
+  if (o.topicId !== undefined && typeof o.topicId !== 'string') {
+    throw new FormatError(`${key}: "topicId" must be a string`)
+  }
+  if (o.topicId !== undefined) meta.topicId = o.topicId as string
   const configs = stringMap(o.configs, 'configs', key)
   if (configs) meta.configs = configs
   const schemaHints = stringMap(o.schemaHints, 'schemaHints', key)

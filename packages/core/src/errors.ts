@@ -27,6 +27,8 @@ export const ErrorCodes = {
   KAFKA_TLS: 'KAFKA_TLS',
   KAFKA_AUTHENTICATION: 'KAFKA_AUTHENTICATION',
   KAFKA_AUTHORIZATION: 'KAFKA_AUTHORIZATION',
+  /** The Kafka topic was deleted and created again under the name the archive holds. */
+  TOPIC_RECREATED: 'TOPIC_RECREATED',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -210,6 +212,28 @@ export class DataLossError extends EverlogError {
     this.firstOffset = firstOffset
     this.lastOffset = lastOffset
     this.reason = reason
+  }
+}
+
+/**
+ * Kafka's topic has another ID than the one the archive holds: it was deleted and created again under the same name,
+ * and its offsets restarted at 0. Archiving it on would mix two topics in one partition's history, so it stops.
+ */
+export class TopicRecreatedError extends EverlogError {
+  readonly topic: string
+  readonly archivedTopicId: string
+  readonly kafkaTopicId: string
+  constructor(topic: string, archivedTopicId: string, kafkaTopicId: string, options?: EverlogErrorOptions) {
+    super(
+      ErrorCodes.TOPIC_RECREATED,
+      `topic ${topic} was deleted and created again (the archive holds topic ID ${archivedTopicId}, Kafka now has ` +
+        `${kafkaTopicId}); its offsets restarted at 0, so it is no longer archived here: archive the new topic into ` +
+        `another store (the old archive stays readable), or move the old archive's ${topic}/ folder away and restart`,
+      options,
+    )
+    this.topic = topic
+    this.archivedTopicId = archivedTopicId
+    this.kafkaTopicId = kafkaTopicId
   }
 }
 

@@ -40,6 +40,7 @@ test('topic.json round-trips; listTopics and describeTopic show partitions with 
     topic: 'orders',
     partitions: 3,
     cleanupPolicy: 'compact',
+    topicId: 'o0B89_NfTB6VpgTHnWAvlg',
     configs: { 'retention.ms': '1' },
   })
   assert.deepEqual(await readTopicMeta(store, 'orders'), {
@@ -47,6 +48,7 @@ test('topic.json round-trips; listTopics and describeTopic show partitions with 
     topic: 'orders',
     partitions: 3,
     cleanupPolicy: 'compact',
+    topicId: 'o0B89_NfTB6VpgTHnWAvlg',
     configs: { 'retention.ms': '1' },
   })
   assert.equal(await readTopicMeta(store, 'other'), undefined)

@@ -260,7 +260,16 @@ describe('HEAD, everlog.json and topic.json parsers', () => {
     fc.assert(
       fc.property(
         fc.dictionary(
-          fc.constantFrom('format', 'topic', 'partitions', 'cleanupPolicy', 'configs', 'schemaHints', '__proto__'),
+          fc.constantFrom(
+            'format',
+            'topic',
+            'partitions',
+            'cleanupPolicy',
+            'topicId',
+            'configs',
+            'schemaHints',
+            '__proto__',
+          ),
           jsonValue,
         ),
         (changes) => {
@@ -272,6 +281,7 @@ describe('HEAD, everlog.json and topic.json parsers', () => {
             const meta = parseTopicMeta(Buffer.from(JSON.stringify(o)), 'orders/topic.json')
             assert.ok(Number.isSafeInteger(meta.partitions) && meta.partitions >= 0)
             for (const v of Object.values(meta.configs ?? {})) assert.equal(typeof v, 'string')
+            assert.ok(meta.topicId === undefined || typeof meta.topicId === 'string')
           } catch (err) {
             assert.ok(typed(err), String(err))
             assert.match((err as Error).message, /orders\/topic\.json/)
