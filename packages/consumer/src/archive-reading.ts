@@ -1,7 +1,7 @@
 // The per-partition loop of archive-served partitions: decide where the position lives, read archive chunks and
 // deliver them until the archive ends, then hand the partition to Kafka. Retries what a retry can fix.
 import { DataLossError, EverlogError, lowerBound } from '@everlog/core'
-import type { RecordColumns } from '@everlog/core'
+import type { Head, RecordColumns } from '@everlog/core'
 import type { KafkaMessage } from 'kafkajs'
 import { deliverBatch, deliverMessages } from './delivery.js'
 import { ArchiveUnavailableError } from './errors.js'
@@ -16,6 +16,9 @@ import { sleep } from './sync.js'
 
 /** The nodeId of FETCH_START / FETCH events for archive reads: not a broker. */
 export const ARCHIVE_NODE_ID = -1
+
+/** How old Kafka's offsets may be when a partition routes again after an archive read (see route). */
+const RECENT_KAFKA_OFFSETS_MS = 250
 
 export function startLoop(s: ConsumerState, ps: PartitionState): void {
   const epoch = ps.epoch
@@ -71,10 +74,15 @@ async function partitionLoop(s: ConsumerState, ps: PartitionState, epoch: number
 
 /** Decides where the partition's position is served from, and reads the archive until it is Kafka's turn. */
 async function route(s: ConsumerState, ps: PartitionState, epoch: number): Promise<void> {
+  let afterRead = false
   for (;;) {
     await waitUntilDeliverable(s, ps, epoch)
     if (!s.isCurrent(ps, epoch)) return
-    const extent = await s.extents.extent(ps.topic, ps.partition)
+    // After an archive read, Kafka's offsets may come from a request sent moments ago for another partition: the
+    // position is then within the archive's end, which no high watermark of that age can put out of range, and a
+    // log start that moved meanwhile is Kafka's answer to the fetch (kafkajs resets, and onKafkaBatch re-routes).
+    const extent = await s.extents.extent(ps.topic, ps.partition, afterRead ? RECENT_KAFKA_OFFSETS_MS : 0)
+    afterRead = false
     if (!s.isCurrent(ps, epoch)) return
     const defaultOffset = initialPosition(undefined, s.fromBeginning(ps.topic), extent)
     const end =
@@ -109,7 +117,8 @@ async function route(s: ConsumerState, ps: PartitionState, epoch: number): Promi
     }
     ps.source = 'archive'
     try {
-      await readArchive(s, ps, epoch, choice.toOffset)
+      await readArchive(s, ps, epoch, choice.toOffset, extent.head)
+      afterRead = true
     } catch (error) {
       if (!(error instanceof DataLossError) || !s.isCurrent(ps, epoch)) throw error
       // A gap in the archive: Kafka may still hold those offsets; otherwise they are missing everywhere.
@@ -148,10 +157,16 @@ async function missing(s: ConsumerState, ps: PartitionState, from: bigint, resum
   if (s.runConfig.autoCommit) await s.commits.resolved()
 }
 
-async function readArchive(s: ConsumerState, ps: PartitionState, epoch: number, toOffset: bigint): Promise<void> {
+async function readArchive(
+  s: ConsumerState,
+  ps: PartitionState,
+  epoch: number,
+  toOffset: bigint,
+  head: Head | undefined,
+): Promise<void> {
   const from = ps.position!
   ps.fromArchive = true
-  const range = { topic: ps.topic, partition: ps.partition, fromOffset: from, toOffset }
+  const range = { topic: ps.topic, partition: ps.partition, fromOffset: from, toOffset, head }
   const chunks = s.reader.readBatches(range)[Symbol.asyncIterator]()
   try {
     for (;;) {

@@ -25,7 +25,7 @@ export interface ArchiveConsumerConfig extends ConsumerConfig {
   prefetchSegments?: number
   /**
    * Bytes that archive chunks being read (fetched segments and decoded row groups) may take, shared by every
-   * partition of this consumer; default 64 MiB (ArchiveReader's readBufferBytes).
+   * partition of this consumer; default 32 MiB (ArchiveReader's readBufferBytes).
    */
   readBufferBytes?: number
   /** Decoded index nodes cached per partition; default 256. */

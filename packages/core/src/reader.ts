@@ -36,14 +36,14 @@ export interface ArchiveReaderOptions {
   prefetchSegments?: number
   /**
    * Bytes that fetched segments and their decoded row groups may take, shared by every partition this reader
-   * reads at once (default 64 MiB). A partition's next chunk waits for room, read-ahead after the first chunk of
+   * reads at once (default 32 MiB). A partition's next chunk waits for room, read-ahead after the first chunk of
    * every partition; one chunk larger than the budget is read alone. Iterators left open keep what they hold:
    * close (return) one that is abandoned.
    */
   readBufferBytes?: number
 }
 
-export const DEFAULT_READ_BUFFER_BYTES = 64 * 1024 * 1024
+export const DEFAULT_READ_BUFFER_BYTES = 32 * 1024 * 1024
 
 export interface ReadOptions {
   topic: string
@@ -58,6 +58,8 @@ export interface ReadOptions {
   onGap?: 'error' | 'skip'
   /** Told about every gap skipped with onGap 'skip', before the records after it. */
   onGapSkipped?: (gap: GapEntry) => void
+  /** The partition's HEAD as the caller just read it (`head()`): read from it instead of reading HEAD again. */
+  head?: Head
 }
 
 /** A chunk of consecutive records of one segment (one row group of it, or the part of one a range wants). */
@@ -199,7 +201,13 @@ export class ArchiveReader {
     if (onGap !== 'error' && onGap !== 'skip') {
       throw new InvalidArgumentError(`read: invalid onGap ${JSON.stringify(onGap)}: expected 'error' or 'skip'`)
     }
-    const head = await this.requireHead(topic, partition)
+    let head = options.head
+    if (head) {
+      validateTopicName(topic)
+      validatePartition(partition)
+    } else {
+      head = await this.requireHead(topic, partition)
+    }
     if (head.root === null || head.firstOffset === null) return
     let from = options.fromOffset ?? head.firstOffset
     if (options.fromTimestamp !== undefined) {

@@ -106,6 +106,33 @@ test('reads every record losslessly in order, from an offset, to an offset, acro
   assert.deepEqual(await collect(reader, { topic: 'orders', partition: 0, fromOffset: 10_000n }), [])
 })
 
+test('a read from a HEAD the caller holds reads no HEAD and ends where that HEAD ends', async () => {
+  const memory = new MemoryStore()
+  const { segments } = fixture()
+  const w = await PartitionWriter.open(memory, {
+    topic: 'orders',
+    partition: 0,
+    writer: 't',
+    fanout: 3,
+    rowGroupBytes: 600,
+  })
+  for (const seg of segments.slice(0, 3)) await w.appendSegment(seg)
+  const counting = new CountingStore(memory)
+  const reader = new ArchiveReader(counting.wrap())
+  const older = (await reader.head('orders', 0))!
+  for (const seg of segments.slice(3)) await w.appendSegment(seg)
+  counting.gets = []
+  const got = await collect(reader, { topic: 'orders', partition: 0, head: older })
+  assert.deepEqual(got, segments.slice(0, 3).flat())
+  assert.deepEqual(
+    counting.gets.filter((g) => g.key.endsWith('/HEAD')),
+    [],
+  )
+  // Without one, the read takes the partition's current HEAD.
+  assert.deepEqual(await collect(reader, { topic: 'orders', partition: 0 }), segments.flat())
+  await assert.rejects(collect(reader, { topic: '../x', partition: 0, head: older }))
+})
+
 test('fromTimestamp has Kafka semantics over non-monotonic timestamps', async () => {
   const store = new MemoryStore()
   const all = await build(store)
