@@ -111,6 +111,8 @@ export class Archiver {
   private timers: NodeJS.Timeout[] = []
   private onceTargets: Map<string, bigint> | undefined
   private onceDone = false
+  /** --once: pipelines whose partition reached its target and whose segment was rolled for it. */
+  private readonly onceRolled = new WeakSet<PartitionPipeline>()
   private stopPromise: Promise<void> | undefined
   private resolveDone!: () => void
   private rejectDone!: (err: unknown) => void
@@ -118,6 +120,8 @@ export class Archiver {
   private lastProgress = { at: Date.now(), records: 0, bytes: 0 }
   private totals = { records: 0, bytes: 0, segments: 0, gaps: 0 }
   private consumerRestart: Promise<void> | undefined
+  /** Watermark requests in flight per topic, shared by the partitions being opened (see watermarks). */
+  private readonly topicOffsets = new Map<string, ReturnType<Admin['fetchTopicOffsets']>>()
   private iceberg: IcebergPublisher | undefined
   /**
    * Settles when the archiver has stopped: after stop(), after --once finished, or with the error that stopped it.
@@ -488,17 +492,19 @@ export class Archiver {
     const { topic, partition } = state
     const c = this.config
     const store = this.store!
-    const writer = await this.retrying('store', () =>
-      PartitionWriter.open(store, {
-        topic,
-        partition,
-        writer: c.writer,
-        compression: c.segment.compression,
-        rowGroupBytes: c.segment.rowGroupBytes,
-      }),
-    )
-    if (this.isStale(state)) return
-    const watermarks = await this.watermarks(topic, partition)
+    // HEAD and Kafka's watermarks are read together: with many partitions their round trips add up otherwise.
+    const [writer, watermarks] = await Promise.all([
+      this.retrying('store', () =>
+        PartitionWriter.open(store, {
+          topic,
+          partition,
+          writer: c.writer,
+          compression: c.segment.compression,
+          rowGroupBytes: c.segment.rowGroupBytes,
+        }),
+      ),
+      this.watermarks(topic, partition, { shared: true }),
+    ])
     if (this.isStale(state)) return
     const hasHead = writer.head.root !== null
     const pipeline = new PartitionPipeline({
@@ -550,8 +556,30 @@ export class Archiver {
     return this.stopping || this.partitions.get(tpKey(state.topic, state.partition)) !== state
   }
 
-  private async watermarks(topic: string, partition: number): Promise<{ low: bigint; high: bigint }> {
-    const offsets = await this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+  /**
+   * Kafka's log start and end of one partition. `shared`: the answer may come from a request for the whole topic that
+   * is already in flight (every partition of an assignment opens at once: one ListOffsets for all of them instead of
+   * one each, which grew with the square of the partition count). Only for opening a partition, where an answer a few
+   * milliseconds old is as good as a fresh one (a log start that moved meanwhile is caught by the first Fetch).
+   */
+  private async watermarks(
+    topic: string,
+    partition: number,
+    { shared = false } = {},
+  ): Promise<{ low: bigint; high: bigint }> {
+    let request = shared ? this.topicOffsets.get(topic) : undefined
+    if (!request) {
+      request = this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+      if (shared) {
+        const mine = request
+        this.topicOffsets.set(topic, mine)
+        const forget = () => {
+          if (this.topicOffsets.get(topic) === mine) this.topicOffsets.delete(topic)
+        }
+        mine.then(forget, forget)
+      }
+    }
+    const offsets = await request
     const o = offsets.find((x) => x.partition === partition)
     if (!o) throw new EverlogError('UNKNOWN_PARTITION', `Kafka has no partition ${partition} of topic "${topic}"`)
     return { low: BigInt(o.low), high: BigInt(o.high) }
@@ -1010,6 +1038,7 @@ export class Archiver {
     if (!targets || this.onceDone || this._status !== 'running') return
     if (targets.size > 0 && !this.joined) return
     const pending: PartitionPipeline[] = []
+    let reached = true
     for (const [key, target] of targets) {
       const s = this.partitions.get(key)
       // Partitions another group member owns are that member's job.
@@ -1018,9 +1047,19 @@ export class Archiver {
       if (!p) return
       // A fenced or failed partition is reported where it stopped; it cannot get any further here.
       if (p.state !== 'running') continue
-      if (p.position < target) return
+      if (p.position < target) {
+        reached = false
+        continue
+      }
+      // This partition is done: its segment is committed now, while the others are still being fetched, instead of
+      // every partition's at the end (with many partitions those commits were most of a run's time).
+      if (!this.onceRolled.has(p)) {
+        this.onceRolled.add(p)
+        p.roll('flush')
+      }
       pending.push(p)
     }
+    if (!reached) return
     if (targets.size > 0 && this.partitions.size === 0) return
     this.onceDone = true
     this.logger.info('--once: every partition reached its start-time high watermark; flushing')
