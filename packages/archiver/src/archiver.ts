@@ -698,6 +698,7 @@ export class Archiver {
       )
     }
     this.rollEarlyUnderPressure()
+    this.rollOnceReached(state)
     this.metrics.bufferedBytes.set(this.budget.bytes)
     this.checkOnceDone()
   }
@@ -1032,13 +1033,24 @@ export class Archiver {
     return this.partitions.size
   }
 
+  /**
+   * --once: a partition that reached its target commits its segment now, while the others are still being fetched,
+   * instead of every partition's at the end (with many partitions those commits were most of a run's time).
+   */
+  private rollOnceReached(state: PartitionState): void {
+    const p = state.pipeline
+    const target = this.onceTargets?.get(tpKey(state.topic, state.partition))
+    if (target === undefined || !p || p.state !== 'running' || p.position < target || this.onceRolled.has(p)) return
+    this.onceRolled.add(p)
+    p.roll('flush')
+  }
+
   /** --once: done when every partition reached the high watermark seen at start and everything is committed. */
   private checkOnceDone(): void {
     const targets = this.onceTargets
     if (!targets || this.onceDone || this._status !== 'running') return
     if (targets.size > 0 && !this.joined) return
     const pending: PartitionPipeline[] = []
-    let reached = true
     for (const [key, target] of targets) {
       const s = this.partitions.get(key)
       // Partitions another group member owns are that member's job.
@@ -1047,19 +1059,9 @@ export class Archiver {
       if (!p) return
       // A fenced or failed partition is reported where it stopped; it cannot get any further here.
       if (p.state !== 'running') continue
-      if (p.position < target) {
-        reached = false
-        continue
-      }
-      // This partition is done: its segment is committed now, while the others are still being fetched, instead of
-      // every partition's at the end (with many partitions those commits were most of a run's time).
-      if (!this.onceRolled.has(p)) {
-        this.onceRolled.add(p)
-        p.roll('flush')
-      }
+      if (p.position < target) return
       pending.push(p)
     }
-    if (!reached) return
     if (targets.size > 0 && this.partitions.size === 0) return
     this.onceDone = true
     this.logger.info('--once: every partition reached its start-time high watermark; flushing')
