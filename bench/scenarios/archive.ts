@@ -10,6 +10,9 @@ import type { ChildMeasure } from '../lib/child.js'
 import { directoryBytes } from '../lib/context.js'
 import type { BenchContext, KafkaBackend, Row, ScenarioResult } from '../lib/context.js'
 import type { Dataset } from '../lib/kafka.js'
+import { javaConsumeThroughput } from '../../packages/testkit/src/index.js'
+import type { JavaThroughput } from '../../packages/testkit/src/index.js'
+import { FETCH } from '../lib/kafka.js'
 import { figure, MiB, ratio, show } from '../lib/stats.js'
 import type { ArchiveTaskParams, ConsumeTaskParams, ConsumeTaskResult, TopicRef } from '../lib/tasks.js'
 
@@ -62,10 +65,32 @@ export async function kafkajsDecodeRun(
   return { ...result.byHandler.eachBatch!, maxRssBytes: result.maxRssBytes }
 }
 
+/**
+ * Kafka's own Java consumer (kafka-clients) reading the same records from Apache Kafka with the same fetch settings,
+ * touching key, value and headers: the ceiling a Kafka client reaches on this machine. Its own JVM (warm-up pass
+ * first, like the workers); a failure is reported, never turned into a figure.
+ */
+async function javaCeilingRun(ctx: BenchContext, main: Dataset, brokers: string[]): Promise<JavaThroughput | Error> {
+  try {
+    const r = await javaConsumeThroughput(
+      brokers.join(','),
+      { topic: ctx.warm.topic, records: ctx.warm.records },
+      { topic: main.topic, records: main.records },
+      FETCH,
+    )
+    if (r.records !== main.records) return new Error(`read ${r.records} records of ${main.records}`)
+    return r
+  } catch (err) {
+    return err as Error
+  }
+}
+
 interface BackendRuns {
   backend: KafkaBackend
   archiver: ArchiveRun[]
   kafkajs: ChildMeasure[]
+  /** Apache Kafka only: the Java consumer's runs (or why one failed). */
+  java: (JavaThroughput | Error)[]
 }
 
 export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult> {
@@ -74,6 +99,7 @@ export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult
     backend,
     archiver: [],
     kafkajs: [],
+    java: [],
   }))
   for (let r = 0; r < ctx.options.runs; r++) {
     const last = r === ctx.options.runs - 1
@@ -82,9 +108,14 @@ export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult
       const run = await archiveRun(ctx, main, profile ? 'archive-archiver' : undefined, b.backend)
       b.archiver.push(run)
       b.kafkajs.push(await kafkajsDecodeRun(ctx, main, profile ? 'archive-kafkajs' : undefined, b.backend))
+      if (b.backend === ctx.real) b.java.push(await javaCeilingRun(ctx, main, b.backend.brokers))
+      const java = b.java.at(-1)
       ctx.log(
         `  archive run ${r + 1}/${ctx.options.runs} (${b.backend.label}): archiver ${run.measure.seconds.toFixed(2)} s, ` +
-          `kafkajs decode ${b.kafkajs.at(-1)!.seconds.toFixed(2)} s`,
+          `kafkajs decode ${b.kafkajs.at(-1)!.seconds.toFixed(2)} s` +
+          (java === undefined
+            ? ''
+            : `, Java consumer ${java instanceof Error ? `failed: ${java.message.split('\n')[0]}` : `${java.seconds.toFixed(2)} s`}`),
       )
       // The last archive from the primary backend is kept for the replay and query scenarios.
       if (!last || b.backend !== primary(ctx)) await rm(run.dir, { recursive: true, force: true })
@@ -96,7 +127,7 @@ export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult
   const rows: Row[] = []
   const data: Record<string, unknown> = { records: main.records, rawBytes: main.rawBytes }
   if (!ctx.real) rows.push({ scenario: S, metric: 'Apache Kafka', value: `not measured: ${ctx.realMissing}` })
-  for (const { backend, archiver, kafkajs } of backends) {
+  for (const { backend, archiver, kafkajs, java } of backends) {
     const isReal = backend === ctx.real
     const from = ` <- ${backend.label}`
     const rate = (ms: ChildMeasure[]) => ms.map((m) => main.rawBytes / MiB / m.seconds)
@@ -130,6 +161,35 @@ export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult
         value: `${show(rssArchiver, 0)} / ${show(rssKafkajs, 0)} MiB`,
       },
     )
+    let javaData: Record<string, unknown> | undefined
+    if (isReal) {
+      const metric = `Java consumer (kafka-clients), decode only: the ceiling${from}`
+      const failed = java.find((j): j is Error => j instanceof Error)
+      if (failed || java.length === 0) {
+        const reason = failed ? `failed: ${failed.message.split('\n')[0]}` : 'not run'
+        rows.push({ scenario: S, metric, value: `not measured: ${reason}` })
+        javaData = { measured: false, reason }
+      } else {
+        const js = java as JavaThroughput[]
+        const javaRates = js.map((j) => main.rawBytes / MiB / j.seconds)
+        const overJava = ratio(rate(archiver.map((a) => a.measure)), javaRates)
+        javaData = {
+          MiBPerSecond: figure(javaRates),
+          recordsPerSecond: figure(js.map((j) => main.records / j.seconds)),
+          cpuSeconds: figure(js.map((j) => j.cpuSeconds)),
+          peakRssMiB: figure(js.map((j) => j.maxRssBytes / MiB)),
+          archiverOverJava: overJava,
+        }
+        rows.push(
+          {
+            scenario: S,
+            metric,
+            value: `${show(figure(javaRates), 1, 'MiB/s')}, CPU ${show(figure(js.map((j) => j.cpuSeconds)), 2, 's')}`,
+          },
+          { scenario: S, metric: `throughput ratio archiver / Java consumer${from}`, value: show(overJava, 2, 'x') },
+        )
+      }
+    }
     if (backend === primary(ctx)) {
       rows.push({
         scenario: S,
@@ -151,6 +211,7 @@ export async function archiveScenario(ctx: BenchContext): Promise<ScenarioResult
       bytesWrittenOverRaw: writtenShare,
       peakRssArchiverMiB: rssArchiver,
       peakRssKafkajsMiB: rssKafkajs,
+      ...(javaData ? { javaConsumer: javaData } : {}),
     }
   }
   return { measured: true, rows, data }

@@ -12,7 +12,7 @@ import type { ConsumeMeasure, ConsumeTaskResult, Handler } from '../lib/tasks.js
 import type { Dataset } from '../lib/kafka.js'
 import { figure, MiB, ratio, show } from '../lib/stats.js'
 import type { Figure } from '../lib/stats.js'
-import { archiveRun, primary } from './archive.js'
+import { archiveRun, kafkajsDecodeRun, primary } from './archive.js'
 import { consumeParams, REPLAY_TARGETS } from './replay.js'
 import type { Side } from './replay.js'
 
@@ -24,6 +24,10 @@ export interface ScalePoint {
   peakRssMiB: Figure
   /** ArchiveConsumer (file store, eachBatch) replaying this archive. */
   replayRecordsPerSecond: Figure
+  /** The archive scenario's baseline on this topic: a kafkajs consumer (eachBatch) decoding the same records. */
+  kafkajsMiBPerSecond: Figure
+  /** Archiver MiB/s over kafkajs' MiB/s, run by run. */
+  archiverOverKafkajs: Figure
 }
 
 /** Rates within 15 % of each other count as flat. */
@@ -61,11 +65,14 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       valueBytes: ctx.options.valueBytes,
     })
     const runs: ChildMeasure[] = []
+    const baseline: ChildMeasure[] = []
     const replays: number[] = []
     const rss: { kafkajs: number[]; file: number[] } = { kafkajs: [], file: [] }
     for (let r = 0; r < scaleRuns(ctx); r++) {
       const run = await archiveRun(ctx, d)
       runs.push(run.measure)
+      // The archiver's baseline measured as in the archive scenario, on this topic: the ratio at each partition count.
+      baseline.push(await kafkajsDecodeRun(ctx, d))
       if (partitions === largest) {
         // Memory with many partitions: both sides run both handlers, as in the replay scenario.
         const kafkajs = await consume(ctx, d, 'kafkajs', ['eachMessage', 'eachBatch'], run.dir)
@@ -78,10 +85,13 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       }
       await rm(run.dir, { recursive: true, force: true })
     }
+    const mibs = (ms: ChildMeasure[]) => ms.map((m) => d.rawBytes / MiB / m.seconds)
     const point: ScalePoint = {
       partitions,
       records: d.records,
-      MiBPerSecond: figure(runs.map((m) => d.rawBytes / MiB / m.seconds)),
+      MiBPerSecond: figure(mibs(runs)),
+      kafkajsMiBPerSecond: figure(mibs(baseline)),
+      archiverOverKafkajs: ratio(mibs(runs), mibs(baseline)),
       recordsPerSecond: figure(runs.map((m) => d.records / m.seconds)),
       peakRssMiB: figure(runs.map((m) => m.maxRssBytes / MiB)),
       replayRecordsPerSecond: figure(replays),
@@ -98,6 +108,15 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
         value: `${show(point.MiBPerSecond, 1, 'MiB/s')}, peak RSS ${show(point.peakRssMiB, 0, 'MiB')}`,
         // Issue target: peak RSS with 100 partitions and default settings (the bench's fetch settings are the defaults).
         ...(partitions === 100 ? { target: '<= 512 MiB', ok: point.peakRssMiB.max <= 512 } : {}),
+      },
+      {
+        scenario: S,
+        metric: `archiver / kafkajs decode only, ${partitions} partition${partitions === 1 ? '' : 's'} <- ${backend.label}`,
+        value: `${show(point.archiverOverKafkajs, 2, 'x')} (kafkajs ${show(point.kafkajsMiBPerSecond, 1, 'MiB/s')})`,
+        // Issue target: the archiver at least as fast as the baseline at 8 (the archive scenario) and at 100 partitions.
+        ...(partitions === largest && partitions !== 8
+          ? { target: '>= 1.0', ok: point.archiverOverKafkajs.median >= 1 }
+          : {}),
       },
       {
         scenario: S,

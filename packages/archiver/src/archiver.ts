@@ -117,6 +117,8 @@ export class Archiver {
   private timers: NodeJS.Timeout[] = []
   private onceTargets: Map<string, bigint> | undefined
   private onceDone = false
+  /** --once: pipelines whose partition reached its target and whose segment was rolled for it. */
+  private readonly onceRolled = new WeakSet<PartitionPipeline>()
   private stopPromise: Promise<void> | undefined
   private resolveDone!: () => void
   private rejectDone!: (err: unknown) => void
@@ -130,6 +132,8 @@ export class Archiver {
   private readonly suspect = new Set<string>()
   private readonly verifying = new Map<string, Promise<void>>()
   private idCluster: (KafkaCluster & { findControllerBroker(): Promise<TopicIdBroker> }) | undefined
+  /** Watermark requests in flight per topic, shared by the partitions being opened (see watermarks). */
+  private readonly topicOffsets = new Map<string, ReturnType<Admin['fetchTopicOffsets']>>()
   private iceberg: IcebergPublisher | undefined
   /**
    * Settles when the archiver has stopped: after stop(), after --once finished, or with the error that stopped it.
@@ -671,17 +675,19 @@ export class Archiver {
     const { topic, partition } = state
     const c = this.config
     const store = this.store!
-    const writer = await this.retrying('store', () =>
-      PartitionWriter.open(store, {
-        topic,
-        partition,
-        writer: c.writer,
-        compression: c.segment.compression,
-        rowGroupBytes: c.segment.rowGroupBytes,
-      }),
-    )
-    if (this.isStale(state)) return
-    const watermarks = await this.watermarks(topic, partition)
+    // HEAD and Kafka's watermarks are read together: with many partitions their round trips add up otherwise.
+    const [writer, watermarks] = await Promise.all([
+      this.retrying('store', () =>
+        PartitionWriter.open(store, {
+          topic,
+          partition,
+          writer: c.writer,
+          compression: c.segment.compression,
+          rowGroupBytes: c.segment.rowGroupBytes,
+        }),
+      ),
+      this.watermarks(topic, partition, { shared: true }),
+    ])
     if (this.isStale(state)) return
     const hasHead = writer.head.root !== null
     const pipeline = new PartitionPipeline({
@@ -742,8 +748,30 @@ export class Archiver {
     return this.stopping || this.partitions.get(tpKey(state.topic, state.partition)) !== state
   }
 
-  private async watermarks(topic: string, partition: number): Promise<{ low: bigint; high: bigint }> {
-    const offsets = await this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+  /**
+   * Kafka's log start and end of one partition. `shared`: the answer may come from a request for the whole topic that
+   * is already in flight (every partition of an assignment opens at once: one ListOffsets for all of them instead of
+   * one each, which grew with the square of the partition count). Only for opening a partition, where an answer a few
+   * milliseconds old is as good as a fresh one (a log start that moved meanwhile is caught by the first Fetch).
+   */
+  private async watermarks(
+    topic: string,
+    partition: number,
+    { shared = false } = {},
+  ): Promise<{ low: bigint; high: bigint }> {
+    let request = shared ? this.topicOffsets.get(topic) : undefined
+    if (!request) {
+      request = this.retrying('kafka', () => this.admin!.fetchTopicOffsets(topic))
+      if (shared) {
+        const mine = request
+        this.topicOffsets.set(topic, mine)
+        const forget = () => {
+          if (this.topicOffsets.get(topic) === mine) this.topicOffsets.delete(topic)
+        }
+        mine.then(forget, forget)
+      }
+    }
+    const offsets = await request
     const o = offsets.find((x) => x.partition === partition)
     if (!o) throw new EverlogError('UNKNOWN_PARTITION', `Kafka has no partition ${partition} of topic "${topic}"`)
     return { low: BigInt(o.low), high: BigInt(o.high) }
@@ -867,6 +895,7 @@ export class Archiver {
       )
     }
     this.rollEarlyUnderPressure()
+    this.rollOnceReached(state)
     this.metrics.bufferedBytes.set(this.budget.bytes)
     this.checkOnceDone()
   }
@@ -1201,6 +1230,18 @@ export class Archiver {
 
   private assignedCount(): number {
     return this.partitions.size
+  }
+
+  /**
+   * --once: a partition that reached its target commits its segment now, while the others are still being fetched,
+   * instead of every partition's at the end (with many partitions those commits were most of a run's time).
+   */
+  private rollOnceReached(state: PartitionState): void {
+    const p = state.pipeline
+    const target = this.onceTargets?.get(tpKey(state.topic, state.partition))
+    if (target === undefined || !p || p.state !== 'running' || p.position < target || this.onceRolled.has(p)) return
+    this.onceRolled.add(p)
+    p.roll('flush')
   }
 
   /** --once: done when every partition reached the high watermark seen at start and everything is committed. */

@@ -5,6 +5,10 @@
 //                                                          "headers":[[k,v]],"timestamp"} | {"op":"begin|commit|abort"}
 //   consume <bootstrap> <topic> <read_committed|read_uncommitted>
 //                                                          stdout: every record up to the end offsets seen at start
+//   throughput <bootstrap> <warm topic> <warm records> <topic> <records> <max bytes> <max partition bytes> <max wait ms>
+//                                                          reads the warm topic, then the topic, from the beginning,
+//                                                          touching key, value and headers of each record; stdout: one
+//                                                          JSON line {seconds, cpuSeconds, records, bytes, maxRssBytes}
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -12,6 +16,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -128,11 +135,81 @@ public class KafkaClients {
     out.flush();
   }
 
+  /** Seconds of CPU this JVM used so far (every thread), from the platform's bean. */
+  static double cpuSeconds() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime()
+        / 1e9;
+  }
+
+  /** Peak resident set of this process (VmHWM), bytes; 0 where /proc is not there. */
+  static long peakRssBytes() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+      }
+    } catch (Exception e) {
+      // not Linux
+    }
+    return 0;
+  }
+
+  /**
+   * Reads `records` records of `topic` from the beginning (read_committed, assigned partitions, no group) and touches
+   * key, value and headers of each, as a decode-only consumer does. Returns {seconds, cpuSeconds, records, bytes},
+   * timed from the consumer's creation to the last record.
+   */
+  static ObjectNode readAll(String bootstrap, String topic, long records, String[] fetch) {
+    long t0 = System.nanoTime();
+    double c0 = cpuSeconds();
+    Properties p = new Properties();
+    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, fetch[0]);
+    p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, fetch[1]);
+    p.put(ConsumerConfig.FETCH_MIN_BYTES_CONFIG, "1");
+    p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, fetch[2]);
+    long seen = 0;
+    long bytes = 0;
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> parts = new ArrayList<>();
+      for (PartitionInfo info : consumer.partitionsFor(topic)) parts.add(new TopicPartition(topic, info.partition()));
+      consumer.assign(parts);
+      consumer.seekToBeginning(parts);
+      long deadline = System.currentTimeMillis() + 30 * 60_000;
+      while (seen < records) {
+        if (System.currentTimeMillis() > deadline) throw new IllegalStateException("read " + seen + " of " + records);
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+          if (r.key() != null) bytes += r.key().length;
+          if (r.value() != null) bytes += r.value().length;
+          for (Header h : r.headers()) if (h.value() != null) bytes += h.value().length;
+          seen++;
+        }
+      }
+      ObjectNode o = JSON.createObjectNode();
+      o.put("seconds", (System.nanoTime() - t0) / 1e9);
+      o.put("cpuSeconds", cpuSeconds() - c0);
+      o.put("records", seen);
+      o.put("bytes", bytes);
+      return o;
+    }
+  }
+
+  static void throughput(String[] a) {
+    String[] fetch = {a[6], a[7], a[8]};
+    readAll(a[1], a[2], Long.parseLong(a[3]), fetch); // warm-up: JIT, connections
+    ObjectNode o = readAll(a[1], a[4], Long.parseLong(a[5]), fetch);
+    o.put("maxRssBytes", peakRssBytes());
+    System.out.println(o.toString());
+  }
+
   public static void main(String[] args) throws Exception {
     switch (args[0]) {
       case "produce" -> produce(args[1], args[2], args.length > 3 ? args[3] : null);
       case "consume" -> consume(args[1], args[2], args[3]);
-      default -> throw new IllegalArgumentException("usage: produce|consume ...");
+      case "throughput" -> throughput(args);
+      default -> throw new IllegalArgumentException("usage: produce|consume|throughput ...");
     }
   }
 }

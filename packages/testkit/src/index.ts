@@ -36,5 +36,5 @@ export type {
 } from './kafka.js'
 export { devBrokerOnly, onlyWithRealKafka, startTestBroker, testBrokerKind, testKafkaVersion } from './test-broker.js'
 export type { StartTestBrokerOptions, TestBroker, TestBrokerKind } from './test-broker.js'
-export { javaConsume, javaProduce } from './java-clients.js'
-export type { JavaCompression, JavaProducerOp, JavaRecord } from './java-clients.js'
+export { javaConsume, javaConsumeThroughput, javaProduce } from './java-clients.js'
+export type { JavaCompression, JavaProducerOp, JavaRecord, JavaThroughput } from './java-clients.js'

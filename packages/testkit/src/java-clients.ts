@@ -32,20 +32,14 @@ export type JavaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
 
 const b64 = (b: Buffer | null): string | null => (b === null ? null : b.toString('base64'))
 
-function runJava(args: string[], stdin: string, version: string): Promise<string> {
+/** Quick-starting JVM settings for the tests' short-lived clients. */
+const TEST_JVM = ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1']
+
+function runJava(args: string[], stdin: string, version: string, jvm: string[] = TEST_JVM): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       javaCommand(),
-      [
-        '-Xmx256m',
-        '-XX:+UseSerialGC',
-        '-XX:TieredStopAtLevel=1',
-        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-        '-cp',
-        kafkaClasspath(version),
-        source,
-        ...args,
-      ],
+      [...jvm, '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn', '-cp', kafkaClasspath(version), source, ...args],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     )
     let out = ''
@@ -90,4 +84,49 @@ export async function javaConsume(
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as JavaRecord)
+}
+
+/** What `javaConsumeThroughput` measured: the measured pass only (the warm-up pass excluded). */
+export interface JavaThroughput {
+  seconds: number
+  /** CPU seconds of the whole JVM (every thread) during the measured pass. */
+  cpuSeconds: number
+  records: number
+  /** Key, value and header value bytes touched. */
+  bytes: number
+  /** Peak resident set of the JVM over its life (VmHWM), bytes; 0 where unknown. */
+  maxRssBytes: number
+}
+
+/**
+ * Kafka's own Java consumer as a throughput ceiling (benchmarks): reads `warm` then `main` from the beginning
+ * (read_committed, partitions assigned, no group), touching key, value and headers of every record, with the given
+ * fetch settings, in a JVM with the default JIT (not the tests' quick-start settings).
+ */
+export async function javaConsumeThroughput(
+  bootstrap: string,
+  warm: { topic: string; records: number },
+  main: { topic: string; records: number },
+  fetch: { maxBytes: number; maxBytesPerPartition: number; maxWaitTimeInMs: number },
+  version: string = KAFKA_VERSION,
+): Promise<JavaThroughput> {
+  const out = await runJava(
+    [
+      'throughput',
+      bootstrap,
+      warm.topic,
+      String(warm.records),
+      main.topic,
+      String(main.records),
+      String(fetch.maxBytes),
+      String(fetch.maxBytesPerPartition),
+      String(fetch.maxWaitTimeInMs),
+    ],
+    '',
+    version,
+    ['-Xmx512m'],
+  )
+  const line = out.split('\n').find((l) => l.startsWith('{'))
+  if (!line) throw new Error(`java KafkaClients throughput printed no result:\n${out.trim()}`)
+  return JSON.parse(line) as JavaThroughput
 }
