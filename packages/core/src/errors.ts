@@ -27,6 +27,8 @@ export const ErrorCodes = {
   KAFKA_TLS: 'KAFKA_TLS',
   KAFKA_AUTHENTICATION: 'KAFKA_AUTHENTICATION',
   KAFKA_AUTHORIZATION: 'KAFKA_AUTHORIZATION',
+  /** The Kafka broker serves no version of a request that kafkajs can send (e.g. versions a newer Kafka removed). */
+  KAFKA_PROTOCOL_UNSUPPORTED: 'KAFKA_PROTOCOL_UNSUPPORTED',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
