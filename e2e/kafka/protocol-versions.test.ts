@@ -4,36 +4,33 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Archiver } from '@everlog/archiver'
+import { ArchiveConsumer } from '@everlog/consumer'
+import {
+  KAFKAJS_REQUEST_VERSIONS,
+  KafkaProtocolUnsupportedError,
+  openStore,
+  PartitionWriter,
+  writeTopicMeta,
+} from '@everlog/core'
+import { startDevBroker } from '@everlog/dev-broker'
+import type { DevBroker } from '@everlog/dev-broker'
+import kafkajs from 'kafkajs'
+import { everlog } from '../../packages/cli/test/support.js'
 import { KAFKA_3_VERSION, KAFKA_VERSION, kafkaMissing, startKafka } from '@everlog/testkit'
 import type { KafkaBroker } from '@everlog/testkit'
 
-/** The requests kafkajs 2.2.4 sends, with the version range it implements (its protocol/requests folders). */
-const KAFKAJS_RANGES: Record<string, [apiKey: number, min: number, max: number]> = {
-  Produce: [0, 0, 7],
-  Fetch: [1, 0, 11],
-  ListOffsets: [2, 0, 3],
-  Metadata: [3, 0, 6],
-  OffsetCommit: [8, 0, 5],
-  OffsetFetch: [9, 1, 4],
-  FindCoordinator: [10, 0, 2],
-  JoinGroup: [11, 0, 5],
-  Heartbeat: [12, 0, 3],
-  LeaveGroup: [13, 0, 3],
-  SyncGroup: [14, 0, 3],
-  DescribeGroups: [15, 0, 2],
-  ApiVersions: [18, 0, 2],
-  CreateTopics: [19, 0, 3],
-  DeleteTopics: [20, 0, 1],
-  DeleteRecords: [21, 0, 1],
-  InitProducerId: [22, 0, 1],
-  AddPartitionsToTxn: [24, 0, 1],
-  AddOffsetsToTxn: [25, 0, 1],
-  EndTxn: [26, 0, 1],
-  TxnOffsetCommit: [28, 0, 1],
-  DescribeConfigs: [32, 0, 2],
+/** The requests kafkajs 2.2.4 sends, with the version range it implements (core's table, checked below), and the archiver's own Metadata for topic IDs. */
+const KAFKAJS_RANGES: Record<string, [apiKey: number, min: number, max: number]> = Object.fromEntries([
+  ...Object.entries(KAFKAJS_REQUEST_VERSIONS).map(([name, v]) => [name, [v.apiKey, v.min, v.max]]),
   // Not kafkajs': the archiver's own Metadata request for topic IDs (a topic deleted and created again).
-  'Metadata with topic IDs': [3, 10, 12],
-}
+  ['Metadata with topic IDs', [3, 10, 12]],
+])
 
 /** ApiVersions v0 over a raw socket: api key -> [min, max] the broker serves. */
 function apiVersions(address: string): Promise<Map<number, [number, number]>> {
@@ -68,6 +65,20 @@ function apiVersions(address: string): Promise<Map<number, [number, number]>> {
   })
 }
 
+test("core's table of kafkajs' request versions is what kafkajs implements", () => {
+  // kafkajs' own request definitions (CommonJS, outside its public API): every version it can encode, by API key.
+  const require = createRequire(import.meta.url)
+  const { requests } = require('kafkajs/src/protocol/requests/index.js') as {
+    requests: Record<string, { versions: string[] }>
+  }
+  const keys = require('kafkajs/src/protocol/requests/apiKeys.js') as Record<string, number>
+  for (const [name, { apiKey, min, max }] of Object.entries(KAFKAJS_REQUEST_VERSIONS)) {
+    const kafkajsName = Object.entries(keys).find(([, key]) => key === apiKey)![0]
+    const versions = requests[kafkajsName]!.versions.map(Number)
+    assert.deepEqual([min, max], [Math.min(...versions), Math.max(...versions)], name)
+  }
+})
+
 for (const version of [KAFKA_VERSION, KAFKA_3_VERSION]) {
   describe(`kafkajs 2.2.4 and Apache Kafka ${version}`, { skip: kafkaMissing(version) }, () => {
     let kafka: KafkaBroker
@@ -89,3 +100,90 @@ for (const version of [KAFKA_VERSION, KAFKA_3_VERSION]) {
     })
   })
 }
+
+// A broker whose ranges exclude kafkajs' (as a Kafka that removed old versions would): the dev broker serving
+// Metadata v7-9 only, closing the connection on anything older, as Apache Kafka does. Every component must fail at
+// once with KafkaProtocolUnsupportedError naming the request and both ranges, never retry for good.
+describe('a broker that serves no Metadata version kafkajs speaks', () => {
+  let broker: DevBroker
+  let dir: string
+  let url: string
+  const TOPIC = 'versions'
+  const NAMED = /Metadata \(key 3\): the broker serves v7-9, kafkajs v0-6/
+
+  /** Rejects when `work` has not settled after `ms`: a hang is reported as one, not as the runner's timeout. */
+  const settles = <T>(work: Promise<T>, what: string, ms = 60_000): Promise<T> =>
+    Promise.race([
+      work,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms).unref()),
+    ])
+
+  before(async () => {
+    broker = await startDevBroker({ port: 0, retentionCheckIntervalMs: 0, servedVersions: { 3: [7, 9] } })
+    dir = mkdtempSync(join(tmpdir(), 'everlog-versions-'))
+    url = pathToFileURL(dir).href
+    const store = openStore(url)
+    await writeTopicMeta(store, { topic: TOPIC, partitions: 1, cleanupPolicy: 'delete', configs: {} })
+    const writer = await PartitionWriter.open(store, { topic: TOPIC, partition: 0, writer: 'test' })
+    await writer.appendSegment([{ offset: 0n, timestamp: 1n, key: null, value: Buffer.from('v'), headers: [] }])
+    await store.close()
+  })
+  after(async () => {
+    await broker?.close()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const kafka = () =>
+    new kafkajs.Kafka({ brokers: broker.brokers, logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 5 } })
+
+  test('ArchiveConsumer.connect() rejects with the typed error', async () => {
+    const consumer = new ArchiveConsumer({ kafka: kafka(), archive: url, groupId: 'versions-app' })
+    await assert.rejects(settles(consumer.connect(), 'ArchiveConsumer.connect()'), (e: unknown) => {
+      assert.ok(e instanceof KafkaProtocolUnsupportedError, String(e))
+      assert.equal(e.code, 'KAFKA_PROTOCOL_UNSUPPORTED')
+      assert.match(e.message, NAMED)
+      assert.match(e.message, /^ArchiveConsumer/)
+      return true
+    })
+  })
+
+  test('the archiver fails to start with the typed error', async () => {
+    const archiver = new Archiver(
+      {
+        brokers: broker.brokers,
+        topics: [TOPIC],
+        store: url,
+        group: 'versions-archiver',
+        http: { port: 0, host: '127.0.0.1' },
+        logLevel: 'silent',
+        progressIntervalMs: 0,
+      },
+      { processMetrics: false },
+    )
+    await assert.rejects(settles(archiver.start(), 'Archiver.start()'), (e: unknown) => {
+      assert.ok(e instanceof KafkaProtocolUnsupportedError, String(e))
+      assert.match(e.message, NAMED)
+      return true
+    })
+    await archiver.stop()
+  })
+
+  for (const [command, args] of [
+    ['restore', ['--topic', TOPIC, '--to-topic', 'versions-restored']],
+    ['backup-groups', ['--groups', 'versions-app']],
+    ['restore-groups', ['--groups', 'versions-app', '--topic', TOPIC]],
+  ] as const) {
+    test(`everlog ${command} exits with the error naming the request`, async () => {
+      const run = await settles(
+        everlog([command, '--store', url, '--brokers', broker.address, ...args]),
+        `everlog ${command}`,
+      )
+      assert.notEqual(run.code, 0)
+      assert.match(run.stderr, NAMED)
+      assert.match(
+        run.stderr,
+        new RegExp(`everlog ${command} \\(kafkajs 2\\.2\\.4\\) cannot talk to this Kafka broker`),
+      )
+    })
+  }
+})

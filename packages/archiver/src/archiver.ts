@@ -19,6 +19,7 @@ import {
   writeTopicMeta,
 } from '@everlog/core'
 import type { ObjectStore, PackedRecords } from '@everlog/core'
+import { checkKafkaProtocol, GROUP_CONSUMER_REQUESTS } from '@everlog/core'
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer } from 'kafkajs'
 import type { DestinationStream, Logger } from 'pino'
@@ -220,6 +221,13 @@ export class Archiver {
       this.kafka = new Kafka(client)
       this.admin = this.kafka.admin()
       await this.retrying('kafka', () => this.admin!.connect())
+      // A broker without a version kafkajs speaks of a request the archiver sends would close the connection on it
+      // and the archiver would retry for good: fail at start instead, naming the request.
+      await checkKafkaProtocol(
+        this.kafka,
+        [...GROUP_CONSUMER_REQUESTS, 'DescribeConfigs', 'DescribeGroups'],
+        'the archiver (kafkajs 2.2.4)',
+      )
       const topics = await this.discoverTopics()
       if (c.once) await this.snapshotOnceTargets(topics)
       await this.subscribe(topics)

@@ -5,7 +5,14 @@
 // The parts: config.ts (options), state.ts (what the parts share), group.ts (assignments and rebalances),
 // archive-reading.ts (the per-partition archive loop), handover.ts (seeks and the crossing into Kafka),
 // delivery.ts (eachMessage / eachBatch), commits.ts, extent.ts (what the archive and Kafka hold), events.ts.
-import { ArchiveReader, assertStoreReachable, EverlogError, openStore } from '@everlog/core'
+import {
+  ArchiveReader,
+  assertStoreReachable,
+  checkKafkaProtocol,
+  EverlogError,
+  GROUP_CONSUMER_REQUESTS,
+  openStore,
+} from '@everlog/core'
 import type { ObjectStore } from '@everlog/core'
 // kafkajs is CommonJS and spreads its error classes into module.exports, which ESM named imports cannot see.
 import kafkajs from 'kafkajs'
@@ -47,6 +54,7 @@ const { KafkaJSNonRetriableError } = kafkajs
 export class ArchiveConsumer {
   readonly events: ConsumerEvents & typeof ArchiveEvents
   private readonly s: ConsumerState
+  private readonly kafka: object
   private readonly membership: Membership
   private readonly hub: EventHub
   private readonly store: ObjectStore
@@ -57,6 +65,7 @@ export class ArchiveConsumer {
 
   constructor(config: ArchiveConsumerConfig) {
     validate(config)
+    this.kafka = config.kafka
     const {
       kafka,
       archive,
@@ -133,6 +142,14 @@ export class ArchiveConsumer {
     if (failed) {
       await Promise.allSettled([s.inner.disconnect(), s.admin.disconnect()])
       throw failed.reason
+    }
+    // A broker with no version kafkajs speaks of a group consumer's request would close the connection on it, and
+    // kafkajs would retry for good: fail here, naming the request.
+    try {
+      await checkKafkaProtocol(this.kafka, GROUP_CONSUMER_REQUESTS, 'ArchiveConsumer (kafkajs 2.2.4)')
+    } catch (error) {
+      await Promise.allSettled([s.inner.disconnect(), s.admin.disconnect()])
+      throw error
     }
     // kafkajs' admin knows only the seed broker after connect: its first group request finds "no brokers in the
     // broker pool" and retries after ~300 ms, delaying the first record. One metadata request fills the pool; it

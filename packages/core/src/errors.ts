@@ -29,6 +29,8 @@ export const ErrorCodes = {
   KAFKA_AUTHORIZATION: 'KAFKA_AUTHORIZATION',
   /** The Kafka topic was deleted and created again under the name the archive holds. */
   TOPIC_RECREATED: 'TOPIC_RECREATED',
+  /** The Kafka broker serves no version of a request that kafkajs can send (e.g. versions a newer Kafka removed). */
+  KAFKA_PROTOCOL_UNSUPPORTED: 'KAFKA_PROTOCOL_UNSUPPORTED',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 

@@ -2,6 +2,7 @@
 
 import { allApis } from './api/modules.js'
 import { ApiRegistry } from './registry.js'
+import type { ApiModule } from './registry.js'
 import { type BrokerLogger, type ControlFn, KafkaServer } from './server.js'
 import { BrokerState, type Topic } from './state/broker-state.js'
 import { applyRetention as runRetention, compactTopic } from './state/cleaner.js'
@@ -20,6 +21,27 @@ export interface DevBrokerOptions {
   logger?: BrokerLogger
   /** Clock for timestamps, retention and transactions; tests pass a fake one. */
   now?: () => number
+  /**
+   * Serve (and advertise in ApiVersions) only these versions of the given API keys, as a broker that removed old
+   * versions does; a request outside them closes the connection, as Apache Kafka does. For tests of clients'
+   * version negotiation. Each range must lie within what the broker implements.
+   */
+  servedVersions?: Readonly<Record<number, readonly [min: number, max: number]>>
+}
+
+function narrowed(served: DevBrokerOptions['servedVersions']): readonly ApiModule[] {
+  if (served === undefined) return allApis
+  return allApis.map((m) => {
+    const range = served[m.apiKey]
+    if (range === undefined) return m
+    const [minVersion, maxVersion] = range
+    if (minVersion < m.minVersion || maxVersion > m.maxVersion || minVersion > maxVersion) {
+      throw new Error(
+        `servedVersions: ${m.name} v${minVersion}-${maxVersion} is not within v${m.minVersion}-${m.maxVersion}`,
+      )
+    }
+    return { ...m, minVersion, maxVersion }
+  })
 }
 
 export interface DevBroker {
@@ -58,7 +80,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
     host,
     port: options.port ?? 0,
     state,
-    registry: new ApiRegistry(allApis),
+    registry: new ApiRegistry(narrowed(options.servedVersions)),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
   })
   const node = await server.listen()

@@ -38,3 +38,5 @@ export { devBrokerOnly, onlyWithRealKafka, startTestBroker, testBrokerKind, test
 export type { StartTestBrokerOptions, TestBroker, TestBrokerKind } from './test-broker.js'
 export { javaConsume, javaConsumeThroughput, javaProduce } from './java-clients.js'
 export type { JavaCompression, JavaProducerOp, JavaRecord, JavaThroughput } from './java-clients.js'
+export { missingPythonClient, pythonClientVersion, pythonConsume } from './python-clients.js'
+export type { PythonKafkaClient } from './python-clients.js'

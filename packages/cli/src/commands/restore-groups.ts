@@ -4,7 +4,7 @@ import type { CliContext } from '../context.js'
 import { UsageError, write } from '../context.js'
 import { table } from '../format.js'
 import type { CliCommand, CommandModule } from '../program.js'
-import { checkConditionalWrites, snapshotGroupOffsets } from '@everlog/core'
+import { checkConditionalWrites, checkKafkaProtocol, snapshotGroupOffsets } from '@everlog/core'
 import { restoreGroupOffsets } from '../restore/group-offsets.js'
 import { conditionalWritesMode, parseList, parseTimeFlag, unfencedNotice } from '../restore/options.js'
 import { addKafkaOptions, kafkaClient } from '../kafka-options.js'
@@ -74,6 +74,11 @@ export const backupGroupsCommand: CommandModule = {
           const written = await client.run(
             async () => {
               await admin.connect()
+              await checkKafkaProtocol(
+                client.kafka,
+                ['Metadata', 'FindCoordinator', 'OffsetFetch', 'DescribeGroups'],
+                'everlog backup-groups (kafkajs 2.2.4)',
+              )
               if (topics) {
                 const existing = new Set(await admin.listTopics())
                 const missing = topics.filter((t) => !existing.has(t))
@@ -128,6 +133,11 @@ export const restoreGroupsCommand: CommandModule = {
           const restored = await client.run(
             async () => {
               await admin.connect()
+              await checkKafkaProtocol(
+                client.kafka,
+                ['Metadata', 'FindCoordinator', 'OffsetFetch', 'OffsetCommit', 'DescribeGroups', 'ListOffsets'],
+                'everlog restore-groups (kafkajs 2.2.4)',
+              )
               return await restoreGroupOffsets(admin, store, {
                 groups,
                 topic: flags.topic,

@@ -25,12 +25,29 @@ import type { Admin, Kafka, Producer } from 'kafkajs'
 import { RestoreConflictError, TargetNotEmptyError } from './errors.js'
 import { sameRecord, toProducerMessage } from './messages.js'
 import type { NullHeaderPolicy } from './messages.js'
-import { checkConditionalWrites, deleteOffsetMap, OffsetMapWriter, readOffsetMapManifest } from '@everlog/core'
+import {
+  checkConditionalWrites,
+  checkKafkaProtocol,
+  deleteOffsetMap,
+  OffsetMapWriter,
+  readOffsetMapManifest,
+} from '@everlog/core'
 import type { ConditionalWritesMode, OffsetMapManifest } from '@everlog/core'
 import { unfencedNotice } from './options.js'
 import { RateLimiter } from './rate.js'
 import { createTarget, describeTarget, readTargetRanges } from './target.js'
 import type { TargetState } from './target.js'
+
+/** What a restore sends: the target's metadata and configs, topic creation, the idempotent producer, read-backs. */
+const RESTORE_REQUESTS = [
+  'Metadata',
+  'CreateTopics',
+  'DescribeConfigs',
+  'ListOffsets',
+  'Fetch',
+  'InitProducerId',
+  'Produce',
+] as const
 
 export interface RestoreProgress {
   /** Records produced (or adopted by reconciliation) in this run. */
@@ -183,6 +200,7 @@ export async function restoreTopic(options: RestoreOptions): Promise<RestoreResu
   const admin = kafka.admin()
   await admin.connect()
   try {
+    await checkKafkaProtocol(kafka, RESTORE_REQUESTS, 'everlog restore (kafkajs 2.2.4)')
     const targetState = await describeTarget(admin, target)
     if (targetState.exists) {
       const tooHigh = selected.filter((p) => p >= targetState.partitions)

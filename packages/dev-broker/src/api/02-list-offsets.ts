@@ -19,11 +19,15 @@ import type { PartitionLog } from '../state/log.js'
 const LATEST = -1
 const EARLIEST = -2
 
-/** First offset whose record timestamp is >= ts (Kafka's rule), with that timestamp; -1/-1 when none. */
+/**
+ * First offset whose record timestamp is >= ts (Kafka's rule), with that timestamp; -1/-1 when none. Transaction
+ * markers count, as in Kafka: a marker carries the time it was written, so a lookup by a time older than the
+ * marker can answer the marker's offset (consumers skip it).
+ */
 export function offsetForTimestamp(log: PartitionLog, ts: number, upTo: number): { offset: number; timestamp: number } {
   for (const b of log.batches) {
     if (b.base >= upTo) break
-    if (b.control || b.maxTimestamp < ts) continue
+    if (b.maxTimestamp < ts) continue
     const info = readBatchInfo(b.buf)
     if ((info.attributes & 0x08) !== 0)
       return { offset: Math.max(b.base, log.logStartOffset), timestamp: b.maxTimestamp }
