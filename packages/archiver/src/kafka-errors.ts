@@ -208,14 +208,17 @@ export function kafkaSecurityError(
       )
     }
     if (name === 'KafkaJSGroupCoordinatorNotFound') {
-      // kafkajs drops FindCoordinator's error here; once the brokers answered (they had, to get this far), the
-      // usual cause is a principal the group's ACLs leave out.
+      // kafkajs drops FindCoordinator's error here (it tries every broker and keeps no reason). Two causes give
+      // this: a principal the group's ACLs leave out, and a new cluster still creating __consumer_offsets for its
+      // first group (COORDINATOR_NOT_AVAILABLE for a few seconds). Name both, the transient one first, since the
+      // fix differs and nothing here tells them apart.
       const groups = context.groups?.length ? ` ${context.groups.join(', ')}` : ''
       return new KafkaAuthorizationError(
         `Kafka named no coordinator for consumer group${groups} (kafkajs does not pass on the broker's reason): ` +
-          `most likely ${principal(settings)} lacks an ACL allowing DESCRIBE and READ on the group ` +
-          '(GROUP_AUTHORIZATION_FAILED); check the ACLs, the group setting (--group / group), or the identity in ' +
-          'kafka.sasl / kafka.ssl.certFile',
+          'on a new cluster, __consumer_offsets may still be being created for its first group, so try again in ' +
+          `a few seconds; if it persists, most likely ${principal(settings)} lacks an ACL allowing DESCRIBE and ` +
+          'READ on the group (GROUP_AUTHORIZATION_FAILED): check the ACLs, the group setting (--group / group), ' +
+          'or the identity in kafka.sasl / kafka.ssl.certFile',
         opts,
       )
     }
