@@ -10,7 +10,7 @@ import {
 } from '../src/errors.js'
 import { BucketNotFoundError } from '../src/store/errors.js'
 import { openStore } from '../src/store/open.js'
-import { S3Store } from '../src/store/s3.js'
+import { collectBody, S3Store } from '../src/store/s3.js'
 import type { S3StoreOptions } from '../src/store/s3.js'
 import { startS3Server } from '../src/testing/s3-server.js'
 import type { S3TestServer } from '../src/testing/s3-server.js'
@@ -247,5 +247,38 @@ describe('S3Store', () => {
     server.failNext(1, 400, { method: 'GET' })
     await assert.rejects(store.get('x'), (err) => err instanceof EverlogError && err.retriable === false)
     await store.close()
+  })
+})
+
+describe('S3 GET bodies', () => {
+  async function* chunksOf(...parts: number[][]): AsyncGenerator<Uint8Array> {
+    for (const p of parts) yield Uint8Array.from(p)
+  }
+
+  it('are copied chunk by chunk into one buffer of Content-Length bytes', async () => {
+    const body = await collectBody(chunksOf([1, 2], [3], [], [4, 5, 6]), 6)
+    assert.deepEqual([...body], [1, 2, 3, 4, 5, 6])
+    assert.equal(body.byteLength, 6)
+  })
+
+  it('shorter or longer than Content-Length fail as a retriable read, never as silently cut bytes', async () => {
+    await assert.rejects(collectBody(chunksOf([1, 2], [3]), 4), /held 3 bytes where Content-Length said 4/)
+    await assert.rejects(collectBody(chunksOf([1, 2], [3, 4, 5]), 4), /held more bytes where Content-Length said 4/)
+  })
+
+  it("without a Content-Length use the SDK's own collector", async () => {
+    const sdkBody = { transformToByteArray: async () => Uint8Array.from([7, 8]) }
+    assert.deepEqual([...(await collectBody(sdkBody, undefined))], [7, 8])
+    assert.equal((await collectBody(undefined, undefined)).byteLength, 0)
+  })
+
+  it('of a large object read through the SDK arrive whole, ranged and not', async () => {
+    const store = makeStore()
+    const bytes = Buffer.alloc(5 * MiB + 3)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) & 0xff
+    await store.put('big', bytes)
+    assert.ok((await store.get('big')).body.equals(bytes))
+    const range = await store.get('big', { start: MiB + 1, end: 4 * MiB })
+    assert.ok(range.body.equals(bytes.subarray(MiB + 1, 4 * MiB + 1))) // end is inclusive, as in HTTP
   })
 })

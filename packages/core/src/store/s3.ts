@@ -173,8 +173,7 @@ export class S3Store implements ObjectStore {
           ...(header ? { Range: header } : {}),
         }),
       )
-      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0)
-      const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      const body = await collectBody(res.Body, res.ContentLength)
       const contentRange = parseContentRange(res.ContentRange)
       const total = contentRange?.total ?? totalOf(res.ContentRange)
       return {
@@ -503,6 +502,37 @@ function profileRegionOr(fallback: string): () => Promise<string> {
 function env(name: string): string | undefined {
   const value = process.env[name]
   return value === undefined || value === '' ? undefined : value
+}
+
+/**
+ * A GET's body as one Buffer. With a Content-Length, each chunk is copied into one buffer of that size as it
+ * arrives and can be collected at once, so an object's bytes are held once; the SDK's own collector
+ * (transformToByteArray) keeps every chunk until the end and then copies them into a second buffer, holding twice
+ * the object at its peak, for every segment a reader prefetches.
+ */
+export async function collectBody(body: unknown, length: number | undefined): Promise<Buffer> {
+  if (body === undefined || body === null) return Buffer.alloc(0)
+  const chunks = body as Partial<AsyncIterable<Uint8Array>> & { transformToByteArray?: () => Promise<Uint8Array> }
+  if (length === undefined || typeof chunks[Symbol.asyncIterator] !== 'function') {
+    const bytes = await chunks.transformToByteArray!()
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+  const out = Buffer.allocUnsafe(length)
+  let at = 0
+  for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+    // HTTP/1.1 framing makes these impossible from a sound server; a retry reads the object again.
+    if (at + chunk.byteLength > length) throw bodyLengthMismatch(length, 'more')
+    out.set(chunk, at)
+    at += chunk.byteLength
+  }
+  if (at !== length) throw bodyLengthMismatch(length, `${at}`)
+  return out
+}
+
+function bodyLengthMismatch(length: number, got: string): Error {
+  const err = new Error(`the response body held ${got} bytes where Content-Length said ${length}`)
+  err.name = 'ResponseBodyLengthMismatch'
+  return err
 }
 
 function statusOf(err: unknown): number | undefined {
