@@ -118,8 +118,8 @@ test(
     await producerLoop
     a.kill('SIGTERM')
     b.kill('SIGTERM')
-    assert.equal((await a.exit).code, 0, `A: ${a.stderr}`)
-    assert.equal((await b.exit).code, 0, `B: ${b.stderr}`)
+    assert.equal((await a.exit).code, 0, `A: ${a.stderr}\n${a.stdout.slice(-6000)}`)
+    assert.equal((await b.exit).code, 0, `B: ${b.stderr}\n${b.stdout.slice(-6000)}`)
     const last = spawnCli(t, args(['--once']), { ...env, EVERLOG_WRITER: 'archiver-C' })
     assert.equal((await last.exit).code, 0, last.stderr)
 

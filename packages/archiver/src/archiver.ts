@@ -594,7 +594,9 @@ export class Archiver {
     this.consumer = consumer
     this.joined = false
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      if (this.consumer === consumer) this.onAssignment(consumer, e.payload.memberAssignment)
+      // kafkajs may join once more while it leaves the group on stop (a rebalance started meanwhile): that
+      // assignment opens nothing, since the admin it would read watermarks with is being disconnected.
+      if (this.consumer === consumer && !this.stopping) this.onAssignment(consumer, e.payload.memberAssignment)
     })
     consumer.on(consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload
@@ -655,7 +657,7 @@ export class Archiver {
         const settled = before?.pipeline?.settled() ?? Promise.resolve()
         state.init = settled
           .then(() => this.openPartition(consumer, state))
-          .catch((err: unknown) => this.fail(err, `could not start archiving ${topic}/${partition}`))
+          .catch((err: unknown) => this.partitionFailed(state, err, `could not start archiving ${topic}/${partition}`))
         this.partitions.set(tpKey(topic, partition), state)
       }
     }
@@ -1078,7 +1080,21 @@ export class Archiver {
       .then(() => {
         if (next.pipeline) this.metrics.fencedPartitions.dec()
       })
-      .catch((err: unknown) => this.fail(err, `could not resume archiving ${topic}/${partition} after being fenced`))
+      .catch((err: unknown) =>
+        this.partitionFailed(next, err, `could not resume archiving ${topic}/${partition} after being fenced`),
+      )
+  }
+
+  /**
+   * Opening a partition failed. A partition given up meanwhile (the archiver stopping, or a newer assignment that
+   * opens it again) fails nothing: its work was abandoned, often because stopping disconnected what it used.
+   */
+  private partitionFailed(state: PartitionState, err: unknown, message: string): void {
+    if (this.isStale(state)) {
+      this.logger.debug({ topic: state.topic, partition: state.partition, err }, `${message} (given up meanwhile)`)
+      return
+    }
+    this.fail(err, message)
   }
 
   private fail(cause: unknown, message: string): void {
