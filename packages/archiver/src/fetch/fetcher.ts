@@ -20,6 +20,11 @@ export interface FetchPosition {
   partition: number
   /** The offset to fetch from: the archive position of the partition. */
   offset: bigint
+  /**
+   * --once: the offset this run archives up to. The partition is not fetched from there on, so the run's last request
+   * is not a long poll of partitions that have nothing more for it (leaving waits for every request in flight).
+   */
+  until?: bigint
 }
 
 /** What the fetcher needs from the archiver. */
@@ -240,6 +245,7 @@ export class Fetcher {
         if (predicted.to < 0n) continue
         p.offset = predicted.to
       }
+      if (p.until !== undefined && p.offset >= p.until) continue
       const backoff = this.partitionBackoff.get(k)
       if (backoff && backoff.until > now) continue
       const nodeId = this.leaderOf(p)
