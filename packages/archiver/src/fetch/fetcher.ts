@@ -14,6 +14,7 @@ import { kafkaError, sendFetch } from './kafka-cluster.js'
 import { offsetAfterWholeBatches } from './record-batches.js'
 import type { KafkaCluster } from './kafka-cluster.js'
 import type { FetchResponse, FetchedPartition } from './fetch-response.js'
+import { ResponseBuffers } from './response-frames.js'
 
 export interface FetchPosition {
   topic: string
@@ -104,6 +105,8 @@ export class Fetcher {
   private wakeUp: (() => void) | undefined
   /** Rotates the partition order of requests: a broker fills partitions in request order up to maxBytes. */
   private turn = 0
+  /** Response buffers, reused once a response was handed over (see response-frames.ts). */
+  private readonly buffers = new ResponseBuffers()
 
   constructor(private readonly options: FetcherOptions) {}
 
@@ -163,7 +166,12 @@ export class Fetcher {
         this.issueRequests()
         this.predicted.clear()
       }
-      await this.settle(outcome)
+      try {
+        await this.settle(outcome)
+      } finally {
+        // Every record of the response was copied out (or dropped): its buffer can take the next one.
+        outcome.response?.release?.()
+      }
     }
   }
 
@@ -291,12 +299,16 @@ export class Fetcher {
     try {
       const broker = await o.cluster.findBroker({ nodeId })
       try {
-        const response = await sendFetch(broker, {
-          maxWaitTime: o.maxWaitTimeInMs,
-          minBytes: 1,
-          maxBytes: o.maxBytes,
-          topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-        })
+        const response = await sendFetch(
+          broker,
+          {
+            maxWaitTime: o.maxWaitTimeInMs,
+            minBytes: 1,
+            maxBytes: o.maxBytes,
+            topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+          },
+          this.buffers,
+        )
         return { nodeId, positions, response }
       } catch (err) {
         // As kafkajs' Broker does: a closed connection is dropped, so the next request reconnects.
