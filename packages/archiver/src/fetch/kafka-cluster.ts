@@ -128,7 +128,14 @@ export async function sendFetch(
     response: {
       decode: async (payload) => {
         const decoded = decodeFetchResponse(payload, version)
-        if (buffers) decoded.release = () => buffers.release(payload)
+        let released = false
+        if (buffers) {
+          decoded.release = () => {
+            if (released) return
+            released = true
+            buffers.release(payload)
+          }
+        }
         return decoded
       },
       parse: async (decoded) => decoded,

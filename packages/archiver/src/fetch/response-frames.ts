@@ -33,7 +33,10 @@ export class ResponseBuffers {
     return buf
   }
 
-  /** Gives back the buffer `view` lies in, once nothing reads the response any more. Others are ignored. */
+  /**
+   * Gives back the buffer `view` lies in, once nothing reads the response any more; once per response (a later call
+   * would give back the buffer while another response fills it). Buffers it did not hand out are ignored.
+   */
   release(view: Uint8Array): void {
     const ab = view.buffer as ArrayBuffer
     if (!this.out.has(ab)) return
