@@ -29,6 +29,11 @@ export interface FetchResponse {
   /** Top-level error (v7+), e.g. a fetch session error; 0 otherwise. */
   errorCode: number
   partitions: FetchedPartition[]
+  /**
+   * Lets the buffer the response (and every partition's `records`) lies in be reused; call it only once nothing
+   * reads them any more. Absent when the response has a buffer of its own.
+   */
+  release?: () => void
 }
 
 export function decodeFetchResponse(payload: Buffer, version: number): FetchResponse {

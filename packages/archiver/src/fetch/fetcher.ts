@@ -14,12 +14,18 @@ import { kafkaError, sendFetch } from './kafka-cluster.js'
 import { offsetAfterWholeBatches } from './record-batches.js'
 import type { KafkaCluster } from './kafka-cluster.js'
 import type { FetchResponse, FetchedPartition } from './fetch-response.js'
+import { ResponseBuffers } from './response-frames.js'
 
 export interface FetchPosition {
   topic: string
   partition: number
   /** The offset to fetch from: the archive position of the partition. */
   offset: bigint
+  /**
+   * --once: the offset this run archives up to. The partition is not fetched from there on, so the run's last request
+   * is not a long poll of partitions that have nothing more for it (leaving waits for every request in flight).
+   */
+  until?: bigint
 }
 
 /** What the fetcher needs from the archiver. */
@@ -99,6 +105,8 @@ export class Fetcher {
   private wakeUp: (() => void) | undefined
   /** Rotates the partition order of requests: a broker fills partitions in request order up to maxBytes. */
   private turn = 0
+  /** Response buffers, reused once a response was handed over (see response-frames.ts). */
+  private readonly buffers = new ResponseBuffers()
 
   constructor(private readonly options: FetcherOptions) {}
 
@@ -158,7 +166,12 @@ export class Fetcher {
         this.issueRequests()
         this.predicted.clear()
       }
-      await this.settle(outcome)
+      try {
+        await this.settle(outcome)
+      } finally {
+        // Every record of the response was copied out (or dropped): its buffer can take the next one.
+        outcome.response?.release?.()
+      }
     }
   }
 
@@ -240,6 +253,7 @@ export class Fetcher {
         if (predicted.to < 0n) continue
         p.offset = predicted.to
       }
+      if (p.until !== undefined && p.offset >= p.until) continue
       const backoff = this.partitionBackoff.get(k)
       if (backoff && backoff.until > now) continue
       const nodeId = this.leaderOf(p)
@@ -285,12 +299,16 @@ export class Fetcher {
     try {
       const broker = await o.cluster.findBroker({ nodeId })
       try {
-        const response = await sendFetch(broker, {
-          maxWaitTime: o.maxWaitTimeInMs,
-          minBytes: 1,
-          maxBytes: o.maxBytes,
-          topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-        })
+        const response = await sendFetch(
+          broker,
+          {
+            maxWaitTime: o.maxWaitTimeInMs,
+            minBytes: 1,
+            maxBytes: o.maxBytes,
+            topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+          },
+          this.buffers,
+        )
         return { nodeId, positions, response }
       } catch (err) {
         // As kafkajs' Broker does: a closed connection is dropped, so the next request reconnects.

@@ -7,6 +7,8 @@ import { EverlogError } from '@everlog/core'
 import type { Kafka } from 'kafkajs'
 import { MAX_FETCH_VERSION, MIN_FETCH_VERSION, decodeFetchResponse } from './fetch-response.js'
 import type { FetchResponse } from './fetch-response.js'
+import { frameResponses } from './response-frames.js'
+import type { ResponseBuffers } from './response-frames.js'
 
 const require = createRequire(import.meta.url)
 
@@ -25,7 +27,7 @@ interface ProtocolRequest {
 /** The part of a kafkajs Broker the fetcher uses. */
 export interface KafkaBroker {
   lookupRequest(apiKey: number, definition: unknown): (params: FetchParams) => ProtocolRequest
-  connectionPool: { send(request: ProtocolRequest): Promise<unknown> }
+  connectionPool: { send(request: ProtocolRequest): Promise<unknown>; pool?: unknown[] }
   disconnect(): Promise<void>
 }
 
@@ -95,11 +97,13 @@ const READ_COMMITTED = 1
 
 /**
  * Sends one Fetch to `broker` (read_committed, at the newest version both sides know, v4-v11) and decodes the
- * response with the archiver's decoder.
+ * response with the archiver's decoder. With `buffers`, the broker's connections gather responses into its buffers,
+ * and the response's `release` gives its buffer back.
  */
 export async function sendFetch(
   broker: KafkaBroker,
   params: Omit<FetchParams, 'replicaId' | 'isolationLevel' | 'rackId'>,
+  buffers?: ResponseBuffers,
 ): Promise<FetchResponse> {
   const { apiKeys, requests } = kafkajsInternals()
   const protocol = broker.lookupRequest(
@@ -118,10 +122,22 @@ export async function sendFetch(
       `the Kafka broker offers Fetch v${version}; the archiver needs v${MIN_FETCH_VERSION} or newer (Kafka 0.11+)`,
     )
   }
+  if (buffers) for (const connection of broker.connectionPool.pool ?? []) frameResponses(connection, buffers)
   const response = (await broker.connectionPool.send({
     ...protocol,
     response: {
-      decode: async (payload) => decodeFetchResponse(payload, version),
+      decode: async (payload) => {
+        const decoded = decodeFetchResponse(payload, version)
+        let released = false
+        if (buffers) {
+          decoded.release = () => {
+            if (released) return
+            released = true
+            buffers.release(payload)
+          }
+        }
+        return decoded
+      },
       parse: async (decoded) => decoded,
     },
   })) as FetchResponse
