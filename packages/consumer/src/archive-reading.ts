@@ -8,7 +8,7 @@ import { ArchiveUnavailableError } from './errors.js'
 import { ArchiveEvents } from './events.js'
 import type { ArchiveUnavailablePayload } from './events.js'
 import { goLive } from './handover.js'
-import { MessageBatch, toKafkaMessages } from './message.js'
+import { ArchiveMessages, MessageBatch } from './message.js'
 import { chooseSource, earliestOffset, initialPosition } from './position.js'
 import type { ConsumerState, PartitionState } from './state.js'
 import { RetryState } from './retry.js'
@@ -215,14 +215,14 @@ async function deliverArchiveChunk(
     const { eachMessage, eachBatch } = s.runConfig
     const { events } = s.inner
     if (eachMessage) {
-      const messages = toKafkaMessages(columns, start)
-      const batch = archiveBatch(ps, messages, fetchedOffset)
-      const info = batchInfo(batch)
+      // Each message is made as its turn comes (see ArchiveMessages); the batch events read the columns.
+      const messages = new ArchiveMessages(columns, start)
+      const info = chunkInfo(ps, columns, start)
       s.events.emit(events.START_BATCH_PROCESS, info)
-      await deliverMessages(s, ps, epoch, batch, eachMessage, undefined, columns.offsets.subarray(start))
+      await deliverMessages(s, ps, epoch, messages, eachMessage, undefined, columns.offsets.subarray(start))
       s.events.emit(events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
     } else if (eachBatch) {
-      const messages = toKafkaMessages(columns, start)
+      const messages = new ArchiveMessages(columns, start).all()
       const batch = archiveBatch(ps, messages, fetchedOffset)
       const info = batchInfo(batch)
       s.events.emit(events.START_BATCH_PROCESS, info)
@@ -239,6 +239,23 @@ async function deliverArchiveChunk(
 function archiveBatch(ps: PartitionState, messages: KafkaMessage[], fetchedOffset: bigint): MessageBatch {
   const high = ps.highWatermark.toString()
   return new MessageBatch(ps.topic, ps.partition, high, messages, undefined, fetchedOffset.toString())
+}
+
+/** batchInfo of the batch rows [start, length) of `columns` would make, without making its messages. */
+function chunkInfo(ps: PartitionState, columns: RecordColumns, start: number) {
+  const high = ps.highWatermark
+  const first = columns.offsets[start]!
+  const last = columns.offsets[columns.length - 1]!
+  return {
+    topic: ps.topic,
+    partition: ps.partition,
+    highWatermark: high.toString(),
+    offsetLag: (high - 1n - last).toString(),
+    offsetLagLow: (high - 1n - first).toString(),
+    batchSize: columns.length - start,
+    firstOffset: first.toString(),
+    lastOffset: last.toString(),
+  }
 }
 
 function batchInfo(batch: MessageBatch) {

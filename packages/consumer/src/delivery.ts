@@ -5,11 +5,18 @@ import type {
   ConsumerRunConfig,
   EachBatchPayload,
   EachMessagePayload,
+  KafkaMessage,
   Offsets,
   OffsetsByTopicPartition,
 } from 'kafkajs'
 import type { MessageBatch } from './message.js'
 import type { ConsumerState, PartitionState } from './state.js'
+
+/** Messages in offset order: a batch's array, or archive messages made one at a time as they are reached. */
+export interface MessageSequence {
+  readonly length: number
+  at(i: number): KafkaMessage | undefined
+}
 
 /**
  * kafkajs' eachMessage loop: one message at a time, each resolved once its handler returns; stops at a seek,
@@ -19,7 +26,7 @@ export async function deliverMessages(
   s: ConsumerState,
   ps: PartitionState,
   epoch: number,
-  batch: MessageBatch | Batch,
+  messages: MessageSequence,
   eachMessage: NonNullable<ConsumerRunConfig['eachMessage']>,
   live: EachBatchPayload | undefined,
   /** The messages' offsets, when known as numbers already (archive chunks): no string to parse per message. */
@@ -30,9 +37,8 @@ export async function deliverMessages(
   const pause = () => s.pauseFromHandler(topic, partition)
   const { autoCommit, autoCommitInterval, autoCommitThreshold } = s.runConfig
   const periodic = autoCommitInterval !== null || autoCommitThreshold !== null
-  const messages = batch.messages
   for (let i = 0; i < messages.length; i++) {
-    const message = messages[i]!
+    const message = messages.at(i)!
     if (!s.isCurrent(ps, epoch) || s.rebalancing) break
     const payload: EachMessagePayload = { topic, partition, message, heartbeat, pause }
     s.inFlight++

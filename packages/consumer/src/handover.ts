@@ -113,7 +113,7 @@ export async function onKafkaBatch(s: ConsumerState, live: EachBatchPayload): Pr
   const { eachMessage, eachBatch } = s.runConfig
   await s.semaphore.acquire()
   try {
-    if (eachMessage) await deliverMessages(s, ps, epoch, view, eachMessage, live)
+    if (eachMessage) await deliverMessages(s, ps, epoch, view.messages, eachMessage, live)
     else if (eachBatch) await deliverBatch(s, ps, epoch, view, eachBatch, live)
     if (s.runConfig.autoCommit) await s.commits.resolved()
   } finally {

@@ -10,16 +10,42 @@ import type { Batch, IHeaders, KafkaMessage } from 'kafkajs'
  * value stays null (kafkajs' types leave null out, its decoder does not).
  */
 export function toKafkaMessages(c: RecordColumns, from: number): KafkaMessage[] {
-  const offsets = new Int64Text(c.offsets)
-  const timestamps = new Int64Text(c.timestamps)
-  const batchContext = archiveBatchContext(c, from, offsets, timestamps)
-  const { keys, values, headerStart, headerKeys, headerValues } = c
-  const out = new Array<KafkaMessage>(Math.max(0, c.length - from))
-  for (let i = from; i < c.length; i++) {
+  return new ArchiveMessages(c, from).all()
+}
+
+/**
+ * The messages of rows [from, length) of a decoded row group, each made when asked for: eachMessage builds one
+ * just before its handler runs, so a message and its Buffers die young (a young-generation collection copies only
+ * what is still alive, and building a whole chunk ahead kept thousands of them alive across collections).
+ */
+export class ArchiveMessages {
+  private readonly offsets: Int64Text
+  private readonly timestamps: Int64Text
+  private readonly batchContext: ReturnType<typeof archiveBatchContext>
+
+  constructor(
+    private readonly c: RecordColumns,
+    private readonly from: number,
+  ) {
+    this.offsets = new Int64Text(c.offsets)
+    this.timestamps = new Int64Text(c.timestamps)
+    this.batchContext = archiveBatchContext(c, from, this.offsets, this.timestamps)
+  }
+
+  get length(): number {
+    return Math.max(0, this.c.length - this.from)
+  }
+
+  /** Message j of these (row from + j). */
+  at(j: number): KafkaMessage {
+    const c = this.c
+    const i = this.from + j
+    const bytes = c.bytes
+    const headerValues = bytes ? bytes.headerValues : undefined
     const headers: Record<string, Buffer | null | (Buffer | null)[]> = {}
-    for (let h = headerStart[i]!, end = headerStart[i + 1]!; h < end; h++) {
-      const key = headerKeys[h]!
-      const value = headerValues[h]!
+    for (let h = c.headerStart[i]!, end = c.headerStart[i + 1]!; h < end; h++) {
+      const key = c.headerKeys[h]!
+      const value = headerValues ? headerValues.at(h) : c.headerValues[h]!
       const seen = headers[key]
       if (seen === undefined) headers[key] = value
       else if (Array.isArray(seen)) seen.push(value)
@@ -29,17 +55,22 @@ export function toKafkaMessages(c: RecordColumns, from: number): KafkaMessage[] 
     const message = {
       magicByte: 2,
       attributes: 0,
-      timestamp: timestamps.string(i),
-      offset: offsets.string(i),
-      key: keys[i]!,
-      value: values[i]!,
+      timestamp: this.timestamps.string(i),
+      offset: this.offsets.string(i),
+      key: bytes ? bytes.keys.at(i) : c.keys[i]!,
+      value: bytes ? bytes.values.at(i) : c.values[i]!,
       headers: headers as IHeaders,
       isControlRecord: false,
-      batchContext,
+      batchContext: this.batchContext,
     }
-    out[i - from] = message as KafkaMessage
+    return message as KafkaMessage
   }
-  return out
+
+  all(): KafkaMessage[] {
+    const out = new Array<KafkaMessage>(this.length)
+    for (let j = 0; j < out.length; j++) out[j] = this.at(j)
+    return out
+  }
 }
 
 /**

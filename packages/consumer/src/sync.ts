@@ -9,6 +9,8 @@ export class Signal {
   }
 
   notify(): void {
+    // Called after every message a handler finished; nobody waits nearly always, so nothing is allocated then.
+    if (this.waiters.length === 0) return
     const waiters = this.waiters
     this.waiters = []
     for (const w of waiters) w()

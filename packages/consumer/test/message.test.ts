@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { recordsToColumns } from '@everlog/core'
+import { decodeRowGroupColumns, encodeSegment, parseFooter, recordsToColumns } from '@everlog/core'
 import type { ArchiveRecord } from '@everlog/core'
-import { MessageBatch, toKafkaMessages } from '../src/message.js'
+import { ArchiveMessages, MessageBatch, toKafkaMessages } from '../src/message.js'
 
 const toKafkaMessage = (r: ArchiveRecord) => toKafkaMessages(recordsToColumns([r]), 0)[0]!
 
@@ -66,6 +66,31 @@ test('messages from columns: every int64 size and sign as kafkajs strings, rows 
     'isControlRecord',
     'batchContext',
   ])
+})
+
+test('decoded columns (Buffers made on demand) give the same messages, one at a time or all at once', () => {
+  const records = Array.from({ length: 50 }, (_, i) =>
+    rec(
+      1000n + BigInt(i),
+      i % 3 === 0
+        ? []
+        : [
+            ['a', Buffer.from(`x${i}`)],
+            ['b', null],
+            ['a', Buffer.from('again')],
+          ],
+    ),
+  )
+  const { bytes } = encodeSegment(records, { topic: 't', partition: 0 })
+  const layout = parseFooter(bytes, bytes.length, 'seg')
+  const rg = layout.rowGroups[0]!
+  const decoded = decodeRowGroupColumns(layout, 0, bytes.subarray(rg.byteStart, rg.byteEnd), 'seg')
+  assert.ok(decoded.bytes, 'the native decoder keeps byte arrays as positions')
+  const expected = toKafkaMessages(recordsToColumns(records), 4)
+  assert.deepEqual(toKafkaMessages(decoded, 4), expected)
+  const lazy = new ArchiveMessages(decoded, 4)
+  assert.equal(lazy.length, expected.length)
+  for (let j = 0; j < lazy.length; j++) assert.deepEqual(lazy.at(j), expected[j])
 })
 
 test('batch helpers compute offsets and lag as kafkajs does', () => {

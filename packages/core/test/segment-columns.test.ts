@@ -96,4 +96,46 @@ describe('record columns', () => {
     assert.equal(t.number(5), 2 ** 53 - 1)
     assert.ok(Number.isNaN(t.number(7)))
   })
+
+  it('Int64Text.string is BigInt.toString() for runs of neighbouring values anywhere in int64 (property)', () => {
+    // Runs share all but their last digits (the prefix Int64Text reuses); starts anywhere, including where a double
+    // quotient by 10^4 rounds (near 2^53) and across sign and the 10^4 boundary.
+    const start = fc.oneof(
+      fc.bigInt(-(1n << 63n), (1n << 63n) - 100n),
+      fc.bigInt((1n << 53n) - 30_000n, (1n << 53n) + 10n),
+      fc.bigInt(-20_000n, 20_000n),
+      fc.bigInt(1_600_000_000_000n, 1_800_000_000_000n),
+    )
+    fc.assert(
+      fc.property(start, fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 60 }), (from, steps) => {
+        const values = [from]
+        for (const d of steps) values.push(values.at(-1)! + BigInt(d))
+        const t = new Int64Text(BigInt64Array.from(values))
+        values.forEach((v, i) => assert.equal(t.string(i), v.toString()))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('natively decoded columns keep byte arrays as positions, the same Buffers whole or sliced', () => {
+    const { bytes } = encodeSegment(records, { topic: 't', partition: 0, compression: 'zstd' })
+    const layout = layoutOf(bytes, 'seg')
+    const rg = layout.rowGroups[0]!
+    const c = decodeRowGroupColumns(layout, 0, bytes.subarray(rg.byteStart, rg.byteEnd), 'seg')
+    assert.ok(c.bytes, 'the native decoder keeps positions')
+    assert.equal(c.bytes.keys.length, c.length)
+    for (let i = 0; i < c.length; i++) {
+      assert.deepEqual(c.bytes.keys.at(i), records[i]!.key)
+      assert.deepEqual(c.bytes.values.at(i), records[i]!.value)
+    }
+    assert.deepEqual(
+      c.keys,
+      records.map((r) => r.key),
+    )
+    assert.equal(c.keys, c.keys, 'the array is made once')
+    const s = sliceColumns(c, 7, 40)
+    assert.equal(s.bytes!.keys.length, 33)
+    assert.deepEqual(s.bytes!.values.at(0), records[7]!.value)
+    assert.deepEqual(columnsToRecords(s), records.slice(7, 40))
+  })
 })

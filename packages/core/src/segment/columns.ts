@@ -45,15 +45,33 @@ export function recordsToColumns(records: readonly ArchiveRecord[]): RecordColum
 /** Rows [from, to) as columns of their own (the typed arrays are views; header entries keep their indexes). */
 export function sliceColumns(c: RecordColumns, from: number, to: number): RecordColumns {
   if (from <= 0 && to >= c.length) return c
-  return {
+  const base = {
     length: to - from,
     offsets: c.offsets.subarray(from, to),
     timestamps: c.timestamps.subarray(from, to),
-    keys: c.keys.slice(from, to),
-    values: c.values.slice(from, to),
     headerStart: c.headerStart.subarray(from, to + 1),
     headerKeys: c.headerKeys,
-    headerValues: c.headerValues,
+  }
+  const bytes = c.bytes
+  if (!bytes)
+    return { ...base, keys: c.keys.slice(from, to), values: c.values.slice(from, to), headerValues: c.headerValues }
+  // Kept as positions: the slice's Buffers are made on first use, like the whole row group's.
+  const keys = bytes.keys.slice(from, to)
+  const values = bytes.values.slice(from, to)
+  let keyArray: (Buffer | null)[] | undefined
+  let valueArray: (Buffer | null)[] | undefined
+  return {
+    ...base,
+    get keys() {
+      return (keyArray ??= keys.toArray())
+    },
+    get values() {
+      return (valueArray ??= values.toArray())
+    },
+    get headerValues() {
+      return c.headerValues
+    },
+    bytes: { keys, values, headerValues: bytes.headerValues },
   }
 }
 
@@ -69,7 +87,46 @@ export function lowerBound(offsets: BigInt64Array, offset: bigint): number {
   return lo
 }
 
+/**
+ * A BYTE_ARRAY column as positions in its pages, three int32 per value (page, start, length; length -1 is null):
+ * a Buffer is made only for a value someone reads. Building them all up front made every row group's views live
+ * through a whole chunk's delivery, so they outlived young-generation collections and were copied and promoted.
+ */
+export class ByteColumn {
+  constructor(
+    readonly pages: readonly Buffer[],
+    readonly positions: Int32Array,
+  ) {}
+
+  get length(): number {
+    return this.positions.length / 3
+  }
+
+  at(i: number): Buffer | null {
+    const p = this.positions
+    const k = 3 * i
+    const length = p[k + 2]!
+    if (length < 0) return null
+    const start = p[k + 1]!
+    return this.pages[p[k]!]!.subarray(start, start + length)
+  }
+
+  toArray(): (Buffer | null)[] {
+    const out = new Array<Buffer | null>(this.length)
+    for (let i = 0; i < out.length; i++) out[i] = this.at(i)
+    return out
+  }
+
+  /** Values [from, to) (views of the same positions). */
+  slice(from: number, to: number): ByteColumn {
+    return new ByteColumn(this.pages, this.positions.subarray(3 * from, 3 * to))
+  }
+}
+
 const TWO_32 = 4294967296
+
+/** "0000" to "9999", made on first use. */
+let fourDigits: string[] | undefined
 
 /**
  * Reads an int64 column as decimal strings, or numbers, without making a BigInt per value while the values are
@@ -77,6 +134,10 @@ const TWO_32 = 4294967296
  */
 export class Int64Text {
   private readonly words: Int32Array
+  // Neighbouring offsets and timestamps share all but their last four digits: that prefix is made once and the
+  // last four come from a table. String(n) of a number past 2^31 (every millisecond timestamp) costs ~150 ns.
+  private prefixOf = -1
+  private prefix = ''
 
   constructor(private readonly values: BigInt64Array) {
     this.words = new Int32Array(values.buffer, values.byteOffset, values.length * 2)
@@ -92,6 +153,19 @@ export class Int64Text {
 
   string(i: number): string {
     const n = this.number(i)
+    if (n >= 10000) {
+      const high = Math.floor(n / 10000)
+      // Exact unless the division rounded across an integer (possible only near 2^53): then this is out of range.
+      const low = n - high * 10000
+      if (low >= 0 && low < 10000) {
+        if (high !== this.prefixOf) {
+          this.prefixOf = high
+          this.prefix = String(high)
+        }
+        fourDigits ??= Array.from({ length: 10000 }, (_, d) => String(d).padStart(4, '0'))
+        return this.prefix + fourDigits[low]!
+      }
+    }
     return n === n ? String(n) : this.values[i]!.toString()
   }
 }

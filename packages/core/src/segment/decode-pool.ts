@@ -1,13 +1,13 @@
-// Decompressing pages is most of what decoding a row group costs; a worker thread does it, so a reader's thread
-// only builds records (views over the transferred pages) and keeps delivering while the next row group is
-// decompressed. One worker per process, started on first use and not keeping the process alive when idle.
+// Decompressing pages is most of what decoding a row group costs; a worker thread does it, and also finds where
+// every record's fields sit in the pages (an index of typed arrays), so a reader's thread only makes the views it
+// hands out and keeps delivering while the next row group is decompressed. One worker per process, started on first use and not keeping the process alive when idle.
 import type { Worker } from 'node:worker_threads'
 import type { ArchiveRecord } from '../record.js'
 import { startWorker } from '../worker.js'
 import { columnsToRecords, timestampsToMillis } from './columns.js'
 import { checkRowGroup, decodeRowGroupColumns } from './decode.js'
-import { assembleRowGroupColumns, planRowGroup } from './native-decode.js'
-import type { ChunkPlan, Page, Range } from './native-decode.js'
+import { columnsFromIndex, planRowGroup } from './native-decode.js'
+import type { ChunkPlan, Page, Range, RowGroupIndex } from './native-decode.js'
 import type { RecordColumns, SegmentLayout } from './types.js'
 
 /** Below this many compressed bytes a row group decodes in place: a round trip to the worker costs more. */
@@ -19,6 +19,8 @@ export interface DecodeRequest {
   /** The row group's bytes, transferred. */
   chunk: ArrayBuffer
   index: number
+  /** Records the footer declares for the row group. */
+  records: number
   what: string
 }
 
@@ -35,11 +37,17 @@ export interface PageDescriptor {
 
 export type DecodeResponse =
   | { id: number; ok: true; pages: null }
-  | { id: number; ok: true; pages: PageDescriptor[][]; buffers: ArrayBuffer[] }
+  | { id: number; ok: true; pages: PageDescriptor[][]; buffers: ArrayBuffer[]; index: RowGroupIndex }
   | { id: number; ok: false; error: { name: string; code?: string; message: string } }
 
+interface Decoded {
+  /** The pages the index points into (only the leaves columnsFromIndex reads; the others are empty). */
+  pages: Page[][]
+  index: RowGroupIndex
+}
+
 interface Job {
-  resolve: (pages: Page[][] | null) => void
+  resolve: (decoded: Decoded | null) => void
 }
 
 let worker: Worker | undefined
@@ -72,9 +80,10 @@ export async function decodeRowGroupColumnsAsync(
   // A copy of the (compressed) row group is transferred: the caller's buffer may hold the whole segment.
   // (Uint8Array's slice copies; Buffer's would be a view of the very memory we must not transfer.)
   const copy = Uint8Array.prototype.slice.call(chunk)
-  const pages = await inWorker({ id: nextId++, plans, chunk: copy.buffer as ArrayBuffer, index, what })
-  if (!pages) return decodeRowGroupColumns(layout, index, chunk, what)
-  const columns = assembleRowGroupColumns(pages, layout.rowGroups[index]!.records, index, what)
+  const records = layout.rowGroups[index]!.records
+  const decoded = await inWorker({ id: nextId++, plans, chunk: copy.buffer as ArrayBuffer, index, records, what })
+  if (!decoded) return decodeRowGroupColumns(layout, index, chunk, what)
+  const columns = columnsFromIndex(decoded.index, decoded.pages)
   timestampsToMillis(layout.timestampUnit, columns.timestamps)
   checkRowGroup(layout, index, columns, what)
   return columns
@@ -89,7 +98,7 @@ export function disableDecodeWorker(): void {
   void w?.terminate()
 }
 
-function inWorker(req: DecodeRequest): Promise<Page[][] | null> {
+function inWorker(req: DecodeRequest): Promise<Decoded | null> {
   const w = (worker ??= spawn())
   return new Promise((resolve) => {
     jobs.set(req.id, { resolve })
@@ -110,8 +119,8 @@ function spawn(): Worker {
     // A failure is retried on the caller's thread, which raises the proper typed error (or decodes after all).
     if (!res.ok || res.pages === null) return job.resolve(null)
     const buffers = res.buffers
-    job.resolve(
-      res.pages.map((column) =>
+    job.resolve({
+      pages: res.pages.map((column) =>
         column.map((d) => ({
           buf: Buffer.from(buffers[d.buffer]!, d.start, d.length),
           count: d.count,
@@ -120,7 +129,8 @@ function spawn(): Worker {
           values: d.values,
         })),
       ),
-    )
+      index: res.index,
+    })
   })
   const gone = () => {
     if (worker === w) worker = undefined

@@ -9,6 +9,6 @@ export { fetchRowGroup, fetchSegment, readRowGroup, readSegment, readSegmentLayo
 export type { ReadLayoutOptions } from './read.js'
 export { parseFooter, singleRowGroupFile } from './footer.js'
 export { decodeRowGroupAsync, decodeRowGroupColumnsAsync, disableDecodeWorker } from './decode-pool.js'
-export { columnsToRecords, Int64Text, lowerBound, recordsToColumns, sliceColumns } from './columns.js'
+export { ByteColumn, columnsToRecords, Int64Text, lowerBound, recordsToColumns, sliceColumns } from './columns.js'
 export { DEFAULT_ROW_GROUP_BYTES, ENGINES_NOT_READING, MetadataKeys as SegmentMetadataKeys } from './schema.js'
 export { segmentCompressionOf } from './footer.js'

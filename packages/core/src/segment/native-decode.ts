@@ -8,7 +8,7 @@ import { snappyDecompressBlock } from '../codecs/snappy.js'
 import { zstdDecompressSized } from '../codecs/zstd.js'
 import { EverlogError, FormatError } from '../errors.js'
 import type { ArchiveRecord } from '../record.js'
-import { columnsToRecords, timestampsToMillis } from './columns.js'
+import { ByteColumn, columnsToRecords, timestampsToMillis } from './columns.js'
 import { footerStruct } from './footer.js'
 import { Codec, Encoding, LEAVES, PageType, Repetition } from './parquet.js'
 import type { LeafColumn } from './parquet.js'
@@ -136,7 +136,8 @@ export function readRowGroupPages(
 
 /**
  * Step 3: the row group's columns from its decompressed pages, timestamps still in the file's unit (the caller
- * converts them with timestampsToMillis), no object per record (keys, values and header values are page views).
+ * converts them with timestampsToMillis), no object per record (keys, values and header values are page views,
+ * made when first asked for).
  */
 export function assembleRowGroupColumns(
   pages: readonly Page[][],
@@ -144,8 +145,42 @@ export function assembleRowGroupColumns(
   index: number,
   what: string,
 ): RecordColumns {
-  return guarded(index, what, () => decodeChunks(pages, records, corrupt(index, what)))
+  return columnsFromIndex(indexRowGroupPages(pages, records, index, what), pages)
 }
+
+/**
+ * Step 3a (pure, safe in a worker thread): where every record's fields sit in the row group's pages, checked,
+ * as typed arrays that cross threads without a copy; no Buffer or string per record is made here.
+ */
+export function indexRowGroupPages(
+  pages: readonly Page[][],
+  records: number,
+  index: number,
+  what: string,
+): RowGroupIndex {
+  return guarded(index, what, () => indexChunks(pages, records, corrupt(index, what)))
+}
+
+/** Step 3b: the columns of an index, over the pages it was made from (those of the key, value and header value leaves). */
+export function columnsFromIndex(ix: RowGroupIndex, pages: readonly Page[][]): RecordColumns {
+  const buffers = (c: number) => pages[c]!.map((p) => p.buf)
+  const table = ix.headerKeyTable
+  const headerKeys = new Array<string>(ix.headerKeyIds.length)
+  for (let h = 0; h < headerKeys.length; h++) headerKeys[h] = table[ix.headerKeyIds[h]!]!
+  return new IndexedColumns(
+    ix.length,
+    ix.offsets,
+    ix.timestamps,
+    new ByteColumn(buffers(KEY), ix.keys),
+    new ByteColumn(buffers(VALUE), ix.values),
+    ix.headerStart,
+    headerKeys,
+    new ByteColumn(buffers(HEADER_VALUE), ix.headerValues),
+  )
+}
+
+/** The leaves whose pages columnsFromIndex reads: the others are fully copied into the index. */
+export const INDEXED_LEAVES: readonly number[] = [KEY, VALUE, HEADER_VALUE]
 
 function corrupt(index: number, what: string, column?: string): (msg: string) => never {
   const where = column === undefined ? `row group ${index}` : `row group ${index}, column ${column},`
@@ -261,7 +296,23 @@ export interface Range {
   end: number
 }
 
-function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: string) => never): RecordColumns {
+/**
+ * A row group as typed arrays: int64 columns copied out of their pages, and byte arrays as positions in their
+ * column's pages (see ByteColumn); header keys as ids into a small table of distinct strings.
+ */
+export interface RowGroupIndex {
+  length: number
+  offsets: BigInt64Array
+  timestamps: BigInt64Array
+  keys: Int32Array
+  values: Int32Array
+  headerStart: Int32Array
+  headerKeyIds: Int32Array
+  headerKeyTable: string[]
+  headerValues: Int32Array
+}
+
+function indexChunks(pages: readonly Page[][], records: number, bad: (msg: string) => never): RowGroupIndex {
   // The offset column is 8 real bytes per record: its count bounds every allocation below.
   const offsets = int64Column(pages[OFFSET]!, bad)
   const n = offsets.length
@@ -272,6 +323,39 @@ function decodeChunks(pages: readonly Page[][], records: number, bad: (msg: stri
   const values = optionalBytes(pages[VALUE]!, n, bad)
   const headers = headerColumns(pages[HEADER_KEY]!, pages[HEADER_VALUE]!, n, bad)
   return { length: n, offsets, timestamps, keys, values, ...headers }
+}
+
+/** RecordColumns whose byte arrays are ByteColumns: the arrays of Buffers are made on first use. */
+class IndexedColumns implements RecordColumns {
+  private keyArray: (Buffer | null)[] | undefined
+  private valueArray: (Buffer | null)[] | undefined
+  private headerValueArray: (Buffer | null)[] | undefined
+  readonly bytes: NonNullable<RecordColumns['bytes']>
+
+  constructor(
+    readonly length: number,
+    readonly offsets: BigInt64Array,
+    readonly timestamps: BigInt64Array,
+    keys: ByteColumn,
+    values: ByteColumn,
+    readonly headerStart: Int32Array,
+    readonly headerKeys: string[],
+    headerValues: ByteColumn,
+  ) {
+    this.bytes = { keys, values, headerValues }
+  }
+
+  get keys(): (Buffer | null)[] {
+    return (this.keyArray ??= this.bytes.keys.toArray())
+  }
+
+  get values(): (Buffer | null)[] {
+    return (this.valueArray ??= this.bytes.values.toArray())
+  }
+
+  get headerValues(): (Buffer | null)[] {
+    return (this.headerValueArray ??= this.bytes.headerValues.toArray())
+  }
 }
 
 /** A page header's body (bytes after it), checked against the header's CRC when it carries one. */
@@ -646,29 +730,33 @@ function int64Column(pages: Page[], bad: (msg: string) => never): BigInt64Array 
   return out
 }
 
-/** An optional BYTE_ARRAY column of exactly `n` entries: views over the page buffers, null where undefined. */
-function optionalBytes(pages: Page[], n: number, bad: (msg: string) => never): (Buffer | null)[] {
+/** An optional BYTE_ARRAY column of exactly `n` entries: positions in its pages (see ByteColumn). */
+function optionalBytes(pages: Page[], n: number, bad: (msg: string) => never): Int32Array {
   let total = 0
   for (const p of pages) total += p.count
   if (total !== n) bad(`a column holds ${total} entries for ${n} records`)
-  const out = new Array<Buffer | null>(n)
+  const out = new Int32Array(3 * n)
   const defs = new Uint8Array(n)
   let i = 0
-  for (const p of pages) {
+  for (let page = 0; page < pages.length; page++) {
+    const p = pages[page]!
     readLevels(p.buf, p.def!, 1, defs, i, p.count, bad)
     const buf = p.buf
     let pos = p.values.start
     const end = p.values.end
     for (const stop = i + p.count; i < stop; i++) {
+      const k = 3 * i
+      out[k] = page
       if (defs[i] === 0) {
-        out[i] = null
+        out[k + 2] = -1
         continue
       }
       if (pos + 4 > end) bad('byte array values are truncated')
       const len = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0
       pos += 4
       if (len > end - pos) bad('a byte array value overruns its page')
-      out[i] = buf.subarray(pos, pos + len)
+      out[k + 1] = pos
+      out[k + 2] = len
       pos += len
     }
     if (pos !== end) bad('a page has bytes after its values')
@@ -686,7 +774,7 @@ function headerColumns(
   valuePages: Page[],
   n: number,
   bad: (msg: string) => never,
-): Pick<RecordColumns, 'headerStart' | 'headerKeys' | 'headerValues'> {
+): Pick<RowGroupIndex, 'headerStart' | 'headerKeyIds' | 'headerKeyTable' | 'headerValues'> {
   // Entries beyond one per record each hold a key (at least its 4-byte length) in the key column's values, so
   // this bound on the entry count is backed by real bytes before anything is allocated from it.
   let m = 0
@@ -720,8 +808,10 @@ function headerColumns(
   const keys = new ValueCursor(keyPages, bad)
   const values = new ValueCursor(valuePages, bad)
   const headerStart = new Int32Array(n + 1)
-  const headerKeys: string[] = []
-  const headerValues: (Buffer | null)[] = []
+  const headerKeyIds = new Int32Array(m)
+  const headerKeyTable: string[] = []
+  const headerValues = new Int32Array(3 * m)
+  let h = 0
   let r = -1
   for (let e = 0; e < m; e++) {
     const rep = keyRep[e]!
@@ -730,17 +820,24 @@ function headerColumns(
     if (valueRep[e] !== rep || (def === 0) !== (vdef === 0)) bad('header keys and values disagree')
     if (rep === 0) {
       if (++r >= n) bad(`header lists for more than ${n} records`)
-      headerStart[r] = headerKeys.length
+      headerStart[r] = h
       if (def === 0) continue
     } else if (r < 0 || def === 0) bad('a header entry continues no list')
-    headerKeys.push(keys.string())
-    headerValues.push(vdef === 2 ? values.buffer() : null)
+    headerKeyIds[h] = keys.stringId(headerKeyTable)
+    if (vdef === 2) values.position(headerValues, 3 * h)
+    else headerValues[3 * h + 2] = -1
+    h++
   }
   if (r !== n - 1) bad(`header lists for ${r + 1} records, expected ${n}`)
-  headerStart[n] = headerKeys.length
+  headerStart[n] = h
   keys.finish()
   values.finish()
-  return { headerStart, headerKeys, headerValues }
+  return {
+    headerStart,
+    headerKeyIds: headerKeyIds.subarray(0, h),
+    headerKeyTable,
+    headerValues: headerValues.subarray(0, 3 * h),
+  }
 }
 
 /** Walks the PLAIN byte array values of a column's pages in order. */
@@ -776,36 +873,39 @@ class ValueCursor {
     return len
   }
 
-  buffer(): Buffer {
+  /** The next value's place, written as ByteColumn keeps it (page, start, length) at out[k..k+2]. */
+  position(out: Int32Array, k: number): void {
     const len = this.length()
-    const v = this.buf.subarray(this.pos, this.pos + len)
+    out[k] = this.page
+    out[k + 1] = this.pos
+    out[k + 2] = len
     this.pos += len
-    return v
   }
 
   // Header keys repeat from record to record: comparing a few bytes against the last distinct keys is several
   // times cheaper than decoding each one again.
-  private readonly recent: { bytes: Buffer; text: string }[] = []
+  private readonly recent: { bytes: Buffer; id: number }[] = []
   private evict = 0
 
-  string(): string {
+  /** The next value as UTF-8 text, as its index in `table` (a text seen lately keeps its index). */
+  stringId(table: string[]): number {
     const len = this.length()
     const { buf, pos } = this
     this.pos += len
     const recent = this.recent
     search: for (let k = 0; k < recent.length; k++) {
-      const { bytes, text } = recent[k]!
+      const { bytes, id } = recent[k]!
       if (bytes.length !== len) continue
       for (let i = 0; i < len; i++) if (bytes[i] !== buf[pos + i]) continue search
-      return text
+      return id
     }
     const bytes = buf.subarray(pos, pos + len)
-    const text = bytes.toString('utf8')
+    const id = table.push(bytes.toString('utf8')) - 1
     if (len <= 64) {
-      if (recent.length < 8) recent.push({ bytes, text })
-      else recent[this.evict++ & 7] = { bytes, text }
+      if (recent.length < 8) recent.push({ bytes, id })
+      else recent[this.evict++ & 7] = { bytes, id }
     }
-    return text
+    return id
   }
 
   /** Every value was consumed: leftovers mean the levels and values disagree. */

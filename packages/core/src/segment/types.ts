@@ -1,5 +1,6 @@
 // Public shapes of the segment format: write options, the encoded result, and the footer-derived layout that
 // lets a reader fetch one row group with a single ranged GET.
+import type { ByteColumn } from './columns.js'
 
 export type SegmentCompression = 'zstd' | 'snappy' | 'gzip' | 'lz4' | 'none'
 
@@ -105,4 +106,9 @@ export interface RecordColumns {
   headerStart: Int32Array
   headerKeys: string[]
   headerValues: (Buffer | null)[]
+  /**
+   * The same byte arrays as positions in the decoded pages, when the decoder kept them so (the arrays above are
+   * then made on first use): a reader that builds its own objects makes each Buffer when it needs it.
+   */
+  bytes?: { keys: ByteColumn; values: ByteColumn; headerValues: ByteColumn }
 }
